@@ -1,0 +1,33 @@
+# Two entry points for a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: demo test install bench clean docs
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[airflow,test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/crmhub demo
+
+# One run covers both warehouses: every warehouse test is parametrised over
+# SQLite and PostgreSQL (CRMHUB_TEST_POSTGRES_URL, default: local trust auth).
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python bench/load_csv.py
+
+docs: $(STAMP)
+	$(BIN)/python -m crm_model.dictionary > docs/warehouse.md
+
+clean:
+	rm -rf $(VENV) var build *.egg-info

@@ -1,0 +1,20 @@
+"""The crmhub connector SDK: what a connector module imports."""
+
+from connectors.sdk.http import Http, PaginationLoop, paginate, redact_url
+from connectors.sdk.streams import (
+    Connector,
+    ConnectorConfig,
+    HttpConfig,
+    Page,
+    Record,
+    StreamSpec,
+    StreamState,
+    stream,
+)
+from crmhub.errors import ConfigError, SourceError
+
+__all__ = [
+    "ConfigError", "Connector", "ConnectorConfig", "Http", "HttpConfig", "Page",
+    "PaginationLoop", "Record", "SourceError", "StreamSpec", "StreamState", "paginate",
+    "redact_url", "stream",
+]

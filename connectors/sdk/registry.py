@@ -1,0 +1,36 @@
+"""Connector types, found through the ``crmhub.connectors`` entry-point group.
+
+crmhub's own connectors are registered in its pyproject.toml; a third-party package
+adds one the same way::
+
+    [project.entry-points."crmhub.connectors"]
+    hubspot = "crmhub_hubspot:HubspotConnector"
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.metadata import EntryPoint, entry_points
+
+from connectors.sdk.streams import Connector
+from crmhub.errors import ConfigError
+
+GROUP = "crmhub.connectors"
+
+
+@cache
+def available() -> dict[str, EntryPoint]:
+    """Registered connector types by name (nothing is imported yet)."""
+    return {ep.name: ep for ep in entry_points(group=GROUP)}
+
+
+def load(name: str) -> type[Connector]:
+    try:
+        ep = available()[name]
+    except KeyError:
+        known = ", ".join(sorted(available())) or "none"
+        raise ConfigError(f"unknown connector type {name!r} (registered: {known})") from None
+    cls = ep.load()
+    if not (isinstance(cls, type) and issubclass(cls, Connector)):
+        raise ConfigError(f"connector {name!r} ({ep.value}) is not a crmhub Connector class")
+    return cls

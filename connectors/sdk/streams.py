@@ -1,0 +1,178 @@
+"""Connectors and their streams.
+
+A connector is a class with a pydantic ``Config`` and one method per stream::
+
+    class Typeform(Connector):
+        Config = TypeformConfig
+
+        @stream(primary_key="token", cursor="submitted_at")
+        def responses(self, state: StreamState) -> Iterator[list[dict]]:
+            for page in ...:
+                yield page.items
+
+A stream yields pages: a list of records (dicts), or a :class:`Page` that also carries
+the state to store once that page is committed. The engine commits each page, and
+the state that covers it, in one transaction. Without explicit page states, a stream
+with a ``cursor`` gets ``{"cursor": <highest cursor value seen>}`` stored: after every
+page when it reads in ascending cursor order (``ordered=True``), otherwise once the
+stream has been read to its end (so a run killed half-way re-reads, never skips).
+A stream may also ``return`` a final state dict from its generator.
+
+Connectors never touch SQL; mapping to the warehouse lives in ``crm_model.mapping``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Record = dict[str, Any]
+
+
+class ConnectorConfig(BaseModel):
+    """Base of every connector's config: unknown keys are an error, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HttpConfig(ConnectorConfig):
+    """Config every HTTP connector accepts."""
+
+    base_url: str
+    timeout: float = Field(30.0, gt=0, description="Seconds per HTTP request.")
+    max_retries: int = Field(5, ge=0, le=20, description="Retries on 429/5xx/timeouts.")
+
+
+@dataclass
+class Page:
+    records: list[Record]
+    state: dict[str, Any] | None = None  # stored in the same transaction as the records
+
+
+@dataclass
+class StreamState:
+    """What a stream is handed: its last committed state and the source's start date."""
+
+    saved: dict[str, Any] = field(default_factory=dict)
+    start_date: dt.date | None = None
+
+    @property
+    def cursor(self) -> Any:
+        return self.saved.get("cursor")
+
+    def since(self) -> dt.datetime | None:
+        """Where an incremental read starts: the saved cursor, else the start date (UTC)."""
+        cursor = self.cursor
+        if isinstance(cursor, str):
+            try:
+                parsed = dt.datetime.fromisoformat(cursor)
+            except ValueError:
+                parsed = None
+            if parsed is not None:
+                return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+        if self.start_date is not None:
+            return dt.datetime.combine(self.start_date, dt.time(), dt.timezone.utc)
+        return None
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    name: str
+    primary_key: tuple[str, ...]
+    cursor: str | None
+    ordered: bool
+    method: Callable[..., Iterator[list[Record] | Page]]
+
+    def key_of(self, record: Mapping[str, Any]) -> str | None:
+        """The record's key as text (parts joined by '|'), or None if a part is missing."""
+        parts = []
+        for name in self.primary_key:
+            value = _lookup(record, name)
+            if value is None or value == "":
+                return None
+            parts.append(str(value))
+        return "|".join(parts)
+
+    def cursor_of(self, record: Mapping[str, Any]) -> Any:
+        return _lookup(record, self.cursor) if self.cursor else None
+
+
+def _lookup(record: Mapping[str, Any], dotted: str) -> Any:
+    value: Any = record
+    for part in dotted.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+def stream(
+    *,
+    primary_key: str | tuple[str, ...],
+    cursor: str | None = None,
+    ordered: bool = False,
+    name: str | None = None,
+) -> Callable[[Callable], Callable]:
+    """Declare a connector method as a stream: its key, its cursor, its order.
+
+    ``primary_key`` and ``cursor`` name record fields (dotted for nested ones).
+    """
+    keys = (primary_key,) if isinstance(primary_key, str) else tuple(primary_key)
+
+    def decorate(method: Callable) -> Callable:
+        method.__crmhub_stream__ = StreamSpec(name or method.__name__, keys, cursor, ordered, method)
+        return method
+
+    return decorate
+
+
+class Connector:
+    """Base class of every connector. Subclasses set ``Config`` and declare streams."""
+
+    Config: ClassVar[type[ConnectorConfig]] = ConnectorConfig
+    #: config keys (besides secrets) that mappings may read, e.g. a default phone region
+    mapping_options: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: ConnectorConfig, *, source: str = "", start_date: dt.date | None = None):
+        self.config = config
+        self.source = source
+        self.start_date = start_date
+
+    @classmethod
+    def stream_specs(cls) -> dict[str, StreamSpec]:
+        specs: dict[str, StreamSpec] = {}
+        for klass in reversed(cls.__mro__):
+            for attr in vars(klass).values():
+                spec = getattr(attr, "__crmhub_stream__", None)
+                if spec is not None:
+                    specs[spec.name] = spec
+        return specs
+
+    def read(self, spec: StreamSpec, state: StreamState) -> Iterator[list[Record] | Page]:
+        return spec.method(self, state)
+
+    def check(self) -> str:
+        """Prove the config works by reading the first page of the first stream."""
+        specs = list(self.stream_specs().values())
+        if not specs:
+            return "no streams"
+        pages = self.read(specs[0], StreamState(start_date=self.start_date))
+        try:
+            first = next(iter(pages), [])
+        finally:
+            close = getattr(pages, "close", None)
+            if close:
+                close()
+        count = len(first.records if isinstance(first, Page) else first)
+        return f"ok: read {count} record(s) from stream {specs[0].name!r}"
+
+    def options(self) -> dict[str, Any]:
+        """Config values handed to mapping functions (no secrets)."""
+        return {k: getattr(self.config, k) for k in self.mapping_options}
+
+    def close(self) -> None:
+        """Release clients and sessions."""

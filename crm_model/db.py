@@ -1,0 +1,104 @@
+"""Warehouse connection and migrations."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+
+from crmhub.errors import WarehouseError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def connect(url: str) -> Engine:
+    """An engine for the warehouse URL; the SQLite file's folder is created if needed."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise WarehouseError(f"warehouse url {url!r} is not a database URL") from exc
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        engine = create_engine(parsed, future=True)
+    except (ArgumentError, ModuleNotFoundError) as exc:
+        raise WarehouseError(f"cannot use warehouse {parsed.render_as_string()}: {exc}") from exc
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    # WAL lets `crmhub status` and analysts read while a sync writes; a busy
+    # timeout makes a second writer wait instead of failing at once.
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def describe(engine: Engine) -> str:
+    """The engine's URL without its password, for messages."""
+    return engine.url.render_as_string(hide_password=True)
+
+
+def check_reachable(engine: Engine) -> None:
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise WarehouseError(f"cannot reach warehouse {describe(engine)}: {reason}") from exc
+
+
+@cache
+def _alembic_config():
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Create or upgrade the warehouse schema (what `crmhub init` does)."""
+    from alembic import command
+
+    check_reachable(engine)
+    cfg = _alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        try:
+            command.upgrade(cfg, revision)
+        finally:
+            cfg.attributes.pop("connection", None)
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def require_current(engine: Engine) -> None:
+    """Fail with a clear message when the warehouse is missing or behind the code."""
+    check_reachable(engine)
+    if not inspect(engine).has_table("alembic_version"):
+        raise WarehouseError(f"warehouse {describe(engine)} is not initialised: run `crmhub init`")
+    have, want = current_revision(engine), head_revision()
+    if have != want:
+        raise WarehouseError(
+            f"warehouse {describe(engine)} is at schema {have}, code expects {want}: run `crmhub init`"
+        )

@@ -1,0 +1,176 @@
+"""Bulk upserts by primary key, the same on SQLite and PostgreSQL.
+
+PostgreSQL: rows are COPYed into a temporary staging table shaped like the target,
+then merged with one ``INSERT ... SELECT ... ON CONFLICT DO UPDATE`` per batch.
+SQLite: one executemany of ``INSERT ... ON CONFLICT DO UPDATE``.
+Either way the caller's transaction decides when the rows become visible.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, Connection, Table, func, text
+from sqlalchemy.dialects import postgresql, sqlite
+
+from crm_model.schema import Base
+from crm_model.types import UtcDateTime
+
+TABLES: dict[str, Table] = dict(Base.metadata.tables)
+
+
+def json_dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+class Upserter:
+    """Writes batches of row dicts into tables, keyed by each table's primary key."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+        self.dialect = conn.dialect.name
+        self._staged: set[str] = set()
+
+    def upsert(
+        self,
+        table: Table | str,
+        rows: Sequence[dict[str, Any]],
+        *,
+        update_if_changed: Sequence[str] | None = None,
+        insert_only: bool = False,
+        keep_known: bool = False,
+    ) -> None:
+        """Insert ``rows``, or update the existing row with the same key.
+
+        ``update_if_changed``: update only where one of these columns differs (so an
+        unchanged record leaves its row untouched). ``insert_only``: never update.
+        ``keep_known``: a NULL never overwrites a known value (for facts that accumulate,
+        like a person's details seen in several streams).
+        Rows may carry different columns (missing ones are NULL); the last row wins for
+        a repeated key.
+        """
+        if not rows:
+            return
+        table = TABLES[table] if isinstance(table, str) else table
+        pk = [c.name for c in table.primary_key.columns]
+        columns = list(rows[0])
+        if any(len(r) != len(columns) for r in rows):
+            seen = dict.fromkeys(columns)
+            for r in rows:
+                seen.update(dict.fromkeys(r))
+            columns = list(seen)
+            rows = [r if len(r) == len(columns) else {c: r.get(c) for c in columns} for r in rows]
+        rows = _last_per_key(rows, pk)
+        args = (table, pk, columns, rows, update_if_changed, insert_only, keep_known)
+        if self.dialect == "postgresql":
+            self._pg_upsert(*args)
+        else:
+            self._generic_upsert(*args)
+
+    def delete_keys(self, table: Table | str, keys: Iterable[dict[str, Any]]) -> None:
+        table = TABLES[table] if isinstance(table, str) else table
+        keys = list(keys)
+        if not keys:
+            return
+        pk = [c for c in table.primary_key.columns]
+        cond = " AND ".join(f"{c.name} = :{c.name}" for c in pk)
+        self.conn.execute(text(f"DELETE FROM {table.name} WHERE {cond}"), keys)
+
+    # ------------------------------------------------------------------ SQLite (and others)
+
+    def _generic_upsert(self, table, pk, columns, rows, update_if_changed, insert_only, keep_known):
+        insert = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+        updates = [c for c in columns if c not in pk]
+        if insert_only or not updates:
+            stmt = insert.on_conflict_do_nothing(index_elements=pk)
+        else:
+            where = None
+            if update_if_changed:
+                where = _or(*(table.c[c].is_distinct_from(insert.excluded[c]) for c in update_if_changed))
+            new = {c: insert.excluded[c] for c in updates}
+            if keep_known:
+                new = {c: func.coalesce(v, table.c[c]) for c, v in new.items()}
+            stmt = insert.on_conflict_do_update(index_elements=pk, set_=new, where=where)
+        self.conn.execute(stmt, rows)
+
+    # ------------------------------------------------------------------ PostgreSQL
+
+    def _pg_upsert(self, table, pk, columns, rows, update_if_changed, insert_only, keep_known):
+        staging = f"crmhub_stage_{table.name}"
+        if staging not in self._staged:
+            self.conn.exec_driver_sql(
+                f"CREATE TEMP TABLE IF NOT EXISTS {staging} "
+                f"(LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+            )
+            self.conn.exec_driver_sql(f"TRUNCATE {staging}")
+            self._staged.add(staging)
+        convert = [_pg_converter(table.c[c].type) for c in columns]
+        col_list = ", ".join(columns)
+        cursor = self.conn.connection.driver_connection.cursor()
+        with cursor.copy(f"COPY {staging} ({col_list}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([f(row.get(c)) for f, c in zip(convert, columns)])
+        updates = [c for c in columns if c not in pk]
+        conflict = f"ON CONFLICT ({', '.join(pk)}) "
+        if insert_only or not updates:
+            conflict += "DO NOTHING"
+        else:
+            value = "COALESCE(EXCLUDED.{c}, {t}.{c})" if keep_known else "EXCLUDED.{c}"
+            conflict += "DO UPDATE SET " + ", ".join(
+                f"{c} = " + value.format(c=c, t=table.name) for c in updates
+            )
+            if update_if_changed:
+                conflict += " WHERE " + " OR ".join(
+                    f"{table.name}.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in update_if_changed
+                )
+        self.conn.exec_driver_sql(
+            f"INSERT INTO {table.name} ({col_list}) SELECT {col_list} FROM {staging} {conflict}"
+        )
+        self.conn.exec_driver_sql(f"TRUNCATE {staging}")
+
+
+def _or(first, *rest):
+    for clause in rest:
+        first = first | clause
+    return first
+
+
+def _last_per_key(rows: Sequence[dict[str, Any]], pk: list[str]) -> list[dict[str, Any]]:
+    by_key: dict[tuple, dict[str, Any]] = {}
+    for row in rows:
+        by_key[tuple(row[c] for c in pk)] = row
+    return list(by_key.values()) if len(by_key) != len(rows) else list(rows)
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _pg_json(value: Any) -> Any:
+    return None if value is None else json_dumps(value)
+
+
+def _pg_timestamp(value: Any) -> Any:
+    if value is not None and value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: crmhub stores UTC timestamps only")
+    return value
+
+
+def _pg_converter(type_: Any):
+    if isinstance(type_, JSON) or isinstance(getattr(type_, "impl", None), JSON):
+        return _pg_json
+    if isinstance(type_, UtcDateTime):
+        return _pg_timestamp
+    return _identity

@@ -1,0 +1,235 @@
+"""Parsers that turn source values into warehouse values, or reject them with a reason.
+
+Each returns ``None`` for an empty value (``None``, ``""``, whitespace) and raises
+:class:`Reject` for a value that is present but wrong, so a mapping never loads a
+half-understood record silently.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+UTC = dt.timezone.utc
+
+
+class Reject(ValueError):
+    """The record cannot be mapped; the message is stored as the reason."""
+
+
+def text(value: Any, max_len: int | None = None) -> str | None:
+    if value is None:
+        return None
+    s = str(value).strip()
+    if not s:
+        return None
+    return s[:max_len] if max_len else s
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+# The common shape, checked cheaply first; email-validator has the final word.
+_EMAIL_SHAPE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+
+
+def email(value: Any, field: str = "email") -> str | None:
+    """A lower-cased, syntax-checked email address."""
+    if _blank(value):
+        return None
+    s = str(value).strip()
+    if _EMAIL_SHAPE.match(s) and ".." not in s and not s.startswith("."):
+        return s.lower()
+    try:
+        return validate_email(s, check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise Reject(f"{field}: {s!r} is not a valid email address ({exc})") from None
+
+
+def phone(value: Any, default_region: str | None = None, field: str = "phone") -> str | None:
+    """An E.164 phone number (+4930123456). Numbers without a country code need a region."""
+    if _blank(value):
+        return None
+    s = str(value).strip()
+    try:
+        parsed = phonenumbers.parse(s, (default_region or "").upper() or None)
+    except phonenumbers.NumberParseException as exc:
+        raise Reject(f"{field}: {s!r} is not a phone number ({exc})") from None
+    if not phonenumbers.is_possible_number(parsed):
+        raise Reject(f"{field}: {s!r} is not a possible phone number")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def timestamp(value: Any, field: str = "timestamp", default_tz: dt.tzinfo = UTC) -> dt.datetime | None:
+    """A UTC datetime from ISO 8601 text, a datetime, or epoch seconds."""
+    if _blank(value):
+        return None
+    if isinstance(value, dt.datetime):
+        parsed = value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        return dt.datetime.fromtimestamp(value, UTC)
+    else:
+        s = str(value).strip()
+        try:
+            parsed = dt.datetime.fromisoformat(s.replace(" UTC", "Z"))
+        except ValueError:
+            try:
+                parsed = dt.datetime.combine(_date_text(s), dt.time())
+            except ValueError:
+                raise Reject(f"{field}: {s!r} is not a date-time (use ISO 8601)") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=default_tz)
+    return parsed.astimezone(UTC)
+
+
+def date(value: Any, field: str = "date") -> dt.date | None:
+    if _blank(value):
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    s = str(value).strip()
+    try:
+        return _date_text(s)
+    except ValueError:
+        raise Reject(f"{field}: {s!r} is not a date (use YYYY-MM-DD)") from None
+
+
+def _date_text(s: str) -> dt.date:
+    if "T" in s or " " in s.strip():
+        return dt.datetime.fromisoformat(s).date()
+    return dt.date.fromisoformat(s)
+
+
+def decimal(value: Any, field: str = "amount") -> Decimal | None:
+    """An exact decimal from text or a number (floats go through their shortest repr)."""
+    if _blank(value):
+        return None
+    if isinstance(value, bool):
+        raise Reject(f"{field}: {value!r} is not a number")
+    if isinstance(value, Decimal):
+        result = value
+    else:
+        s = str(value).strip().replace(",", "") if isinstance(value, str) else repr(value)
+        try:
+            result = Decimal(s)
+        except InvalidOperation:
+            raise Reject(f"{field}: {value!r} is not a number") from None
+    if not result.is_finite():
+        raise Reject(f"{field}: {value!r} is not a finite number")
+    return result
+
+
+def integer(value: Any, field: str = "number") -> int | None:
+    d = decimal(value, field)
+    if d is None:
+        return None
+    if d != d.to_integral_value():
+        raise Reject(f"{field}: {value!r} is not a whole number")
+    return int(d)
+
+
+# Currencies whose amounts have no minor unit (Stripe, ISO 4217).
+ZERO_DECIMAL_CURRENCIES = frozenset(
+    "BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF UGX VND VUV XAF XOF XPF".split()
+)
+THREE_DECIMAL_CURRENCIES = frozenset("BHD JOD KWD OMR TND".split())
+
+
+def minor_units(amount: Any, currency: str | None, field: str = "amount") -> Decimal | None:
+    """An amount given in the currency's smallest unit (cents) as a major-unit decimal."""
+    d = decimal(amount, field)
+    if d is None:
+        return None
+    code = (currency or "").upper()
+    if code in ZERO_DECIMAL_CURRENCIES:
+        return d
+    return d.scaleb(-3 if code in THREE_DECIMAL_CURRENCIES else -2)
+
+
+def currency(value: Any, field: str = "currency") -> str | None:
+    s = text(value)
+    if s is None:
+        return None
+    if not re.fullmatch(r"[A-Za-z]{3}", s):
+        raise Reject(f"{field}: {s!r} is not an ISO 4217 currency code")
+    return s.upper()
+
+
+@lru_cache(maxsize=1024)
+def country(value: Any, field: str = "country") -> str | None:
+    """ISO 3166-1 alpha-2 code from a code or an English country name."""
+    s = text(value)
+    if s is None:
+        return None
+    import pycountry
+
+    if len(s) == 2 and s.isalpha():
+        found = pycountry.countries.get(alpha_2=s.upper())
+    else:
+        try:
+            found = pycountry.countries.lookup(s)
+        except LookupError:
+            found = None
+    if found is None:
+        raise Reject(f"{field}: {s!r} is not a known country")
+    return found.alpha_2
+
+
+def boolean(value: Any, field: str = "flag") -> bool | None:
+    if _blank(value):
+        return None
+    if isinstance(value, bool):
+        return value
+    s = str(value).strip().lower()
+    if s in ("1", "true", "yes", "y", "t"):
+        return True
+    if s in ("0", "false", "no", "n", "f"):
+        return False
+    raise Reject(f"{field}: {value!r} is not yes/no")
+
+
+def split_name(full: str | None) -> tuple[str | None, str | None]:
+    """'Ada King Lovelace' -> ('Ada', 'King Lovelace'); one word is a first name."""
+    s = text(full)
+    if s is None:
+        return None, None
+    first, _, rest = s.partition(" ")
+    return first, (rest.strip() or None)
+
+
+def join_name(first: str | None, last: str | None) -> str | None:
+    return text(" ".join(p for p in (text(first), text(last)) if p))
+
+
+CLICK_IDS = ("gclid", "fbclid")
+UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
+
+
+def url_params(url: str | None) -> dict[str, str]:
+    """UTM parameters and click ids found in a URL's query string."""
+    if not url:
+        return {}
+    try:
+        query = parse_qs(urlsplit(url).query)
+    except ValueError:
+        return {}
+    return {k: v[0] for k, v in query.items() if k in UTM_KEYS + CLICK_IDS and v and v[0]}
+
+
+def host(url: str | None) -> str | None:
+    if not url:
+        return None
+    try:
+        return urlsplit(url if "//" in url else f"//{url}").hostname
+    except ValueError:
+        return None

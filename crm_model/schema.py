@@ -1,0 +1,438 @@
+"""The unified CRM warehouse, as typed SQLAlchemy models.
+
+Read this file as the data dictionary: every column carries a ``comment`` that is
+also written into PostgreSQL (``\\d+ person`` in psql shows it) and into
+``docs/warehouse.md``. Tables are created and upgraded only by the Alembic
+migrations in ``crm_model/migrations``; a test checks that the two agree.
+
+Conventions
+- Every table that holds data from a source has ``source`` (the source name from
+  ``crmhub.yml``) and ``external_id`` (the record's id in that source) as its
+  primary key. References inside one source use those ids: ``order_line.order_id``
+  is the ``external_id`` of a ``customer_order`` with the same ``source``.
+- ``person_ref`` is the ``external_id`` of the ``source_person`` row (same source)
+  that describes who the record belongs to; ``person_id`` is filled in from it by
+  identity resolution (``crmhub model``).
+- Money is NUMERIC(18, 4) plus an ISO 4217 ``currency``; timestamps are UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Date, Index, Integer, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from crm_model.types import Document, Money, Quantity, UtcDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def col(type_: Any, comment: str, **kw: Any) -> Any:
+    """A nullable column with its data-dictionary comment."""
+    kw.setdefault("nullable", True)
+    return mapped_column(type_, comment=comment, **kw)
+
+
+def key(type_: Any, comment: str) -> Any:
+    return mapped_column(type_, primary_key=True, comment=comment)
+
+
+SOURCE = "Source name from crmhub.yml (e.g. web_leads, shop)."
+EXTERNAL_ID = "The record's id in its source."
+PERSON_ID = "The resolved person (person.person_id); filled by identity resolution."
+PERSON_REF = "external_id of the source_person row (same source) this record belongs to."
+
+
+class SourceRecord:
+    """Columns shared by every table loaded from a source: the natural key."""
+
+    # sort_order puts the key first in the table, before the subclass's own columns
+    source: Mapped[str] = mapped_column(String(64), primary_key=True, comment=SOURCE, sort_order=-20)
+    external_id: Mapped[str] = mapped_column(
+        String(255), primary_key=True, comment=EXTERNAL_ID, sort_order=-19
+    )
+
+
+class PersonLinked:
+    person_id: Mapped[int | None] = col(Integer, PERSON_ID, index=True, sort_order=-11)
+    person_ref: Mapped[str | None] = col(String(255), PERSON_REF, sort_order=-10)
+
+
+class PersonFields:
+    """Who someone is, as one source or the golden record describes them."""
+
+    display_name: Mapped[str | None] = col(String(255), "Full name as best known.", sort_order=-5)
+    first_name: Mapped[str | None] = col(String(255), "Given name.")
+    last_name: Mapped[str | None] = col(String(255), "Family name.")
+    email: Mapped[str | None] = col(String(320), "Email address, lower-cased.")
+    phone: Mapped[str | None] = col(String(32), "Phone number in E.164 form (+4930123456).")
+    company: Mapped[str | None] = col(String(255), "Company or organisation.")
+    job_title: Mapped[str | None] = col(String(255), "Job title.")
+    street: Mapped[str | None] = col(String(255), "Street address (lines joined by ', ').")
+    postal_code: Mapped[str | None] = col(String(32), "Postal or ZIP code.")
+    city: Mapped[str | None] = col(String(255), "City.")
+    region: Mapped[str | None] = col(String(255), "State, province or region.")
+    country: Mapped[str | None] = col(String(2), "ISO 3166-1 alpha-2 country code.")
+    birth_date: Mapped[dt.date | None] = col(Date, "Date of birth, where a source gives it.")
+    lifecycle_stage: Mapped[str | None] = col(String(16), "lead, prospect or customer.")
+
+
+# --------------------------------------------------------------------------- people
+
+
+class Person(PersonFields, Base):
+    """One row per real person, merged across sources."""
+
+    __tablename__ = "person"
+
+    person_id: Mapped[int] = mapped_column(
+        Integer, primary_key=True, comment="Stable person id.", sort_order=-30
+    )
+    first_touch_source: Mapped[str | None] = col(String(255), "Source/utm_source of the first touch.")
+    first_touch_campaign: Mapped[str | None] = col(String(255), "Campaign of the first touch.")
+    last_touch_source: Mapped[str | None] = col(String(255), "Source/utm_source of the latest touch.")
+    last_touch_campaign: Mapped[str | None] = col(String(255), "Campaign of the latest touch.")
+    first_seen_at: Mapped[dt.datetime | None] = col(UtcDateTime, "Earliest activity in any source.")
+    last_seen_at: Mapped[dt.datetime | None] = col(UtcDateTime, "Latest activity in any source.")
+
+
+class SourcePerson(SourceRecord, PersonFields, Base):
+    """A person as one source describes them (a form respondent, a shop customer, ...).
+
+    Identity resolution groups these into ``person`` rows.
+    """
+
+    __tablename__ = "source_person"
+
+    person_id: Mapped[int | None] = col(Integer, PERSON_ID, index=True)
+    shop_customer_id: Mapped[str | None] = col(String(255), "Customer id in a shop system.")
+    seen_at: Mapped[dt.datetime | None] = col(UtcDateTime, "When the source last saw this person.")
+    marketing_consent: Mapped[bool | None] = col(Boolean, "Opted in to marketing email, if known.")
+
+
+class Identity(Base):
+    """Normalised identifiers that tie a person to records in each source."""
+
+    __tablename__ = "identity"
+
+    kind: Mapped[str] = key(String(16), "email, phone, external_id, click_id or cookie.")
+    value: Mapped[str] = key(String(320), "Normalised value (lower-case email, E.164 phone, ...).")
+    source: Mapped[str] = key(String(64), SOURCE)
+    person_id: Mapped[int] = mapped_column(Integer, index=True, comment=PERSON_ID)
+
+
+class PersonMerge(Base):
+    """Audit trail of identity resolution: what was merged, on what evidence."""
+
+    __tablename__ = "person_merge"
+
+    merge_id: Mapped[int] = mapped_column(Integer, primary_key=True, comment="Row id.")
+    person_id: Mapped[int] = mapped_column(Integer, index=True, comment="The surviving person.")
+    merged_person_id: Mapped[int | None] = col(Integer, "A person folded into person_id, if any.")
+    source: Mapped[str | None] = col(String(64), "Source of the record that was attached.")
+    external_id: Mapped[str | None] = col(String(255), "source_person.external_id attached.")
+    evidence: Mapped[str] = mapped_column(String(400), comment="Shared identifier, kind:value.")
+    score: Mapped[Decimal] = mapped_column(Money, comment="Match confidence, 0..1 (1 = exact id).")
+    merged_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, comment="When the merge was made.")
+
+
+# --------------------------------------------------------------------- leads, prospects
+
+
+class Utm:
+    utm_source: Mapped[str | None] = col(String(255), "utm_source of the landing URL.")
+    utm_medium: Mapped[str | None] = col(String(255), "utm_medium.")
+    utm_campaign: Mapped[str | None] = col(String(255), "utm_campaign.")
+    utm_content: Mapped[str | None] = col(String(255), "utm_content.")
+    utm_term: Mapped[str | None] = col(String(255), "utm_term.")
+
+
+class Lead(SourceRecord, PersonLinked, Utm, Base):
+    """A lead: a form submission or a lead a sales rep entered."""
+
+    __tablename__ = "lead"
+
+    form: Mapped[str | None] = col(String(255), "Form name or id the lead came through.")
+    submitted_at: Mapped[dt.datetime | None] = col(UtcDateTime, "When the lead was submitted.")
+    gclid: Mapped[str | None] = col(String(255), "Google Ads click id.")
+    fbclid: Mapped[str | None] = col(String(255), "Meta click id.")
+    landing_page: Mapped[str | None] = col(Text, "Page the form was filled on.")
+    referrer: Mapped[str | None] = col(Text, "HTTP referrer of the visit.")
+    note: Mapped[str | None] = col(Text, "Free-text note (e.g. from a rep).")
+    answers: Mapped[Any] = col(Document, "All answers as JSON: {question title: answer}.")
+
+
+class Touchpoint(SourceRecord, PersonLinked, Base):
+    """One interaction on the path to purchase (ad click, email, visit, call, form)."""
+
+    __tablename__ = "touchpoint"
+    occurred_at: Mapped[dt.datetime | None] = col(UtcDateTime, "When it happened.", index=True)
+    channel: Mapped[str] = mapped_column(
+        String(32),
+        comment="ad_click, email, email_click, web_visit, form, phone_call or site_visit.",
+    )
+    campaign_id: Mapped[str | None] = col(String(255), "Campaign (platform id or utm_campaign).")
+    ad_id: Mapped[str | None] = col(String(255), "Ad id on the platform.")
+    affiliate_site: Mapped[str | None] = col(String(255), "Referring affiliate site (host).")
+    url: Mapped[str | None] = col(Text, "URL involved (landing page, clicked link).")
+
+
+class Campaign(Base):
+    __tablename__ = "campaign"
+
+    platform: Mapped[str] = key(String(32), "Ad platform (google_ads, meta_ads, ...).")
+    campaign_id: Mapped[str] = key(String(255), "Campaign id on the platform.")
+    source: Mapped[str | None] = col(String(64), SOURCE)
+    name: Mapped[str | None] = col(String(255), "Campaign name.")
+    status: Mapped[str | None] = col(String(32), "Status on the platform.")
+    channel: Mapped[str | None] = col(String(32), "search, display, social, video, ...")
+
+
+class Ad(Base):
+    __tablename__ = "ad"
+
+    platform: Mapped[str] = key(String(32), "Ad platform.")
+    ad_id: Mapped[str] = key(String(255), "Ad id on the platform.")
+    campaign_id: Mapped[str | None] = col(String(255), "campaign.campaign_id it belongs to.")
+    source: Mapped[str | None] = col(String(64), SOURCE)
+    name: Mapped[str | None] = col(String(255), "Ad name.")
+    status: Mapped[str | None] = col(String(32), "Status on the platform.")
+    channel: Mapped[str | None] = col(String(32), "search, display, social, video, ...")
+
+
+class AdStatDaily(Base):
+    __tablename__ = "ad_stat_daily"
+
+    platform: Mapped[str] = key(String(32), "Ad platform.")
+    campaign_id: Mapped[str] = key(String(255), "campaign.campaign_id.")
+    ad_id: Mapped[str] = key(String(255), "ad.ad_id ('' for campaign-level rows).")
+    date: Mapped[dt.date] = key(Date, "Day, in the ad account's time zone.")
+    source: Mapped[str | None] = col(String(64), SOURCE)
+    impressions: Mapped[int | None] = col(Integer, "Impressions.")
+    clicks: Mapped[int | None] = col(Integer, "Clicks.")
+    cost: Mapped[Decimal | None] = col(Money, "Spend.")
+    currency: Mapped[str | None] = col(String(3), "ISO 4217 currency of cost.")
+    conversions: Mapped[Decimal | None] = col(Quantity, "Conversions (may be fractional).")
+    conversion_value: Mapped[Decimal | None] = col(Money, "Value of conversions.")
+
+
+class WebTrafficDaily(Base):
+    __tablename__ = "web_traffic_daily"
+
+    property_id: Mapped[str] = key(String(64), "Analytics property (e.g. GA4 property id).")
+    date: Mapped[dt.date] = key(Date, "Day.")
+    source: Mapped[str] = key(String(255), "Traffic source (utm_source / session source).")
+    medium: Mapped[str] = key(String(255), "Traffic medium.")
+    campaign: Mapped[str] = key(String(255), "Campaign name ('' if none).")
+    landing_page: Mapped[str] = key(String(1024), "Landing page path.")
+    sessions: Mapped[int | None] = col(Integer, "Sessions.")
+    engaged_sessions: Mapped[int | None] = col(Integer, "Engaged sessions.")
+    conversions: Mapped[Decimal | None] = col(Quantity, "Key events / conversions.")
+
+
+# ------------------------------------------------------------------ mail, customers
+
+
+class EmailMessage(Base):
+    __tablename__ = "email_message"
+
+    source: Mapped[str] = key(String(64), SOURCE)
+    message_id: Mapped[str] = key(String(998), "RFC 5322 Message-ID.")
+    thread_id: Mapped[str | None] = col(String(998), "Conversation/thread id.")
+    direction: Mapped[str | None] = col(String(8), "inbound or outbound.")
+    from_address: Mapped[str | None] = col(String(320), "Sender address.")
+    to_addresses: Mapped[Any] = col(JSON, "Recipient addresses (JSON list).")
+    cc_addresses: Mapped[Any] = col(JSON, "Cc addresses (JSON list).")
+    subject: Mapped[str | None] = col(Text, "Subject line.")
+    sent_at: Mapped[dt.datetime | None] = col(UtcDateTime, "Date header, in UTC.")
+    person_ref: Mapped[str | None] = col(String(255), PERSON_REF)
+    person_id: Mapped[int | None] = col(Integer, PERSON_ID, index=True)
+
+
+class Product(SourceRecord, Base):
+    __tablename__ = "product"
+
+    sku: Mapped[str | None] = col(String(255), "Stock keeping unit.")
+    title: Mapped[str | None] = col(String(512), "Product (and variant) title.")
+    category: Mapped[str | None] = col(String(255), "Category or product type.")
+    price: Mapped[Decimal | None] = col(Money, "List price.")
+    currency: Mapped[str | None] = col(String(3), "ISO 4217 currency of price.")
+    parent_id: Mapped[str | None] = col(String(255), "external_id of the parent product (variants).")
+
+
+class CustomerOrder(SourceRecord, PersonLinked, Base):
+    __tablename__ = "customer_order"
+
+    order_number: Mapped[str | None] = col(String(64), "Order number shown to the customer.")
+    ordered_at: Mapped[dt.datetime | None] = col(UtcDateTime, "When the order was placed.", index=True)
+    updated_at: Mapped[dt.datetime | None] = col(UtcDateTime, "Last change in the source.")
+    status: Mapped[str | None] = col(String(32), "Order status (paid, refunded, cancelled, ...).")
+    currency: Mapped[str | None] = col(String(3), "ISO 4217 currency of all amounts.")
+    subtotal: Mapped[Decimal | None] = col(Money, "Sum of lines before discounts and tax.")
+    discount: Mapped[Decimal | None] = col(Money, "Total discounts.")
+    tax: Mapped[Decimal | None] = col(Money, "Total tax.")
+    total: Mapped[Decimal | None] = col(Money, "Amount charged.")
+    refunded: Mapped[Decimal | None] = col(Money, "Amount refunded so far.")
+    sales_rep: Mapped[str | None] = col(String(255), "Sales rep or staff member who took it.")
+    special_instructions: Mapped[str | None] = col(Text, "Customer's note / instructions.")
+    channel: Mapped[str | None] = col(String(64), "Sales channel (web, pos, phone, ...).")
+    utm_source: Mapped[str | None] = col(String(255), "utm_source of the visit that led to it.")
+    utm_medium: Mapped[str | None] = col(String(255), "utm_medium.")
+    utm_campaign: Mapped[str | None] = col(String(255), "utm_campaign.")
+    landing_page: Mapped[str | None] = col(Text, "Landing page of that visit.")
+    referrer: Mapped[str | None] = col(Text, "Referring site of that visit.")
+    tags: Mapped[Any] = col(JSON, "Tags (JSON list).")
+
+
+class OrderLine(SourceRecord, Base):
+    __tablename__ = "order_line"
+    __table_args__ = (Index("ix_order_line_source_order_id", "source", "order_id"),)
+
+    order_id: Mapped[str] = mapped_column(String(255), comment="customer_order.external_id.")
+    product_id: Mapped[str | None] = col(String(255), "product.external_id (same source).")
+    sku: Mapped[str | None] = col(String(255), "SKU at the time of sale.")
+    title: Mapped[str | None] = col(String(512), "Line title at the time of sale.")
+    quantity: Mapped[Decimal | None] = col(Quantity, "Quantity.")
+    unit_price: Mapped[Decimal | None] = col(Money, "Price per unit before discounts.")
+    discount: Mapped[Decimal | None] = col(Money, "Discount on this line.")
+    total: Mapped[Decimal | None] = col(Money, "Line total after discounts.")
+    currency: Mapped[str | None] = col(String(3), "ISO 4217 currency.")
+
+
+class ServiceCase(SourceRecord, PersonLinked, Base):
+    __tablename__ = "service_case"
+
+    tracking_number: Mapped[str | None] = col(String(255), "Support ticket / tracking number.")
+    kind: Mapped[str | None] = col(String(32), "complaint, question, return, repair, ...")
+    subject: Mapped[str | None] = col(Text, "Subject.")
+    status: Mapped[str | None] = col(String(32), "open, pending, solved, closed, ...")
+    product_id: Mapped[str | None] = col(String(255), "product.external_id concerned.")
+    opened_at: Mapped[dt.datetime | None] = col(UtcDateTime, "Opened.")
+    closed_at: Mapped[dt.datetime | None] = col(UtcDateTime, "Closed, if closed.")
+    channel: Mapped[str | None] = col(String(32), "email, phone, web, chat, ...")
+
+
+class ServiceContract(SourceRecord, PersonLinked, Base):
+    __tablename__ = "service_contract"
+
+    product_id: Mapped[str | None] = col(String(255), "product.external_id covered.")
+    starts_on: Mapped[dt.date | None] = col(Date, "First day covered.")
+    ends_on: Mapped[dt.date | None] = col(Date, "Last day covered.")
+    level: Mapped[str | None] = col(String(64), "Service level (basic, premium, ...).")
+    value: Mapped[Decimal | None] = col(Money, "Contract value.")
+    currency: Mapped[str | None] = col(String(3), "ISO 4217 currency of value.")
+
+
+class Feedback(SourceRecord, PersonLinked, Base):
+    __tablename__ = "feedback"
+
+    order_id: Mapped[str | None] = col(String(255), "customer_order.external_id, if tied to one.")
+    product_id: Mapped[str | None] = col(String(255), "product.external_id, if about one.")
+    rating: Mapped[Decimal | None] = col(Quantity, "Rating as given (e.g. 1-5).")
+    comment: Mapped[str | None] = col(Text, "Free-text feedback.")
+    received_at: Mapped[dt.datetime | None] = col(UtcDateTime, "When it was given.")
+
+
+# -------------------------------------------------------------------------- operations
+
+
+class SyncRun(Base):
+    """One run of one source: what was read, loaded and rejected."""
+
+    __tablename__ = "sync_run"
+    __table_args__ = (Index("ix_sync_run_source_started_at", "source", "started_at"),)
+
+    sync_run_id: Mapped[int] = mapped_column(Integer, primary_key=True, comment="Run id.")
+    source: Mapped[str] = mapped_column(String(64), comment=SOURCE)
+    status: Mapped[str] = mapped_column(
+        String(16), comment="running, success, failed or aborted (killed; see the next run)."
+    )
+    started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, comment="Start.")
+    finished_at: Mapped[dt.datetime | None] = col(UtcDateTime, "End.")
+    full_refresh: Mapped[bool] = mapped_column(Boolean, default=False, comment="Ignored cursors.")
+    records_read: Mapped[int] = mapped_column(Integer, default=0, comment="Records read.")
+    records_loaded: Mapped[int] = mapped_column(Integer, default=0, comment="Records loaded.")
+    records_rejected: Mapped[int] = mapped_column(Integer, default=0, comment="Quarantined.")
+    pages: Mapped[int] = mapped_column(Integer, default=0, comment="Pages committed.")
+    error: Mapped[str | None] = col(Text, "Error message if the run failed.")
+
+
+class SyncState(Base):
+    """Per-stream cursor, committed in the same transaction as the data it covers."""
+
+    __tablename__ = "sync_state"
+
+    source: Mapped[str] = key(String(64), SOURCE)
+    stream: Mapped[str] = key(String(64), "Stream name.")
+    state: Mapped[Any] = col(JSON, "Connector state (cursor, page tokens, file marks).")
+    cursor: Mapped[str | None] = col(String(255), "Human-readable cursor, for `crmhub status`.")
+    sync_run_id: Mapped[int | None] = col(Integer, "Run that wrote this state.")
+    updated_at: Mapped[dt.datetime | None] = col(UtcDateTime, "When it was written.")
+
+
+class RawRecord(Base):
+    """Every record as its source sent it: the landing zone that mapping reads from."""
+
+    __tablename__ = "raw_record"
+
+    source: Mapped[str] = key(String(64), SOURCE)
+    stream: Mapped[str] = key(String(64), "Stream name.")
+    record_key: Mapped[str] = key(String(512), "Primary key of the record in its stream.")
+    payload: Mapped[Any] = mapped_column(JSON, comment="The record as extracted (JSON).")
+    hash: Mapped[str] = mapped_column(String(40), comment="Hash of the payload (change detection).")
+    extracted_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, comment="When it last changed.")
+    sync_run_id: Mapped[int | None] = col(Integer, "Run that last changed it.")
+    mapped_version: Mapped[int | None] = col(
+        Integer, "Version of the mapping that turned it into unified rows (NULL: rejected)."
+    )
+
+
+class RejectedRecord(Base):
+    """Records quarantined by validation or mapping, with the reason."""
+
+    __tablename__ = "rejected_record"
+
+    source: Mapped[str] = key(String(64), SOURCE)
+    stream: Mapped[str] = key(String(64), "Stream name.")
+    record_key: Mapped[str] = key(String(512), "Record key, or a hash of the payload.")
+    payload: Mapped[Any] = col(JSON, "The record as extracted.")
+    reason: Mapped[str] = mapped_column(Text, comment="Why it was rejected.")
+    sync_run_id: Mapped[int | None] = col(Integer, "Run that rejected it.")
+    rejected_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, comment="When.")
+
+
+class ReportRun(Base):
+    __tablename__ = "report_run"
+
+    report_run_id: Mapped[int] = mapped_column(Integer, primary_key=True, comment="Run id.")
+    name: Mapped[str] = mapped_column(String(64), comment="Report name from crmhub.yml.")
+    report: Mapped[str] = mapped_column(String(64), comment="Registered report type.")
+    status: Mapped[str] = mapped_column(String(16), comment="running, success or failed.")
+    period_start: Mapped[dt.datetime | None] = col(UtcDateTime, "Start of the period covered.")
+    period_end: Mapped[dt.datetime | None] = col(UtcDateTime, "End of the period covered.")
+    started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, comment="Start.")
+    finished_at: Mapped[dt.datetime | None] = col(UtcDateTime, "End.")
+    recipients: Mapped[Any] = col(JSON, "Who it was sent to (JSON list).")
+    output_path: Mapped[str | None] = col(Text, "Where the HTML/CSV were written.")
+    error: Mapped[str | None] = col(Text, "Error if it failed.")
+
+
+UNIFIED_TABLES = (
+    "person", "source_person", "identity", "person_merge", "lead", "touchpoint", "campaign",
+    "ad", "ad_stat_daily", "web_traffic_daily", "email_message", "product", "customer_order",
+    "order_line", "service_case", "service_contract", "feedback",
+)
+OPERATIONS_TABLES = ("sync_run", "sync_state", "raw_record", "rejected_record", "report_run")

@@ -1,0 +1,399 @@
+"""The sync engine: pages from a connector -> raw landing + unified rows + state.
+
+Each page is written in ONE transaction: its raw records, the unified rows they map
+to, the records rejected (with reasons), the stream's new state and the run's
+counters. A process killed at any point therefore either committed a page with the
+cursor that covers it, or nothing of it; the next run resumes from the stored state
+and upserts by key, so it neither loses nor duplicates a record.
+
+Every record read is either loaded or rejected: ``read == loaded + rejected``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select, text, update
+
+from connectors.sdk.streams import Connector, Page, StreamSpec, StreamState
+from crm_model import faults
+from crm_model.load import TABLES, Upserter
+from crm_model.mapping import MapContext, Mapper, Reject, Row, find_mapping
+from crm_model.schema import SyncRun, SyncState
+from crm_model.validate import row_problem
+from crmhub.errors import CrmhubError
+
+log = logging.getLogger("crmhub.sync")
+UTC = dt.timezone.utc
+
+# Tables whose rows describe facts that accumulate across streams: a NULL in a new
+# row never erases what another stream of the same source already said.
+ACCUMULATING = {"source_person"}
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(UTC)
+
+
+class JsonText(str):
+    """A JSON document already serialised (PostgreSQL COPY takes it as is)."""
+
+
+@dataclass
+class StreamResult:
+    stream: str
+    read: int = 0
+    loaded: int = 0
+    rejected: int = 0
+    pages: int = 0
+    cursor: Any = None
+    error: str | None = None
+
+
+@dataclass
+class SyncResult:
+    source: str
+    sync_run_id: int
+    status: str = "running"
+    streams: list[StreamResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def read(self) -> int:
+        return sum(s.read for s in self.streams)
+
+    @property
+    def loaded(self) -> int:
+        return sum(s.loaded for s in self.streams)
+
+    @property
+    def rejected(self) -> int:
+        return sum(s.rejected for s in self.streams)
+
+    @property
+    def errors(self) -> list[str]:
+        return [f"{s.stream}: {s.error}" for s in self.streams if s.error]
+
+
+Progress = Callable[[str, StreamResult, float], None]
+
+
+# --------------------------------------------------------------------------- batches
+
+
+@dataclass
+class Batch:
+    raw: list[dict[str, Any]] = field(default_factory=list)
+    unified: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    rejects: list[dict[str, Any]] = field(default_factory=list)
+    mapped_keys: list[str] = field(default_factory=list)
+    loaded: int = 0
+
+
+class BatchBuilder:
+    """Turns records of one stream into the rows of one transaction (pure, no I/O)."""
+
+    def __init__(self, source: str, spec: StreamSpec, mapper: Mapper | None, ctx: MapContext, dialect: str):
+        self.source = source
+        self.spec = spec
+        self.mapper = mapper
+        self.ctx = ctx
+        self.version = mapper.version if mapper else None
+        self.pg = dialect == "postgresql"
+
+    def build(self, records: list[dict[str, Any]], run_id: int | None, at: dt.datetime,
+              *, land_raw: bool = True) -> Batch:
+        batch = Batch()
+        for record in records:
+            dump = json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                              default=_json_default)
+            digest = hashlib.sha1(dump.encode()).hexdigest()
+            key = self.spec.key_of(record) if isinstance(record, dict) else None
+            reason = None
+            if key is None:
+                reason = f"missing primary key {'/'.join(self.spec.primary_key)}"
+                key = f"#{digest}"
+            elif len(key) > 512:
+                reason, key = "primary key longer than 512 characters", f"#{digest}"
+            rows: list[Row] = []
+            if reason is None and self.mapper is not None:
+                reason, rows = self._map(record)
+            if land_raw:
+                batch.raw.append({
+                    "source": self.source, "stream": self.spec.name, "record_key": key,
+                    "payload": JsonText(dump) if self.pg else record, "hash": digest,
+                    "extracted_at": at, "sync_run_id": run_id, "mapped_version": self.version,
+                })
+            if reason is not None:
+                batch.rejects.append({
+                    "source": self.source, "stream": self.spec.name, "record_key": key,
+                    "payload": JsonText(dump) if self.pg else record, "reason": reason,
+                    "sync_run_id": run_id, "rejected_at": at,
+                })
+                continue
+            batch.loaded += 1
+            batch.mapped_keys.append(key)
+            for row in rows:
+                batch.unified[row.table].append(row.values)
+        return batch
+
+    def _map(self, record: dict[str, Any]) -> tuple[str | None, list[Row]]:
+        try:
+            rows = self.mapper.fn(record, self.ctx)
+        except Reject as exc:
+            return str(exc), []
+        except Exception as exc:  # a mapping bug must not sink the run: quarantine, say why
+            log.debug("mapping %s/%s failed", self.source, self.spec.name, exc_info=True)
+            return f"mapping failed: {type(exc).__name__}: {exc}", []
+        for row in rows:
+            if "source" not in row.values and row.table in TABLES and "source" in TABLES[row.table].c:
+                row.values["source"] = self.source
+            problem = row_problem(row.table, row.values)
+            if problem:
+                return problem, []
+        return None, rows
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    return str(value)
+
+
+def write_batch(conn: Connection, source: str, stream: str, batch: Batch, *,
+                clear_rejects: bool, land_raw: bool = True, version: int | None = None) -> None:
+    """Write one batch inside the caller's transaction."""
+    up = Upserter(conn)
+    if land_raw:
+        up.upsert("raw_record", batch.raw, update_if_changed=["hash", "mapped_version"])
+    elif batch.mapped_keys or batch.rejects:
+        keys = batch.mapped_keys + [r["record_key"] for r in batch.rejects]
+        conn.execute(
+            text("UPDATE raw_record SET mapped_version = :v "
+                 "WHERE source = :s AND stream = :t AND record_key = :k"),
+            [{"v": version, "s": source, "t": stream, "k": k} for k in keys],
+        )
+    faults.checkpoint("raw")
+    for table, rows in batch.unified.items():
+        up.upsert(table, rows, keep_known=table in ACCUMULATING)
+    up.upsert("rejected_record", batch.rejects, update_if_changed=["reason"])
+    if clear_rejects and batch.mapped_keys:
+        up.delete_keys("rejected_record", (
+            {"source": source, "stream": stream, "record_key": k} for k in batch.mapped_keys
+        ))
+
+
+# --------------------------------------------------------------------------- engine
+
+
+def _cursor_max(a: Any, b: Any) -> Any:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    try:
+        return max(a, b, key=_cursor_sort_key)
+    except TypeError:
+        return b
+
+
+def _cursor_sort_key(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            parsed = dt.datetime.fromisoformat(value)
+            return (0, parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
+        except ValueError:
+            return (1, value)
+    return (0 if isinstance(value, dt.datetime) else 2, value)
+
+
+def load_state(conn: Connection, source: str, stream: str) -> dict[str, Any]:
+    saved = conn.execute(
+        select(SyncState.state).where(SyncState.source == source, SyncState.stream == stream)
+    ).scalar_one_or_none()
+    return saved or {}
+
+
+def _save_state(conn: Connection, source: str, stream: str, state: dict[str, Any], run_id: int) -> None:
+    cursor = state.get("cursor")
+    Upserter(conn).upsert("sync_state", [{
+        "source": source, "stream": stream, "state": state,
+        "cursor": None if cursor is None else str(cursor)[:255],
+        "sync_run_id": run_id, "updated_at": now(),
+    }])
+
+
+def _count(conn: Connection, run_id: int, read: int, loaded: int, rejected: int) -> None:
+    conn.execute(
+        update(SyncRun).where(SyncRun.sync_run_id == run_id).values(
+            records_read=SyncRun.records_read + read,
+            records_loaded=SyncRun.records_loaded + loaded,
+            records_rejected=SyncRun.records_rejected + rejected,
+            pages=SyncRun.pages + 1,
+        )
+    )
+
+
+def start_run(engine: Engine, source: str, full_refresh: bool) -> int:
+    with engine.begin() as conn:
+        # A run still marked running was killed (one sync per source runs at a time).
+        conn.execute(
+            update(SyncRun).where(SyncRun.source == source, SyncRun.status == "running").values(
+                status="aborted", finished_at=now(),
+                error="the process ended without finishing; the next run resumed from the stored state",
+            )
+        )
+        return conn.execute(
+            SyncRun.__table__.insert().values(
+                source=source, status="running", started_at=now(), full_refresh=full_refresh,
+                records_read=0, records_loaded=0, records_rejected=0, pages=0,
+            ).returning(SyncRun.sync_run_id)
+        ).scalar_one()
+
+
+def finish_run(engine: Engine, run_id: int, status: str, error: str | None) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(SyncRun).where(SyncRun.sync_run_id == run_id).values(
+            status=status, finished_at=now(), error=error))
+
+
+def sync(
+    engine: Engine,
+    source: str,
+    connector: Connector,
+    connector_type: str,
+    *,
+    full_refresh: bool = False,
+    streams: list[str] | None = None,
+    progress: Progress | None = None,
+) -> SyncResult:
+    """Read every stream of ``connector`` into the warehouse as source ``source``."""
+    specs = connector.stream_specs()
+    if streams:
+        unknown = [s for s in streams if s not in specs]
+        if unknown:
+            raise CrmhubError(f"{source}: no stream {', '.join(unknown)} (streams: {', '.join(specs)})")
+        specs = {name: specs[name] for name in streams}
+    started = time.monotonic()
+    result = SyncResult(source, start_run(engine, source, full_refresh))
+    options = connector.options()
+    for spec in specs.values():
+        ctx = MapContext(source, spec.name, connector_type, options)
+        stream_result = StreamResult(spec.name)
+        result.streams.append(stream_result)
+        try:
+            _sync_stream(engine, result.sync_run_id, connector, spec, ctx, full_refresh,
+                         stream_result, progress)
+        except Exception as exc:  # one broken stream does not stop the others
+            stream_result.error = str(exc) if isinstance(exc, CrmhubError) else f"{type(exc).__name__}: {exc}"
+            log.error("%s/%s failed: %s", source, spec.name, stream_result.error,
+                      exc_info=not isinstance(exc, CrmhubError))
+    result.status = "failed" if result.errors else "success"
+    result.seconds = time.monotonic() - started
+    finish_run(engine, result.sync_run_id, result.status, "; ".join(result.errors) or None)
+    return result
+
+
+def _sync_stream(engine, run_id, connector, spec, ctx, full_refresh, out: StreamResult, progress):
+    source = ctx.source
+    mapper = find_mapping(ctx.connector, spec.name)
+    builder = BatchBuilder(source, spec, mapper, ctx, engine.dialect.name)
+    with engine.connect() as conn:
+        saved = {} if full_refresh else load_state(conn, source, spec.name)
+        had_rejects = conn.execute(
+            text("SELECT 1 FROM rejected_record WHERE source = :s AND stream = :t LIMIT 1"),
+            {"s": source, "t": spec.name},
+        ).first() is not None
+    state = StreamState(saved=dict(saved), start_date=connector.start_date)
+    high_water = saved.get("cursor")
+    final_state: dict[str, Any] | None = None
+    started = time.monotonic()
+
+    pages = connector.read(spec, state)
+    try:
+        while True:
+            try:
+                page = next(pages)
+            except StopIteration as stop:
+                final_state = stop.value if isinstance(stop.value, dict) else None
+                break
+            faults.checkpoint("extract")
+            records, page_state = (page.records, page.state) if isinstance(page, Page) else (page, None)
+            if spec.cursor:
+                for record in records:
+                    high_water = _cursor_max(high_water, spec.cursor_of(record))
+            if page_state is None and spec.cursor and spec.ordered and high_water is not None:
+                page_state = {**saved, "cursor": high_water}
+            batch = builder.build(records, run_id, now())
+            with engine.begin() as conn:
+                write_batch(conn, source, spec.name, batch, clear_rejects=had_rejects)
+                faults.checkpoint("load")
+                if page_state is not None:
+                    _save_state(conn, source, spec.name, page_state, run_id)
+                    saved = page_state
+                _count(conn, run_id, len(records), batch.loaded, len(batch.rejects))
+                faults.checkpoint("state")
+            faults.checkpoint("commit")
+            out.pages += 1
+            out.read += len(records)
+            out.loaded += batch.loaded
+            out.rejected += len(batch.rejects)
+            if progress:
+                progress(source, out, time.monotonic() - started)
+    finally:
+        close = getattr(pages, "close", None)
+        if close:
+            close()
+
+    # The stream was read to its end: its cursor may now move past everything seen.
+    if final_state is None and spec.cursor and high_water is not None:
+        final_state = {**saved, "cursor": high_water}
+    if final_state is not None and final_state != saved:
+        with engine.begin() as conn:
+            _save_state(conn, source, spec.name, final_state, run_id)
+    out.cursor = (final_state or saved).get("cursor")
+
+
+# --------------------------------------------------------------------------- re-mapping
+
+
+def remap(engine: Engine, source: str, connector_type: str, spec: StreamSpec, options: dict[str, Any],
+          *, everything: bool = False, batch_size: int = 5000) -> tuple[int, int]:
+    """Map raw records again where the mapping changed since (or ``everything``).
+
+    Returns (mapped, rejected). Raw records stay as they are.
+    """
+    mapper = find_mapping(connector_type, spec.name)
+    if mapper is None:
+        return 0, 0
+    ctx = MapContext(source, spec.name, connector_type, options)
+    builder = BatchBuilder(source, spec, mapper, ctx, engine.dialect.name)
+    condition = "" if everything else "AND (mapped_version IS NULL OR mapped_version <> :v)"
+    query = text(
+        "SELECT record_key, payload FROM raw_record WHERE source = :s AND stream = :t "
+        f"AND record_key > :after {condition} ORDER BY record_key LIMIT :n"
+    )
+    mapped = rejected = 0
+    after = ""
+    while True:
+        with engine.begin() as conn:
+            rows = conn.execute(query, {"s": source, "t": spec.name, "after": after,
+                                        "v": mapper.version, "n": batch_size}).all()
+            if not rows:
+                return mapped, rejected
+            records = [r.payload if isinstance(r.payload, dict) else json.loads(r.payload) for r in rows]
+            batch = builder.build(records, None, now(), land_raw=False)
+            write_batch(conn, source, spec.name, batch, clear_rejects=True, land_raw=False,
+                        version=mapper.version)
+            mapped += batch.loaded
+            rejected += len(batch.rejects)
+            after = rows[-1].record_key
+
