@@ -184,6 +184,7 @@ class Touchpoint(SourceRecord, PersonLinked, Base):
         String(32),
         comment="ad_click, email, email_click, web_visit, form, phone_call or site_visit.",
     )
+    utm_source: Mapped[str | None] = col(String(255), "Marketing source (utm_source or platform).")
     campaign_id: Mapped[str | None] = col(String(255), "Campaign (platform id or utm_campaign).")
     ad_id: Mapped[str | None] = col(String(255), "Ad id on the platform.")
     affiliate_site: Mapped[str | None] = col(String(255), "Referring affiliate site (host).")

@@ -110,13 +110,17 @@ class BatchBuilder:
         self.pg = dialect == "postgresql"
 
     def build(self, records: list[dict[str, Any]], run_id: int | None, at: dt.datetime,
-              *, land_raw: bool = True) -> Batch:
+              *, land_raw: bool = True, keys: list[str] | None = None) -> Batch:
+        """``keys``: the records' keys when already known (re-mapping stored records)."""
         batch = Batch()
-        for record in records:
+        for n, record in enumerate(records):
             dump = json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
                               default=_json_default)
             digest = hashlib.sha1(dump.encode()).hexdigest()
-            key = self.spec.key_of(record) if isinstance(record, dict) else None
+            if keys is not None:
+                key = keys[n]
+            else:
+                key = self.spec.key_of(record) if isinstance(record, dict) else None
             reason = None
             if key is None:
                 reason = f"missing primary key {'/'.join(self.spec.primary_key)}"
@@ -365,16 +369,18 @@ def _sync_stream(engine, run_id, connector, spec, ctx, full_refresh, out: Stream
 # --------------------------------------------------------------------------- re-mapping
 
 
-def remap(engine: Engine, source: str, connector_type: str, spec: StreamSpec, options: dict[str, Any],
+def remap(engine: Engine, source: str, connector_type: str, stream: str, options: dict[str, Any],
           *, everything: bool = False, batch_size: int = 5000) -> tuple[int, int]:
-    """Map raw records again where the mapping changed since (or ``everything``).
+    """Map stored raw records again where the mapping changed since (or ``everything``).
 
+    Needs no connector and no secret: the records and their keys are in raw_record.
     Returns (mapped, rejected). Raw records stay as they are.
     """
-    mapper = find_mapping(connector_type, spec.name)
+    mapper = find_mapping(connector_type, stream)
     if mapper is None:
         return 0, 0
-    ctx = MapContext(source, spec.name, connector_type, options)
+    ctx = MapContext(source, stream, connector_type, options)
+    spec = StreamSpec(stream, ("record_key",), None, False, lambda *_: iter(()))
     builder = BatchBuilder(source, spec, mapper, ctx, engine.dialect.name)
     condition = "" if everything else "AND (mapped_version IS NULL OR mapped_version <> :v)"
     query = text(
@@ -390,7 +396,7 @@ def remap(engine: Engine, source: str, connector_type: str, spec: StreamSpec, op
             if not rows:
                 return mapped, rejected
             records = [r.payload if isinstance(r.payload, dict) else json.loads(r.payload) for r in rows]
-            batch = builder.build(records, None, now(), land_raw=False)
+            batch = builder.build(records, None, now(), land_raw=False, keys=[r.record_key for r in rows])
             write_batch(conn, source, spec.name, batch, clear_rejects=True, land_raw=False,
                         version=mapper.version)
             mapped += batch.loaded

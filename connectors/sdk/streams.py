@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -137,13 +138,22 @@ class Connector:
     #: config keys (besides secrets) that mappings may read, e.g. a default phone region
     mapping_options: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, config: ConnectorConfig, *, source: str = "", start_date: dt.date | None = None):
+    def __init__(
+        self,
+        config: ConnectorConfig,
+        *,
+        source: str = "",
+        start_date: dt.date | None = None,
+        base_dir: Path | None = None,
+    ):
         self.config = config
-        self.source = source
-        self.start_date = start_date
+        self.source = source  # the source name in crmhub.yml
+        self.start_date = start_date  # first sync reads from here
+        self.base_dir = base_dir or Path.cwd()  # relative file paths in the config start here
 
     @classmethod
-    def stream_specs(cls) -> dict[str, StreamSpec]:
+    def declared_streams(cls) -> dict[str, StreamSpec]:
+        """The streams declared with @stream on this class and its bases."""
         specs: dict[str, StreamSpec] = {}
         for klass in reversed(cls.__mro__):
             for attr in vars(klass).values():
@@ -151,6 +161,10 @@ class Connector:
                 if spec is not None:
                     specs[spec.name] = spec
         return specs
+
+    def stream_specs(self) -> dict[str, StreamSpec]:
+        """The streams this configured connector reads (override when config decides)."""
+        return self.declared_streams()
 
     def read(self, spec: StreamSpec, state: StreamState) -> Iterator[list[Record] | Page]:
         return spec.method(self, state)

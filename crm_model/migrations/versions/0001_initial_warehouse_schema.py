@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 06:42:52.563052
+Create Date: 2026-11-23 06:44:45.242194
 """
 from alembic import op
 import sqlalchemy as sa
@@ -338,6 +338,7 @@ def upgrade() -> None:
     sa.Column('person_ref', sa.String(length=255), nullable=True, comment='external_id of the source_person row (same source) this record belongs to.'),
     sa.Column('occurred_at', crm_model.types.UtcDateTime(timezone=True), nullable=True, comment='When it happened.'),
     sa.Column('channel', sa.String(length=32), nullable=False, comment='ad_click, email, email_click, web_visit, form, phone_call or site_visit.'),
+    sa.Column('utm_source', sa.String(length=255), nullable=True, comment='Marketing source (utm_source or platform).'),
     sa.Column('campaign_id', sa.String(length=255), nullable=True, comment='Campaign (platform id or utm_campaign).'),
     sa.Column('ad_id', sa.String(length=255), nullable=True, comment='Ad id on the platform.'),
     sa.Column('affiliate_site', sa.String(length=255), nullable=True, comment='Referring affiliate site (host).'),

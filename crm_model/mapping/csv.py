@@ -1,0 +1,122 @@
+"""CSV rows -> the entity the source's config names (lead, customer_order, ...).
+
+Columns are renamed by the source's ``columns`` option, then each value is parsed by
+the type of the warehouse column it lands in (dates, decimals, booleans) or by its
+meaning (email, phone, country); a value that does not parse rejects the row, naming
+the column. People's details (email, name, phone, address, ...) go to
+``source_person``; a lead's other columns are kept in ``lead.answers``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Date, Integer, Numeric
+
+from crm_model.load import TABLES
+from crm_model.mapping import MapContext, Reject, Row, mapping
+from crm_model.mapping import values as v
+from crm_model.mapping.common import PERSON_FIELDS, lead_rows, person_row
+from crm_model.types import UtcDateTime
+
+META = ("_file", "_line", "_error", "_cells")
+PERSONAL_ALIASES = {"name": "display_name", "full_name": "display_name", "zip": "postal_code",
+                    "state": "region", "address": "street"}
+LINKED = {"lead", "touchpoint", "customer_order", "service_case", "service_contract", "feedback"}
+NOT_FROM_CSV = {"source", "external_id", "person_id", "person_ref"}
+
+
+def parse(table: str, column: str, raw: Any, region: str | None) -> Any:
+    """One CSV cell as the value ``table.column`` holds."""
+    if column == "email":
+        return v.email(raw, column)
+    if column == "phone":
+        return v.phone(raw, region, column)
+    if column == "country":
+        return v.country(raw, column)
+    if column in ("currency",):
+        return v.currency(raw, column)
+    type_ = TABLES[table].c[column].type
+    if isinstance(type_, UtcDateTime):
+        return v.timestamp(raw, column)
+    if isinstance(type_, Date):
+        return v.date(raw, column)
+    if isinstance(type_, Integer):
+        return v.integer(raw, column)
+    if isinstance(type_, Numeric):
+        return v.decimal(raw, column)
+    if isinstance(type_, Boolean):
+        return v.boolean(raw, column)
+    if isinstance(type_, JSON):
+        return v.text(raw)
+    return v.text(raw)
+
+
+@mapping("csv", "rows")
+def map_row(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
+    try:
+        if raw.get("_error"):
+            raise Reject(raw["_error"])
+        return _map_row(raw, ctx)
+    except Reject as exc:
+        raise Reject(f"{raw.get('_file')} line {raw.get('_line')}: {exc}") from None
+
+
+def _map_row(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
+    entity: str = ctx.options["entity"]
+    renames: dict[str, str] = ctx.options.get("columns") or {}
+    region = ctx.options.get("default_region")
+    key = str(raw[ctx.options["key"]]).strip()
+
+    person: dict[str, Any] = {}
+    fields: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    columns = TABLES[entity].c
+    for name, cell in raw.items():
+        if name in META or name == ctx.options["key"]:
+            continue
+        target = renames.get(name, name)
+        target = PERSONAL_ALIASES.get(target, target)
+        if target in PERSON_FIELDS and (entity == "person" or entity in LINKED):
+            person[target] = parse("source_person", target, cell, region)
+        elif target in columns and target not in NOT_FROM_CSV:
+            fields[target] = parse(entity, target, cell, region)
+        elif v.text(cell) is not None:
+            extra[name] = v.text(cell)
+
+    if entity == "person":
+        return [person_row(key, seen_at=fields.get("seen_at"), **person)]
+    if entity == "lead":
+        answers = {**extra, **({"answers": fields.pop("answers")} if fields.get("answers") else {})}
+        tracking = {k: fields.get(k) for k in (*v.UTM_KEYS, *v.CLICK_IDS)}
+        return lead_rows(
+            external_id=key, submitted_at=fields.get("submitted_at"), person=person,
+            form=fields.get("form") or ctx.source, answers=answers or None,
+            landing_page=fields.get("landing_page"), referrer=fields.get("referrer"),
+            tracking=tracking, note=fields.get("note"),
+            channel=str(extra.pop("channel", None) or "form"),
+        )
+    rows = []
+    if entity in LINKED:
+        if entity == "touchpoint" and not fields.get("channel"):
+            raise Reject("channel is required for a touchpoint (ad_click, email, form, phone_call, ...)")
+        if person:
+            ref = f"{entity}:{key}"
+            rows.append(person_row(ref, stage="customer" if entity == "customer_order" else None,
+                                   seen_at=_first_time(fields), **person))
+            fields["person_ref"] = ref
+    if entity == "order_line" and not fields.get("order_id"):
+        raise Reject("order_id is required for an order line")
+    if entity == "order_line" and fields.get("total") is None and fields.get("unit_price") is not None:
+        fields["total"] = fields["unit_price"] * (fields.get("quantity") or Decimal(1))
+    rows.append(Row(entity, {"external_id": key, **fields}))
+    return rows
+
+
+def _first_time(fields: dict[str, Any]) -> dt.datetime | None:
+    for name in ("ordered_at", "occurred_at", "opened_at", "received_at"):
+        if isinstance(fields.get(name), dt.datetime):
+            return fields[name]
+    return None

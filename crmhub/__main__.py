@@ -1,0 +1,5 @@
+import sys
+
+from crmhub.cli import main
+
+sys.exit(main())

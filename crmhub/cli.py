@@ -1,0 +1,248 @@
+"""The `crmhub` command. Every verb calls one function of crmhub.jobs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import click
+import typer
+
+from crmhub import config as config_mod
+from crmhub.errors import CrmhubError
+
+app = typer.Typer(
+    help="crmhub: CRM data from forms, ads, mailboxes and shops into one warehouse.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+connectors_app = typer.Typer(help="List, scaffold and check connectors.", no_args_is_help=True)
+app.add_typer(connectors_app, name="connectors")
+
+ConfigOpt = Annotated[
+    Optional[Path],
+    typer.Option("--config", "-c", help="Config file (default: $CRMHUB_CONFIG or ./crmhub.yml).",
+                 show_default=False),
+]
+
+
+def _load(path: Path | None) -> config_mod.Config:
+    return config_mod.load(path)
+
+
+def _out(line: str = "") -> None:
+    typer.echo(line)
+
+
+def _err(line: str) -> None:
+    typer.echo(line, err=True)
+
+
+class _ProgressPrinter:
+    """One line per stream every couple of seconds on stderr: pages, records, rate."""
+
+    def __init__(self, every: float = 2.0):
+        self.every = every
+        self.last = 0.0
+
+    def __call__(self, source: str, stream, elapsed: float) -> None:
+        now = time.monotonic()
+        if now - self.last < self.every:
+            return
+        self.last = now
+        rate = stream.read / elapsed if elapsed > 0 else 0.0
+        _err(f"  {source}/{stream.stream}: {stream.pages:,} pages, {stream.read:,} records "
+             f"({rate:,.0f} records/s), {stream.rejected:,} rejected")
+
+
+# ------------------------------------------------------------------------ verbs
+
+
+@app.command()
+def init(config: ConfigOpt = None) -> None:
+    """Create the warehouse, or upgrade it to this version's schema."""
+    from crmhub import jobs
+
+    cfg = _load(config)
+    revision = jobs.init(cfg)
+    _out(f"warehouse ready at schema {revision}: {_safe_url(cfg)}")
+
+
+@app.command()
+def sync(
+    sources: Annotated[Optional[list[str]], typer.Argument(help="Sources to sync (default: all enabled).")] = None,
+    full_refresh: Annotated[bool, typer.Option("--full-refresh", help="Ignore stored cursors; re-read everything.")] = False,
+    stream: Annotated[Optional[list[str]], typer.Option("--stream", help="Only this stream (repeatable).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Pull new and changed records from sources into the warehouse."""
+    from crmhub import jobs
+
+    cfg = _load(config)
+    results = jobs.sync(cfg, sources or None, full_refresh=full_refresh, streams=stream or None,
+                        progress=None if quiet else _ProgressPrinter())
+    failed = False
+    for r in results:
+        _out(f"{r.source}: {r.status} - read {r.read:,}, loaded {r.loaded:,}, rejected {r.rejected:,} "
+             f"in {r.seconds:.1f}s (run {r.sync_run_id})")
+        for error in r.errors:
+            _out(f"  error: {error}")
+        failed = failed or r.status != "success"
+    if any(r.rejected for r in results):
+        _out("rejected records and their reasons: SELECT * FROM rejected_record")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def model(
+    remap_all: Annotated[bool, typer.Option("--remap-all", help="Re-map every raw record, not just changed mappings.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Re-map raw records to unified tables and resolve one person per real person."""
+    from crmhub import jobs
+
+    s = jobs.model(_load(config), remap_all=remap_all)
+    _out(f"model: {s.persons:,} persons ({s.created:,} new, {s.merged:,} merged, {s.attached:,} records "
+         f"attached); re-mapped {s.remapped:,} records, {s.rejected:,} rejected")
+
+
+@app.command()
+def status(config: ConfigOpt = None) -> None:
+    """Per source: last run, records read/loaded/rejected, cursors, lag."""
+    from crmhub import jobs
+
+    rows = jobs.status(_load(config))
+    if not rows:
+        _out("no sources configured")
+        return
+    for st in rows:
+        when = st.last_started.strftime("%Y-%m-%d %H:%M:%S UTC") if st.last_started else "never"
+        lag = _age(st.lag) if st.lag is not None else "-"
+        _out(f"{st.source} ({st.connector}, schedule {st.schedule or 'manual'})")
+        _out(f"  last run: {st.last_status or '-'} at {when}; read {st.read:,}, loaded {st.loaded:,}, "
+             f"rejected {st.rejected:,}")
+        _out(f"  since last success: {lag}; raw records {st.raw_records:,}; quarantined {st.rejected_total:,}")
+        for stream_name, cursor in sorted(st.cursors.items()):
+            _out(f"  cursor {stream_name}: {cursor if cursor is not None else '(file marks)'}")
+        if st.error and st.last_status != "success":
+            _out(f"  error: {st.error}")
+
+
+@app.command()
+def demo(
+    workdir: Annotated[Path, typer.Option("--dir", help="Where the demo warehouse goes.")] = Path("var/demo"),
+) -> None:
+    """Run the whole flow on bundled sample data into a local SQLite warehouse."""
+    from crmhub.demo import run_demo
+
+    run_demo(workdir, _out, _err)
+
+
+# ------------------------------------------------------------------ connectors
+
+
+@connectors_app.command("list")
+def connectors_list() -> None:
+    """Registered connector types and their streams."""
+    from connectors.sdk import registry
+
+    for name, ep in sorted(registry.available().items()):
+        try:
+            cls = registry.load(name)
+            streams = ", ".join(cls.declared_streams()) or "-"
+            _out(f"{name:14} {streams:40} ({ep.value})")
+        except Exception as exc:  # a broken third-party package must not hide the others
+            _out(f"{name:14} cannot load: {type(exc).__name__}: {exc} ({ep.value})")
+
+
+@connectors_app.command("new")
+def connectors_new(
+    name: Annotated[str, typer.Argument(help="Connector type name, e.g. hubspot.")],
+    root: Annotated[Path, typer.Option("--root", help="Project folder.")] = Path("."),
+) -> None:
+    """Scaffold a connector module, its mapping and its test."""
+    from connectors.sdk.scaffold import scaffold
+
+    for path in scaffold(name, root):
+        _out(f"created {path}")
+    _out(f'register it in pyproject.toml under [project.entry-points."crmhub.connectors"]:\n'
+         f'  {name} = "connectors.{name}:{_camel(name)}Connector"')
+
+
+@connectors_app.command("check")
+def connectors_check(
+    source: Annotated[str, typer.Argument(help="A source name from crmhub.yml.")],
+    config: ConfigOpt = None,
+) -> None:
+    """Connect to a configured source and read one page (writes nothing)."""
+    from crmhub import jobs
+
+    _out(f"{source}: {jobs.check(_load(config), source)}")
+
+
+# ------------------------------------------------------------------------ helpers
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def _age(delta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    if seconds < 172800:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"
+
+
+def _safe_url(cfg: config_mod.Config) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(cfg.warehouse_url()).render_as_string(hide_password=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: one clear line on error, exit code 0 only on success."""
+    logging.basicConfig(level=os.environ.get("CRMHUB_LOG_LEVEL", "WARNING"),
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app(args=argv, prog_name="crmhub", standalone_mode=False)
+        return 0
+    except typer.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        _err("crmhub: aborted")
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except CrmhubError as exc:
+        _err(f"crmhub: error: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        _err("crmhub: interrupted")
+        return 130
+    except Exception as exc:
+        if os.environ.get("CRMHUB_DEBUG"):
+            raise
+        _err(f"crmhub: internal error: {type(exc).__name__}: {exc} (set CRMHUB_DEBUG=1 for the traceback)")
+        return 70
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+def run() -> None:  # console-script entry point
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""The steps crmhub runs, as plain functions: the CLI and the Airflow DAGs call these.
+
+Each takes a loaded :class:`crmhub.config.Config` and returns a result object; none
+prints, none knows whether Airflow is around.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from connectors.sdk import registry
+from connectors.sdk.streams import Connector
+from crm_model import db, identity
+from crm_model.schema import RawRecord, RejectedRecord, SyncRun, SyncState
+from crm_model.sync import Progress, SyncResult, remap
+from crm_model.sync import sync as run_sync
+from crmhub.config import Config
+from crmhub.errors import ConfigError
+
+
+def warehouse(cfg: Config, *, require_schema: bool = True) -> Engine:
+    engine = db.connect(cfg.warehouse_url())
+    if require_schema:
+        db.require_current(engine)
+    return engine
+
+
+def init(cfg: Config) -> str:
+    """Create or upgrade the warehouse; returns the schema revision."""
+    engine = warehouse(cfg, require_schema=False)
+    try:
+        db.migrate(engine)
+        return db.current_revision(engine) or "?"
+    finally:
+        engine.dispose()
+
+
+def connector_for(cfg: Config, name: str) -> tuple[Connector, str]:
+    """The configured connector of source ``name`` (secrets resolved now), and its type."""
+    settings = cfg.source(name)
+    cls = registry.load(settings.connector)
+    config = cfg.source_config(name, cls.Config)
+    return cls(config, source=name, start_date=settings.start_date, base_dir=cfg.base_dir), settings.connector
+
+
+def sync(cfg: Config, names: list[str] | None = None, *, full_refresh: bool = False,
+         streams: list[str] | None = None, progress: Progress | None = None,
+         engine: Engine | None = None) -> list[SyncResult]:
+    """Sync the named sources (default: every enabled source), one after another."""
+    if names:
+        for name in names:
+            cfg.source(name)  # unknown names fail before anything runs
+    else:
+        names = [n for n, s in cfg.settings.sources.items() if s.enabled]
+    own = engine is None
+    engine = engine or warehouse(cfg)
+    results = []
+    try:
+        for name in names:
+            connector, kind = connector_for(cfg, name)
+            try:
+                results.append(run_sync(engine, name, connector, kind, full_refresh=full_refresh,
+                                        streams=streams, progress=progress))
+            finally:
+                connector.close()
+    finally:
+        if own:
+            engine.dispose()
+    return results
+
+
+@dataclass
+class ModelSummary:
+    remapped: int = 0
+    rejected: int = 0
+    persons: int = 0
+    created: int = 0
+    merged: int = 0
+    attached: int = 0
+
+
+def model(cfg: Config, *, remap_all: bool = False, engine: Engine | None = None) -> ModelSummary:
+    """Re-map raw records whose mapping changed, resolve identities, rebuild persons."""
+    own = engine is None
+    engine = engine or warehouse(cfg)
+    summary = ModelSummary()
+    try:
+        with engine.connect() as conn:
+            landed = conn.execute(select(RawRecord.source, RawRecord.stream).distinct()).all()
+        for name, stream in landed:
+            settings = cfg.settings.sources.get(name)
+            if settings is None:  # a source removed from crmhub.yml keeps its data as it is
+                continue
+            options = _mapping_options(cfg, name, registry.load(settings.connector))
+            mapped, rejected = remap(engine, name, settings.connector, stream, options, everything=remap_all)
+            summary.remapped += mapped
+            summary.rejected += rejected
+        with engine.begin() as conn:
+            result = identity.resolve(conn)
+        summary.persons, summary.created = result.persons, result.created
+        summary.merged, summary.attached = result.merged, result.attached
+    finally:
+        if own:
+            engine.dispose()
+    return summary
+
+
+def _mapping_options(cfg: Config, name: str, cls: type[Connector]) -> dict[str, Any]:
+    """Mapping options straight from the config, so re-mapping needs no secrets."""
+    raw = cfg.source(name).config
+    options = {}
+    for key in cls.mapping_options:
+        if key in raw:
+            options[key] = raw[key]
+        else:
+            f = cls.Config.model_fields.get(key)
+            options[key] = f.get_default(call_default_factory=True) if f else None
+    return options
+
+
+@dataclass
+class SourceStatus:
+    source: str
+    connector: str
+    schedule: str | None
+    last_status: str | None = None
+    last_started: dt.datetime | None = None
+    last_finished: dt.datetime | None = None
+    read: int = 0
+    loaded: int = 0
+    rejected: int = 0
+    error: str | None = None
+    last_success: dt.datetime | None = None
+    cursors: dict[str, str | None] = field(default_factory=dict)
+    raw_records: int = 0
+    rejected_total: int = 0
+
+    @property
+    def lag(self) -> dt.timedelta | None:
+        if self.last_success is None:
+            return None
+        return dt.datetime.now(dt.timezone.utc) - self.last_success
+
+
+def status(cfg: Config, engine: Engine | None = None) -> list[SourceStatus]:
+    own = engine is None
+    engine = engine or warehouse(cfg)
+    out = []
+    try:
+        with engine.connect() as conn:
+            for name, settings in cfg.settings.sources.items():
+                st = SourceStatus(name, settings.connector, settings.schedule)
+                last = conn.execute(select(SyncRun).where(SyncRun.source == name)
+                                    .order_by(SyncRun.sync_run_id.desc()).limit(1)).first()
+                if last:
+                    run = last[0] if not hasattr(last, "status") else last
+                    st.last_status, st.last_started, st.last_finished = run.status, run.started_at, run.finished_at
+                    st.read, st.loaded, st.rejected = run.records_read, run.records_loaded, run.records_rejected
+                    st.error = run.error
+                st.last_success = conn.execute(
+                    select(func.max(SyncRun.finished_at)).where(SyncRun.source == name, SyncRun.status == "success")
+                ).scalar()
+                st.cursors = dict(conn.execute(select(SyncState.stream, SyncState.cursor)
+                                               .where(SyncState.source == name)).all())
+                st.raw_records = conn.execute(select(func.count()).select_from(RawRecord)
+                                              .where(RawRecord.source == name)).scalar_one()
+                st.rejected_total = conn.execute(select(func.count()).select_from(RejectedRecord)
+                                                 .where(RejectedRecord.source == name)).scalar_one()
+                out.append(st)
+    finally:
+        if own:
+            engine.dispose()
+    return out
+
+
+def check(cfg: Config, name: str) -> str:
+    """Connect to the source and read one page, writing nothing."""
+    connector, _ = connector_for(cfg, name)
+    try:
+        return connector.check()
+    finally:
+        connector.close()
+
+
+def table_counts(engine: Engine, tables: tuple[str, ...]) -> dict[str, int]:
+    from crm_model.load import TABLES
+
+    with engine.connect() as conn:
+        return {t: conn.execute(select(func.count()).select_from(TABLES[t])).scalar_one() for t in tables}
+
+
+__all__ = ["ConfigError", "check", "connector_for", "init", "model", "status", "sync", "table_counts", "warehouse"]
