@@ -23,6 +23,10 @@ from crm_model.types import UtcDateTime
 TABLES: dict[str, Table] = dict(Base.metadata.tables)
 
 
+class JsonText(str):
+    """A JSON document already serialised: written to JSON columns as it is."""
+
+
 def json_dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
 
@@ -159,7 +163,9 @@ def _identity(value: Any) -> Any:
 
 
 def _pg_json(value: Any) -> Any:
-    return None if value is None else json_dumps(value)
+    if value is None or isinstance(value, JsonText):
+        return value
+    return json_dumps(value)
 
 
 def _pg_timestamp(value: Any) -> Any:

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, select, text, update
 
 from connectors.sdk.streams import Connector, Page, StreamSpec, StreamState
 from crm_model import faults
-from crm_model.load import TABLES, Upserter
+from crm_model.load import TABLES, JsonText, Upserter
 from crm_model.mapping import MapContext, Mapper, Reject, Row, find_mapping
 from crm_model.schema import SyncRun, SyncState
 from crm_model.validate import row_problem
@@ -41,10 +41,6 @@ ACCUMULATING = {"source_person"}
 
 def now() -> dt.datetime:
     return dt.datetime.now(UTC)
-
-
-class JsonText(str):
-    """A JSON document already serialised (PostgreSQL COPY takes it as is)."""
 
 
 @dataclass
@@ -385,7 +381,8 @@ def remap(engine: Engine, source: str, connector_type: str, stream: str, options
     condition = "" if everything else "AND (mapped_version IS NULL OR mapped_version <> :v)"
     query = text(
         "SELECT record_key, payload FROM raw_record WHERE source = :s AND stream = :t "
-        f"AND record_key > :after {condition} ORDER BY record_key LIMIT :n"
+        # keys starting with '#' are records that came without a key: no mapping can place them
+        f"AND record_key > :after AND record_key NOT LIKE '#%' {condition} ORDER BY record_key LIMIT :n"
     )
     mapped = rejected = 0
     after = ""
@@ -403,3 +400,20 @@ def remap(engine: Engine, source: str, connector_type: str, stream: str, options
             rejected += len(batch.rejects)
             after = rows[-1].record_key
 
+
+
+# --------------------------------------------------------------------------- push
+
+
+def ingest(engine: Engine, source: str, connector_type: str, spec: StreamSpec,
+           records: list[dict[str, Any]], options: dict[str, Any] | None = None) -> StreamResult:
+    """Land records a source pushed to us (a webhook, a rep's `lead add`) in one transaction.
+
+    The same path as a pulled page: raw landing, mapping, quarantine with reasons.
+    """
+    mapper = find_mapping(connector_type, spec.name)
+    ctx = MapContext(source, spec.name, connector_type, options or {})
+    batch = BatchBuilder(source, spec, mapper, ctx, engine.dialect.name).build(records, None, now())
+    with engine.begin() as conn:
+        write_batch(conn, source, spec.name, batch, clear_rejects=True)
+    return StreamResult(spec.name, read=len(records), loaded=batch.loaded, rejected=len(batch.rejects), pages=1)

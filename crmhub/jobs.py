@@ -52,10 +52,12 @@ def sync(cfg: Config, names: list[str] | None = None, *, full_refresh: bool = Fa
          engine: Engine | None = None) -> list[SyncResult]:
     """Sync the named sources (default: every enabled source), one after another."""
     if names:
-        for name in names:
-            cfg.source(name)  # unknown names fail before anything runs
+        for name in names:  # unknown or push-only names fail before anything runs
+            if registry.load(cfg.source(name).connector).push:
+                raise ConfigError(f"source {name!r} receives pushes (`crmhub serve`); there is nothing to sync")
     else:
-        names = [n for n, s in cfg.settings.sources.items() if s.enabled]
+        names = [n for n, s in cfg.settings.sources.items()
+                 if s.enabled and not registry.load(s.connector).push]
     own = engine is None
     engine = engine or warehouse(cfg)
     results = []
@@ -154,10 +156,9 @@ def status(cfg: Config, engine: Engine | None = None) -> list[SourceStatus]:
         with engine.connect() as conn:
             for name, settings in cfg.settings.sources.items():
                 st = SourceStatus(name, settings.connector, settings.schedule)
-                last = conn.execute(select(SyncRun).where(SyncRun.source == name)
-                                    .order_by(SyncRun.sync_run_id.desc()).limit(1)).first()
-                if last:
-                    run = last[0] if not hasattr(last, "status") else last
+                run = conn.execute(select(SyncRun.__table__).where(SyncRun.source == name)
+                                   .order_by(SyncRun.sync_run_id.desc()).limit(1)).first()
+                if run:
                     st.last_status, st.last_started, st.last_finished = run.status, run.started_at, run.finished_at
                     st.read, st.loaded, st.rejected = run.records_read, run.records_loaded, run.records_rejected
                     st.error = run.error

@@ -169,7 +169,7 @@ class Http:
         if status >= 400:
             hint = HINTS.get(status, "the request was refused")
             raise SourceError(
-                f"{self.name}: {method} {redact_url(url)} -> {status} {response.reason}: "
+                f"{self.name}: {method} {redact_url(response.url)} -> {status} {response.reason}: "
                 f"{hint} ({error_detail(response)})"
             )
         if self.throttle is not None:

@@ -135,6 +135,8 @@ class Connector:
     """Base class of every connector. Subclasses set ``Config`` and declare streams."""
 
     Config: ClassVar[type[ConnectorConfig]] = ConnectorConfig
+    #: True for sources that push to crmhub (webhooks): `crmhub sync` has nothing to pull
+    push: ClassVar[bool] = False
     #: config keys (besides secrets) that mappings may read, e.g. a default phone region
     mapping_options: ClassVar[tuple[str, ...]] = ()
 

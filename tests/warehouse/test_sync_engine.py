@@ -1,0 +1,172 @@
+"""The sync engine's guarantees, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from connectors.sdk import Connector, ConnectorConfig, Page, SourceError, StreamState, stream
+from crm_model import mapping as mapping_mod
+from crm_model.mapping import Reject, Row, mapping
+from crm_model.mapping import values as v
+from crm_model.schema import SyncRun
+from crm_model.sync import load_state, remap, sync
+from tests.conftest import rows, snapshot
+
+UTC = dt.timezone.utc
+
+
+class FeedConfig(ConnectorConfig):
+    pages: list[list[dict]]
+    fail_after: int | None = None
+
+
+class Feed(Connector):
+    """A connector over in-memory pages (the engine, not HTTP, is under test here)."""
+
+    Config = FeedConfig
+
+    @stream(primary_key="id", cursor="updated")
+    def people(self, state: StreamState):
+        self.seen_state = dict(state.saved)
+        since = state.cursor
+        for n, page in enumerate(self.config.pages):
+            if self.config.fail_after is not None and n >= self.config.fail_after:
+                raise SourceError("feed: the API went away")
+            yield [r for r in page if since is None or r["updated"] >= since]
+
+    @stream(primary_key="id", cursor="updated", ordered=True)
+    def ordered(self, state: StreamState):
+        for page in self.config.pages:
+            yield Page([r for r in page if state.cursor is None or r["updated"] > state.cursor])
+
+
+@mapping("feed", "*")
+def map_person(raw: dict, ctx) -> list[Row]:
+    email = v.email(raw.get("email"))
+    if raw.get("explode"):
+        raise RuntimeError("bug in mapping")
+    return [Row("source_person", {"external_id": str(raw["id"]), "email": email,
+                                  "display_name": v.text(raw.get("name")),
+                                  "seen_at": v.timestamp(raw["updated"])})]
+
+
+PAGES = [
+    [{"id": 1, "name": "Ada", "email": "ada@example.com", "updated": "2026-01-01T00:00:00Z"},
+     {"id": 2, "name": "Bob", "email": "bad address", "updated": "2026-01-02T00:00:00Z"}],
+    [{"id": 3, "name": "Cy", "email": "cy@example.com", "updated": "2026-01-03T00:00:00Z"},
+     {"name": "no id", "email": "x@example.com", "updated": "2026-01-03T00:00:00Z"},
+     {"id": 4, "name": "Di", "email": "di@example.com", "updated": "2026-01-04T00:00:00Z", "explode": True}],
+]
+SYNC_TABLES = ("source_person", "raw_record", "rejected_record", "sync_state")
+
+
+def feed(pages=PAGES, **kw) -> Feed:
+    return Feed(FeedConfig(pages=pages, **kw), source="crm")
+
+
+def stable(snap):
+    """Drop run-dependent bookkeeping (timestamps, run ids) before comparing."""
+    for table in snap.values():
+        for row in table:
+            for col in ("extracted_at", "rejected_at", "updated_at", "sync_run_id"):
+                row.pop(col, None)
+    return snap
+
+
+def test_read_equals_loaded_plus_rejected_with_reasons(warehouse):
+    result = sync(warehouse, "crm", feed(), "feed", streams=["people"])
+    assert (result.read, result.loaded, result.rejected) == (5, 2, 3)
+    assert result.status == "success"
+    reasons = {r["record_key"]: r["reason"] for r in rows(warehouse, "rejected_record")}
+    assert "not a valid email address" in reasons["2"]
+    assert reasons["4"] == "mapping failed: RuntimeError: bug in mapping"
+    assert [k for k in reasons if k.startswith("#")] and "missing primary key id" in reasons[
+        next(k for k in reasons if k.startswith("#"))]
+    with warehouse.connect() as conn:
+        run = conn.execute(select(SyncRun.__table__)).one()
+    assert (run.records_read, run.records_loaded, run.records_rejected, run.pages) == (5, 2, 3, 2)
+    assert [r["email"] for r in rows(warehouse, "source_person")] == ["ada@example.com", "cy@example.com"]
+    assert len(rows(warehouse, "raw_record")) == 5  # rejected records land raw too: nothing is lost
+
+
+def test_syncing_twice_changes_nothing(warehouse):
+    sync(warehouse, "crm", feed(), "feed", streams=["people"])
+    first = stable(snapshot(warehouse, SYNC_TABLES))
+    second_result = sync(warehouse, "crm", feed(), "feed", streams=["people"], full_refresh=True)
+    assert second_result.read == 5
+    assert stable(snapshot(warehouse, SYNC_TABLES)) == first
+
+
+def test_cursor_moves_only_when_the_stream_ends(warehouse):
+    sync(warehouse, "crm", feed(), "feed", streams=["people"])
+    with warehouse.connect() as conn:
+        assert load_state(conn, "crm", "people") == {"cursor": "2026-01-04T00:00:00Z"}
+    # the API fails on the second page: page one commits, the cursor stays put
+    result = sync(warehouse, "crm", feed(PAGES + [[{"id": 9, "updated": "2026-02-01T00:00:00Z",
+                                                    "email": "z@example.com"}]], fail_after=2),
+                  "feed", streams=["people"], full_refresh=True)
+    assert result.status == "failed" and "the API went away" in result.errors[0]
+    with warehouse.connect() as conn:
+        assert load_state(conn, "crm", "people") == {"cursor": "2026-01-04T00:00:00Z"}
+        run = conn.execute(select(SyncRun.__table__).order_by(SyncRun.sync_run_id.desc())).first()
+    assert run.status == "failed" and "went away" in run.error
+
+
+def test_ordered_stream_checkpoints_every_page(warehouse):
+    connector = feed(pages=[PAGES[0], [{"id": 5, "email": "e@example.com", "updated": "2026-01-09T00:00:00Z"}]])
+    sync(warehouse, "crm", connector, "feed", streams=["ordered"])
+    with warehouse.connect() as conn:
+        assert load_state(conn, "crm", "ordered")["cursor"] == "2026-01-09T00:00:00Z"
+    again = sync(warehouse, "crm", connector, "feed", streams=["ordered"])
+    assert again.read == 0  # nothing newer than the cursor
+
+
+def test_next_run_is_handed_the_saved_state(warehouse):
+    sync(warehouse, "crm", feed(), "feed", streams=["people"])
+    second = feed()
+    result = sync(warehouse, "crm", second, "feed", streams=["people"])
+    assert second.seen_state == {"cursor": "2026-01-04T00:00:00Z"}
+    assert result.read == 1  # only the record at the cursor (>=) came back
+
+
+def test_a_killed_run_is_marked_aborted_by_the_next(warehouse):
+    with warehouse.begin() as conn:
+        conn.execute(SyncRun.__table__.insert().values(
+            source="crm", status="running", started_at=dt.datetime(2026, 1, 1, tzinfo=UTC),
+            full_refresh=False, records_read=0, records_loaded=0, records_rejected=0, pages=0))
+    sync(warehouse, "crm", feed(), "feed", streams=["people"])
+    statuses = [r["status"] for r in rows(warehouse, "sync_run")]
+    assert statuses == ["aborted", "success"]
+
+
+def test_remap_applies_a_fixed_mapping_and_clears_rejects(warehouse, monkeypatch):
+    sync(warehouse, "crm", feed(), "feed", streams=["people"])
+    assert len(rows(warehouse, "rejected_record")) == 3
+
+    def lenient(raw, ctx):  # version 2 of the mapping accepts any email text
+        return [Row("source_person", {"external_id": str(raw["id"]), "email": raw.get("email")})]
+
+    monkeypatch.setitem(mapping_mod._REGISTRY, ("feed", "*"), mapping_mod.Mapper(lenient, 2))
+    mapped, rejected = remap(warehouse, "crm", "feed", "people", {})
+    assert (mapped, rejected) == (4, 0)  # the keyless record is not offered to the mapping
+    remaining = rows(warehouse, "rejected_record")
+    assert len(remaining) == 1 and "missing primary key" in remaining[0]["reason"]
+    assert {r["external_id"] for r in rows(warehouse, "source_person")} == {"1", "2", "3", "4"}
+    assert remap(warehouse, "crm", "feed", "people", {}) == (0, 0)  # nothing left to re-map
+
+
+def test_mapped_values_that_do_not_fit_reject_the_record(warehouse, monkeypatch):
+    def too_long(raw, ctx):
+        return [Row("source_person", {"external_id": "1", "country": "DEU"})]
+
+    monkeypatch.setitem(mapping_mod._REGISTRY, ("feed", "*"), mapping_mod.Mapper(too_long, 1))
+    result = sync(warehouse, "crm", feed(pages=[PAGES[0][:1]]), "feed", streams=["people"])
+    assert result.rejected == 1
+    assert rows(warehouse, "rejected_record")[0]["reason"] == "source_person.country: longer than 2 characters"
+
+
+def test_reject_exception_is_a_value_error():
+    assert issubclass(Reject, ValueError)
