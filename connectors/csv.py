@@ -11,7 +11,8 @@
           delimiter: ";"                # default ","
           encoding: utf-8-sig           # default; handles Excel's BOM
 
-Files are read in name order, 10,000 rows a page. A file is read again only when
+Files are read in name order, `page_rows` (10,000) rows a page, each page committed
+with the file marks that cover it. A file is read again only when
 its size or modification time changed; a run killed half-way through a file resumes
 at the first row not yet committed.
 """
@@ -45,6 +46,7 @@ class CsvConfig(ConnectorConfig):
     delimiter: str = Field(",", min_length=1, max_length=1)
     encoding: str = "utf-8-sig"
     default_region: str | None = Field(None, description="Country for phone numbers without +code, e.g. DE.")
+    page_rows: int = Field(PAGE_ROWS, ge=1, le=1_000_000, description="Rows per committed page.")
 
     @field_validator("encoding")
     @classmethod
@@ -119,7 +121,7 @@ class CsvConnector(Connector):
                     if not any(c.strip() for c in cells):
                         continue  # a blank line is not a record
                     page.append(self._record(path, reader.line_num, header, cells))
-                    if len(page) >= PAGE_ROWS:
+                    if len(page) >= cfg.page_rows:
                         yield page, n, False
                         page = []
             except UnicodeDecodeError as exc:

@@ -1,0 +1,96 @@
+"""Builds crmhub's Airflow DAGs from crmhub.yml, without touching any source or database.
+
+- ``crmhub_sync_<source>``: one per pulled source, on the source's schedule, one task
+  that runs ``crmhub.tasks.sync_source``; it declares the asset
+  ``crmhub://warehouse/raw/<source>`` as its outlet.
+- ``crmhub_model``: scheduled on any of those assets, so it runs after every sync.
+
+Parsing reads only the config file (no secrets are resolved, nothing is connected),
+so the scheduler can re-parse every few seconds at no cost.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from crmhub import config as config_mod
+
+DEFAULT_START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+TAGS = ["crmhub"]
+
+
+def asset_uri(source: str) -> str:
+    return f"crmhub://warehouse/raw/{source}"
+
+
+def _is_push(connector: str) -> bool:
+    """Push connectors (webhooks) get no sync DAG. A type that fails to load still gets
+    one, so its error shows in the task log rather than as a vanished DAG."""
+    from connectors.sdk import registry
+
+    try:
+        return registry.load(connector).push
+    except Exception:
+        return False
+
+
+def build_dags(config_path: str | Path | None = None) -> dict[str, Any]:
+    from airflow.sdk import DAG, Asset, AssetAny, task
+
+    cfg = config_mod.load(config_path)
+    path = str(cfg.path)
+    dags: dict[str, Any] = {}
+    assets = []
+    for name, source in cfg.settings.sources.items():
+        if not source.enabled or _is_push(source.connector):
+            continue
+        asset = Asset(asset_uri(name))
+        assets.append(asset)
+        start = (dt.datetime.combine(source.start_date, dt.time(), dt.timezone.utc)
+                 if source.start_date else DEFAULT_START)
+        with DAG(
+            dag_id=f"crmhub_sync_{name}",
+            description=f"Sync {name} ({source.connector}) into the crmhub warehouse",
+            schedule=source.schedule,
+            start_date=start,
+            catchup=False,  # a sync reads from its stored cursor: one run catches up
+            max_active_runs=1,  # never two syncs of one source at once
+            tags=[*TAGS, "sync", source.connector],
+            default_args={"retries": source.retries, "retry_delay": dt.timedelta(minutes=2),
+                          "retry_exponential_backoff": True, "owner": "crmhub"},
+            doc_md=f"Runs `crmhub sync {name}`. Cursor and counts: `crmhub status`.",
+        ) as dag:
+            task(task_id="sync", outlets=[asset])(_sync_task)(name, path)
+        dags[dag.dag_id] = dag
+
+    with DAG(
+        dag_id="crmhub_model",
+        description="Re-map raw records, resolve identities, rebuild persons",
+        schedule=AssetAny(*assets) if assets else None,
+        start_date=DEFAULT_START,
+        catchup=False,
+        max_active_runs=1,
+        tags=[*TAGS, "model"],
+        default_args={"retries": 2, "retry_delay": dt.timedelta(minutes=2), "owner": "crmhub"},
+        doc_md="Runs `crmhub model` after any sync landed data.",
+    ) as dag:
+        task(task_id="model")(_model_task)(path)
+    dags[dag.dag_id] = dag
+    return dags
+
+
+# Task callables: thin wrappers that run the same code as the CLI.
+
+
+def _sync_task(source: str, config_path: str) -> dict[str, Any]:
+    from crmhub import tasks
+
+    return tasks.sync_source(source, config_path)
+
+
+def _model_task(config_path: str) -> dict[str, Any]:
+    from crmhub import tasks
+
+    return tasks.run_model(config_path)

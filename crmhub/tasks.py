@@ -1,0 +1,55 @@
+"""What Airflow tasks run: the CLI's jobs, with secrets also looked up in Airflow.
+
+A task fails (raises) when its job failed, so Airflow's retries and alerts apply; the
+return value is a small summary that lands in XCom and the task log.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from crmhub import config as config_mod
+from crmhub import jobs
+from crmhub.errors import CrmhubError
+
+log = logging.getLogger("crmhub.tasks")
+
+
+def airflow_secret(name: str) -> str | None:
+    """``${NAME}`` from an Airflow variable NAME, else the password of connection NAME."""
+    from airflow.sdk import Connection, Variable
+
+    value = Variable.get(name, default=None)
+    if value is not None:
+        return value
+    try:
+        return Connection.get(name.lower()).password
+    except Exception:  # no such connection: the caller reports the variable as missing
+        return None
+
+
+def _config(config_path: str | None) -> config_mod.Config:
+    config_mod.add_secret_lookup(airflow_secret)
+    return config_mod.load(config_path)
+
+
+def sync_source(source: str, config_path: str | None = None) -> dict[str, Any]:
+    cfg = _config(config_path)
+
+    def progress(src, stream, elapsed):
+        log.info("%s/%s: %d pages, %d records, %d rejected", src, stream.stream, stream.pages,
+                 stream.read, stream.rejected)
+
+    (result,) = jobs.sync(cfg, [source], progress=progress)
+    summary = {"source": source, "status": result.status, "read": result.read,
+               "loaded": result.loaded, "rejected": result.rejected, "sync_run_id": result.sync_run_id}
+    log.info("crmhub sync %s: %s", source, summary)
+    if result.status != "success":
+        raise CrmhubError(f"sync of {source} failed: {'; '.join(result.errors)}")
+    return summary
+
+
+def run_model(config_path: str | None = None) -> dict[str, Any]:
+    summary = jobs.model(_config(config_path))
+    return vars(summary)
