@@ -24,6 +24,8 @@ app = typer.Typer(
 )
 connectors_app = typer.Typer(help="List, scaffold and check connectors.", no_args_is_help=True)
 app.add_typer(connectors_app, name="connectors")
+lead_app = typer.Typer(help="Enter leads by hand.", no_args_is_help=True)
+app.add_typer(lead_app, name="lead")
 
 ConfigOpt = Annotated[
     Optional[Path],
@@ -144,6 +146,41 @@ def demo(
     from crmhub.demo import run_demo
 
     run_demo(workdir, _out, _err)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8080,
+    config: ConfigOpt = None,
+) -> None:
+    """Receive form submissions of webhook sources: POST /forms/SOURCE/FORM."""
+    from crmhub import server
+
+    server.serve(_load(config), host, port, announce=_err)
+
+
+# ------------------------------------------------------------------------ leads
+
+
+@lead_app.command("add")
+def lead_add(
+    email: Annotated[Optional[str], typer.Option("--email", help="The lead's email address.")] = None,
+    name: Annotated[Optional[str], typer.Option("--name", help="Full name.")] = None,
+    phone: Annotated[Optional[str], typer.Option("--phone", help="Phone number, best with +country code.")] = None,
+    company: Annotated[Optional[str], typer.Option("--company", help="Company.")] = None,
+    source: Annotated[str, typer.Option("--source", help="Channel: phone_call, walk_in, referral, ...")] = "phone_call",
+    note: Annotated[Optional[str], typer.Option("--note", help="Free-text note.")] = None,
+    form: Annotated[Optional[str], typer.Option("--form", help="Form or campaign name to file it under.")] = None,
+    into: Annotated[str, typer.Option("--into", help="crmhub source to add it to (type manual).")] = "manual",
+    config: ConfigOpt = None,
+) -> None:
+    """Add a lead a rep took (a call, a walk-in, a referral); prints the lead's key."""
+    from crmhub import leads
+
+    added = leads.add_lead(_load(config), email=email, name=name, phone=phone, company=company,
+                           channel=source, note=note, form=form, into=into)
+    _out(f"lead {added.key} added to {added.source}")
 
 
 # ------------------------------------------------------------------ connectors

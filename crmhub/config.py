@@ -107,22 +107,26 @@ def _secret(name: str) -> str | None:
     return None
 
 
-def interpolate(value: Any, where: str = "") -> Any:
-    """Replace ``${VAR}`` (or ``${VAR:-default}``) in every string of a value."""
+def interpolate(value: Any, loc: tuple = (), where: Callable[..., str] | None = None) -> Any:
+    """Replace ``${VAR}`` (or ``${VAR:-default}``) in every string of a value.
+
+    ``where(*loc)`` describes a key's place for the error about a missing variable.
+    """
     if isinstance(value, str):
         def sub(match: re.Match) -> str:
             found = _secret(match.group(1))
             if found is None:
                 if match.group(2) is not None:
                     return match.group(2)
-                raise ConfigError(f"{where or 'config'}: environment variable {match.group(1)} is not set")
+                place = where(*loc) if where else ".".join(map(str, loc)) or "config"
+                raise ConfigError(f"{place}: environment variable {match.group(1)} is not set")
             return found
 
         return VAR.sub(sub, value)
     if isinstance(value, Mapping):
-        return {k: interpolate(v, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+        return {k: interpolate(v, (*loc, k), where) for k, v in value.items()}
     if isinstance(value, list):
-        return [interpolate(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [interpolate(v, (*loc, i), where) for i, v in enumerate(value)]
     return value
 
 
@@ -152,7 +156,7 @@ class Config:
         return f"{self.path.name} line {line}: {dotted}" if line else f"{self.path.name}: {dotted}"
 
     def warehouse_url(self) -> str:
-        url = interpolate(self.settings.warehouse.url, self.where("warehouse", "url"))
+        url = interpolate(self.settings.warehouse.url, ("warehouse", "url"), self.where)
         try:
             parsed = make_url(url)
         except Exception:
@@ -171,7 +175,7 @@ class Config:
 
     def source_config(self, name: str, model: type[BaseModel]) -> BaseModel:
         """The source's ``config:`` block, interpolated and validated by ``model``."""
-        raw = interpolate(self.source(name).config, self.where("sources", name, "config"))
+        raw = interpolate(self.source(name).config, ("sources", name, "config"), self.where)
         try:
             return model.model_validate(raw)
         except ValidationError as exc:

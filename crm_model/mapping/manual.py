@@ -26,7 +26,9 @@ CHANNEL_ALIASES = {"phone": "phone_call", "call": "phone_call", "walk_in": "site
 def lead_channel(value: Any) -> str | None:
     """'Walk-in' -> 'walk_in': the channel as stored on the lead."""
     text = v.text(value)
-    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or None if text else None
+    if text is None:
+        return None
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or None
 
 
 def touchpoint_channel(channel: str | None) -> str:
