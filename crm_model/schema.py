@@ -75,19 +75,19 @@ class PersonFields:
     """Who someone is, as one source or the golden record describes them."""
 
     display_name: Mapped[str | None] = col(String(255), "Full name as best known.", sort_order=-5)
-    first_name: Mapped[str | None] = col(String(255), "Given name.")
-    last_name: Mapped[str | None] = col(String(255), "Family name.")
-    email: Mapped[str | None] = col(String(320), "Email address, lower-cased.")
-    phone: Mapped[str | None] = col(String(32), "Phone number in E.164 form (+4930123456).")
-    company: Mapped[str | None] = col(String(255), "Company or organisation.")
-    job_title: Mapped[str | None] = col(String(255), "Job title.")
-    street: Mapped[str | None] = col(String(255), "Street address (lines joined by ', ').")
-    postal_code: Mapped[str | None] = col(String(32), "Postal or ZIP code.")
-    city: Mapped[str | None] = col(String(255), "City.")
-    region: Mapped[str | None] = col(String(255), "State, province or region.")
-    country: Mapped[str | None] = col(String(2), "ISO 3166-1 alpha-2 country code.")
-    birth_date: Mapped[dt.date | None] = col(Date, "Date of birth, where a source gives it.")
-    lifecycle_stage: Mapped[str | None] = col(String(16), "lead, prospect or customer.")
+    first_name: Mapped[str | None] = col(String(255), "Given name.", sort_order=-5)
+    last_name: Mapped[str | None] = col(String(255), "Family name.", sort_order=-5)
+    email: Mapped[str | None] = col(String(320), "Email address, lower-cased.", sort_order=-5)
+    phone: Mapped[str | None] = col(String(32), "Phone number in E.164 form (+4930123456).", sort_order=-5)
+    company: Mapped[str | None] = col(String(255), "Company or organisation.", sort_order=-5)
+    job_title: Mapped[str | None] = col(String(255), "Job title.", sort_order=-5)
+    street: Mapped[str | None] = col(String(255), "Street address (lines joined by ', ').", sort_order=-5)
+    postal_code: Mapped[str | None] = col(String(32), "Postal or ZIP code.", sort_order=-5)
+    city: Mapped[str | None] = col(String(255), "City.", sort_order=-5)
+    region: Mapped[str | None] = col(String(255), "State, province or region.", sort_order=-5)
+    country: Mapped[str | None] = col(String(2), "ISO 3166-1 alpha-2 country code.", sort_order=-5)
+    birth_date: Mapped[dt.date | None] = col(Date, "Date of birth, where a source gives it.", sort_order=-5)
+    lifecycle_stage: Mapped[str | None] = col(String(16), "lead, prospect or customer.", sort_order=-5)
 
 
 # --------------------------------------------------------------------------- people

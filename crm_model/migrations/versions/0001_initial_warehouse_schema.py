@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 06:44:45.242194
+Create Date: 2026-11-23 06:55:57.942050
 """
 from alembic import op
 import sqlalchemy as sa
@@ -164,12 +164,6 @@ def upgrade() -> None:
     op.create_table('person',
     sa.Column('person_id', sa.Integer(), nullable=False, comment='Stable person id.'),
     sa.Column('display_name', sa.String(length=255), nullable=True, comment='Full name as best known.'),
-    sa.Column('first_touch_source', sa.String(length=255), nullable=True, comment='Source/utm_source of the first touch.'),
-    sa.Column('first_touch_campaign', sa.String(length=255), nullable=True, comment='Campaign of the first touch.'),
-    sa.Column('last_touch_source', sa.String(length=255), nullable=True, comment='Source/utm_source of the latest touch.'),
-    sa.Column('last_touch_campaign', sa.String(length=255), nullable=True, comment='Campaign of the latest touch.'),
-    sa.Column('first_seen_at', crm_model.types.UtcDateTime(timezone=True), nullable=True, comment='Earliest activity in any source.'),
-    sa.Column('last_seen_at', crm_model.types.UtcDateTime(timezone=True), nullable=True, comment='Latest activity in any source.'),
     sa.Column('first_name', sa.String(length=255), nullable=True, comment='Given name.'),
     sa.Column('last_name', sa.String(length=255), nullable=True, comment='Family name.'),
     sa.Column('email', sa.String(length=320), nullable=True, comment='Email address, lower-cased.'),
@@ -183,6 +177,12 @@ def upgrade() -> None:
     sa.Column('country', sa.String(length=2), nullable=True, comment='ISO 3166-1 alpha-2 country code.'),
     sa.Column('birth_date', sa.Date(), nullable=True, comment='Date of birth, where a source gives it.'),
     sa.Column('lifecycle_stage', sa.String(length=16), nullable=True, comment='lead, prospect or customer.'),
+    sa.Column('first_touch_source', sa.String(length=255), nullable=True, comment='Source/utm_source of the first touch.'),
+    sa.Column('first_touch_campaign', sa.String(length=255), nullable=True, comment='Campaign of the first touch.'),
+    sa.Column('last_touch_source', sa.String(length=255), nullable=True, comment='Source/utm_source of the latest touch.'),
+    sa.Column('last_touch_campaign', sa.String(length=255), nullable=True, comment='Campaign of the latest touch.'),
+    sa.Column('first_seen_at', crm_model.types.UtcDateTime(timezone=True), nullable=True, comment='Earliest activity in any source.'),
+    sa.Column('last_seen_at', crm_model.types.UtcDateTime(timezone=True), nullable=True, comment='Latest activity in any source.'),
     sa.PrimaryKeyConstraint('person_id', name=op.f('pk_person'))
     )
     op.create_table('person_merge',
@@ -283,10 +283,6 @@ def upgrade() -> None:
     sa.Column('source', sa.String(length=64), nullable=False, comment='Source name from crmhub.yml (e.g. web_leads, shop).'),
     sa.Column('external_id', sa.String(length=255), nullable=False, comment="The record's id in its source."),
     sa.Column('display_name', sa.String(length=255), nullable=True, comment='Full name as best known.'),
-    sa.Column('person_id', sa.Integer(), nullable=True, comment='The resolved person (person.person_id); filled by identity resolution.'),
-    sa.Column('shop_customer_id', sa.String(length=255), nullable=True, comment='Customer id in a shop system.'),
-    sa.Column('seen_at', crm_model.types.UtcDateTime(timezone=True), nullable=True, comment='When the source last saw this person.'),
-    sa.Column('marketing_consent', sa.Boolean(), nullable=True, comment='Opted in to marketing email, if known.'),
     sa.Column('first_name', sa.String(length=255), nullable=True, comment='Given name.'),
     sa.Column('last_name', sa.String(length=255), nullable=True, comment='Family name.'),
     sa.Column('email', sa.String(length=320), nullable=True, comment='Email address, lower-cased.'),
@@ -300,6 +296,10 @@ def upgrade() -> None:
     sa.Column('country', sa.String(length=2), nullable=True, comment='ISO 3166-1 alpha-2 country code.'),
     sa.Column('birth_date', sa.Date(), nullable=True, comment='Date of birth, where a source gives it.'),
     sa.Column('lifecycle_stage', sa.String(length=16), nullable=True, comment='lead, prospect or customer.'),
+    sa.Column('person_id', sa.Integer(), nullable=True, comment='The resolved person (person.person_id); filled by identity resolution.'),
+    sa.Column('shop_customer_id', sa.String(length=255), nullable=True, comment='Customer id in a shop system.'),
+    sa.Column('seen_at', crm_model.types.UtcDateTime(timezone=True), nullable=True, comment='When the source last saw this person.'),
+    sa.Column('marketing_consent', sa.Boolean(), nullable=True, comment='Opted in to marketing email, if known.'),
     sa.PrimaryKeyConstraint('source', 'external_id', name=op.f('pk_source_person'))
     )
     with op.batch_alter_table('source_person', schema=None) as batch_op:
