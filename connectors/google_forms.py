@@ -41,6 +41,7 @@ from typing import Any
 import google.oauth2.credentials
 import google_auth_httplib2
 import httplib2
+from google.auth.transport import DEFAULT_REFRESH_STATUS_CODES
 from google.auth.exceptions import GoogleAuthError, RefreshError, TransportError
 from google.oauth2 import service_account
 from googleapiclient.discovery import build
@@ -109,8 +110,10 @@ class GoogleFormsConnector(Connector):
     def service(self) -> Any:
         """The Forms API client, built on first use (reads the credentials file then)."""
         if self._service is None:
+            # a bare access_token cannot be refreshed: a 401 must surface as such, not as a refresh failure
+            refresh_on = () if self.config.access_token is not None else DEFAULT_REFRESH_STATUS_CODES
             self._http = google_auth_httplib2.AuthorizedHttp(
-                self.credentials(), http=httplib2.Http(timeout=self.config.timeout))
+                self.credentials(), http=httplib2.Http(timeout=self.config.timeout), refresh_status_codes=refresh_on)
             self._service = build("forms", "v1", http=self._http, static_discovery=True, cache_discovery=False,
                                   client_options={"api_endpoint": self.config.base_url})
         return self._service
@@ -193,8 +196,8 @@ class GoogleFormsConnector(Connector):
             retried = f" after {self.config.max_retries} retries" if status == 429 or status >= 500 else ""
             raise SourceError(f"google_forms: {what} {form_id} -> {status}{retried}: {hint}{detail}") from None
         except RefreshError as exc:
-            raise SourceError(f"google_forms: could not get an access token with the credentials_file: "
-                              f"{_first_line(exc)}") from None
+            raise SourceError(f"google_forms: could not get an access token with credentials_file "
+                              f"{self.config.credentials_file}: {_first_line(exc)}") from None
         except (TransportError, httplib2.HttpLib2Error, OSError) as exc:
             raise SourceError(f"google_forms: {what} {form_id}: {type(exc).__name__}: {_first_line(exc)} "
                               f"(after {self.config.max_retries} retries)") from None

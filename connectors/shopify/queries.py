@@ -33,7 +33,7 @@ ORDER_FIELDS = f"""id name createdAt updatedAt processedAt cancelledAt cancelRea
     displayFinancialStatus displayFulfillmentStatus currencyCode presentmentCurrencyCode taxesIncluded
     subtotalPriceSet {MONEY} totalDiscountsSet {MONEY} totalTaxSet {MONEY}
     totalShippingPriceSet {MONEY} totalPriceSet {MONEY} totalRefundedSet {MONEY}
-    discountCodes note tags email phone sourceName
+    discountCodes note customAttributes { key value } tags email phone sourceName customerAcceptsMarketing
     customer {{ {CUSTOMER_CONTACT} }}
     billingAddress {{ {ADDRESS} }}
     shippingAddress {{ {ADDRESS} }}
@@ -43,7 +43,7 @@ ORDER_FIELDS = f"""id name createdAt updatedAt processedAt cancelledAt cancelRea
 # Needs the read_users scope, and Shopify grants it only to Plus/Advanced shops.
 STAFF_MEMBER = "staffMember { id name }"
 
-LINE_ITEM_FIELDS = f"""id title variantTitle sku quantity currentQuantity
+LINE_ITEM_FIELDS = f"""id title variantTitle sku quantity currentQuantity customAttributes {{ key value }}
     originalUnitPriceSet {MONEY}
     discountAllocations {{ allocatedAmountSet {MONEY} }}
     variant {{ id }} product {{ id }}"""

@@ -26,6 +26,8 @@ Orders.
 - Lines are as sold: ``quantity`` includes units refunded later (the refund is on the
   order); ``discount`` is every discount allocated to the line, order-level codes
   included, and ``total`` = unit price x quantity - discount.
+- ``special_instructions``: the note, then custom attributes of the order and its
+  lines ("Gift wrap: yes", "Engraving: Happy Birthday"), one per line.
 - Attribution: the order's last visit, unless it was direct (no UTM, no referrer)
   and the first visit was not; UTM values from Shopify's ``utmParameters``, else from
   the landing page's query string.
@@ -94,7 +96,7 @@ def map_order(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
         "total": _money(raw.get("totalPriceSet"), currency, "totalPriceSet"),
         "refunded": _money(raw.get("totalRefundedSet"), currency, "totalRefundedSet"),
         "sales_rep": v.text(staff.get("name"), 255),
-        "special_instructions": v.text(raw.get("note")),
+        "special_instructions": special_instructions(raw),
         "channel": v.text(raw.get("sourceName"), 64),
         "utm_source": v.text(utm.get("utm_source"), 255),
         "utm_medium": v.text(utm.get("utm_medium"), 255),
@@ -121,6 +123,21 @@ def order_status(raw: dict[str, Any]) -> str | None:
         return "fulfilled"
     status = financial or fulfillment
     return status.lower()[:32] if status else None
+
+
+def special_instructions(raw: dict[str, Any]) -> str | None:
+    """The buyer's note, then the order's and each line's custom attributes (engravings, ...)."""
+    parts = [v.text(raw.get("note"))]
+    parts += [_attribute(a) for a in raw.get("customAttributes") or []]
+    for line in _nodes(raw.get("lineItems")):
+        title = _title(line.get("title"), line.get("variantTitle"))
+        parts += [f"{title}: {text}" for text in map(_attribute, line.get("customAttributes") or []) if text]
+    return "\n".join(p for p in parts if p) or None
+
+
+def _attribute(attribute: dict[str, Any]) -> str | None:
+    key, value = v.text(attribute.get("key")), v.text(attribute.get("value"))
+    return f"{key}: {value}" if key and value else (key or value)
 
 
 def attributed_visit(summary: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -175,6 +192,7 @@ def _buyer(raw: dict[str, Any], ordered_at: dt.datetime | None) -> Row | None:
         email=v.email(raw.get("email")),
         phone=v.phone(raw.get("phone") or billing.get("phone"), region),
         first_name=v.text(billing.get("firstName"), 255), last_name=v.text(billing.get("lastName"), 255),
+        marketing_consent=v.boolean(raw.get("customerAcceptsMarketing"), "customerAcceptsMarketing"),
         **_address(billing),
     )
 

@@ -124,6 +124,17 @@ def test_403_is_one_clear_line_without_secrets(warehouse, httpserver):
     assert len(httpserver.log) == 1  # a permission error is not retried
 
 
+def test_an_expired_access_token_says_so(httpserver):
+    httpserver.expect_request(f"/v1/forms/{FORM}", method="GET").respond_with_json(
+        {"error": {"code": 401, "message": "Request had invalid authentication credentials.",
+                   "status": "UNAUTHENTICATED"}}, status=401)
+
+    with pytest.raises(SourceError, match="401: the credentials were refused .*renew them") as err:
+        connector(httpserver).check()
+    assert "invalid authentication credentials" in str(err.value) and ACCESS_TOKEN not in str(err.value)
+    assert len(httpserver.log) == 1  # a bare token cannot be refreshed, so nothing is retried
+
+
 # --------------------------------------------------------------------------- credentials files
 
 
