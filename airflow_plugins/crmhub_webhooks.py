@@ -9,6 +9,8 @@ apps; each form's HMAC signature does.
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from airflow.plugins_manager import AirflowPlugin
 
 from crmhub.server import create_app
@@ -18,4 +20,6 @@ URL_PREFIX = "/crmhub"
 
 class CrmhubWebhooksPlugin(AirflowPlugin):
     name = "crmhub_webhooks"
-    fastapi_apps = [{"app": create_app(), "url_prefix": URL_PREFIX, "name": "crmhub webhooks"}]
+    fastapi_apps: ClassVar[list[dict[str, Any]]] = [
+        {"app": create_app(), "url_prefix": URL_PREFIX, "name": "crmhub webhooks"},
+    ]

@@ -41,14 +41,22 @@ from typing import Any
 import google.oauth2.credentials
 import google_auth_httplib2
 import httplib2
-from google.auth.transport import DEFAULT_REFRESH_STATUS_CODES
 from google.auth.exceptions import GoogleAuthError, RefreshError, TransportError
+from google.auth.transport import DEFAULT_REFRESH_STATUS_CODES
 from google.oauth2 import service_account
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from connectors.sdk import ConfigError, Connector, HttpConfig, SourceError, StreamState, paginate, stream
+from connectors.sdk import (
+    ConfigError,
+    Connector,
+    HttpConfig,
+    SourceError,
+    StreamState,
+    paginate,
+    stream,
+)
 from connectors.sdk.streams import Record
 
 FORMS_API = "https://forms.googleapis.com/"
@@ -104,7 +112,6 @@ class GoogleFormsConnector(Connector):
     def __init__(self, config: GoogleFormsConfig, **kw: Any):
         super().__init__(config, **kw)
         self._service: Any = None
-        self._http: Any = None
 
     @property
     def service(self) -> Any:
@@ -112,9 +119,9 @@ class GoogleFormsConnector(Connector):
         if self._service is None:
             # a bare access_token cannot be refreshed: a 401 must surface as such, not as a refresh failure
             refresh_on = () if self.config.access_token is not None else DEFAULT_REFRESH_STATUS_CODES
-            self._http = google_auth_httplib2.AuthorizedHttp(
+            http = google_auth_httplib2.AuthorizedHttp(
                 self.credentials(), http=httplib2.Http(timeout=self.config.timeout), refresh_status_codes=refresh_on)
-            self._service = build("forms", "v1", http=self._http, static_discovery=True, cache_discovery=False,
+            self._service = build("forms", "v1", http=http, static_discovery=True, cache_discovery=False,
                                   client_options={"api_endpoint": self.config.base_url})
         return self._service
 
@@ -222,17 +229,28 @@ def form_summary(form_id: str, definition: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _questions(items: list[dict[str, Any]]) -> Iterator[dict[str, str]]:
-    """questionId -> title; each row of a grid is a question of its own ("Grid [Row]")."""
+def _questions(items: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Each question's id and title (a grid row is "Grid [Row]"); ``multiple`` for checkboxes."""
     for item in items:
         title = item.get("title") or ""
         single = (item.get("questionItem") or {}).get("question") or {}
         if single.get("questionId"):
-            yield {"id": single["questionId"], "title": title or single["questionId"]}
-        for row in (item.get("questionGroupItem") or {}).get("questions") or []:
+            yield _question(single, title or single["questionId"])
+        group = item.get("questionGroupItem") or {}
+        for row in group.get("questions") or []:
             if row.get("questionId"):
                 row_title = (row.get("rowQuestion") or {}).get("title") or row["questionId"]
-                yield {"id": row["questionId"], "title": f"{title} [{row_title}]" if title else row_title}
+                question = _question(row, f"{title} [{row_title}]" if title else row_title)
+                if (group.get("grid") or {}).get("columns", {}).get("type") == "CHECKBOX":
+                    question["multiple"] = True  # a checkbox grid: several columns per row
+                yield question
+
+
+def _question(question: dict[str, Any], title: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {"id": question["questionId"], "title": title}
+    if (question.get("choiceQuestion") or {}).get("type") == "CHECKBOX":
+        entry["multiple"] = True  # answers are a list, even when one box is ticked
+    return entry
 
 
 def time_key(value: str) -> tuple[str, str]:

@@ -37,7 +37,15 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 
-from connectors.sdk import Connector, Http, HttpConfig, SourceError, StreamState, paginate, stream
+from connectors.sdk import (
+    Connector,
+    Http,
+    HttpConfig,
+    SourceError,
+    StreamState,
+    paginate,
+    stream,
+)
 from connectors.sdk.streams import Record
 
 TYPEFORM_API = "https://api.typeform.com"
@@ -86,6 +94,8 @@ class TypeformConnector(Connector):
         watermarks: dict[str, str] = dict(state.saved.get("forms", {}))
         for form_id in self.config.forms:
             definition = self.http.get_json(f"/forms/{form_id}")
+            if not isinstance(definition, dict):
+                raise SourceError(f"typeform: form {form_id}: the form definition is not a JSON object")
             form = form_summary(form_id, definition)
             newest = watermarks.get(form_id)
             for items in self._pages(form_id, self.responses_url(form_id, definition),
@@ -111,13 +121,13 @@ class TypeformConnector(Connector):
         if watermark:
             return parse_time(watermark) - dt.timedelta(minutes=self.config.overlap_minutes)
         if state.start_date:
-            return dt.datetime.combine(state.start_date, dt.time(), dt.timezone.utc)
+            return dt.datetime.combine(state.start_date, dt.time(), dt.UTC)
         return None
 
     def _pages(self, form_id: str, url: str, since: dt.datetime | None) -> Iterator[list[Record]]:
         page_size = self.config.page_size
         params = {"page_size": page_size,
-                  "since": since.astimezone(dt.timezone.utc).strftime(SINCE_FORMAT) if since else None}
+                  "since": since.astimezone(dt.UTC).strftime(SINCE_FORMAT) if since else None}
 
         def fetch(before: str | None) -> tuple[list[Record], str | None]:
             body = self.http.get_json(url, params={**params, "before": before})
@@ -161,7 +171,7 @@ def _flatten(fields: list[dict[str, Any]], parent: dict[str, Any] | None) -> Ite
 
 def parse_time(value: str) -> dt.datetime:
     parsed = dt.datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def later(a: str | None, b: Any) -> str | None:

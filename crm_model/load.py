@@ -120,12 +120,16 @@ class Upserter:
             )
             self.conn.exec_driver_sql(f"TRUNCATE {staging}")
             self._staged.add(staging)
-        convert = [_pg_converter(table.c[c].type) for c in columns]
+        # only JSON and timestamp columns need converting; the rest go as they are
+        convert = [(i, f) for i, c in enumerate(columns) if (f := _pg_converter(table.c[c].type)) is not _identity]
         col_list = ", ".join(columns)
         cursor = self.conn.connection.driver_connection.cursor()
         with cursor.copy(f"COPY {staging} ({col_list}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row([f(row.get(c)) for f, c in zip(convert, columns)])
+                values = [row[c] for c in columns]
+                for i, f in convert:
+                    values[i] = f(values[i])
+                copy.write_row(values)
         updates = [c for c in columns if c not in pk]
         conflict = f"ON CONFLICT ({', '.join(pk)}) "
         if insert_only or not updates:

@@ -26,7 +26,14 @@ from dataclasses import dataclass
 from pydantic import Field
 from sqlalchemy import Engine, select
 
-from connectors.sdk import Connector, ConnectorConfig, Record, StreamState, registry, stream
+from connectors.sdk import (
+    Connector,
+    ConnectorConfig,
+    Record,
+    StreamState,
+    registry,
+    stream,
+)
 from crm_model.mapping import Reject
 from crm_model.mapping import values as v
 from crm_model.mapping.manual import lead_channel
@@ -88,7 +95,7 @@ def add_lead(cfg: Config, *, email: str | None = None, name: str | None = None, 
     if lead_channel(channel) is None:
         raise LeadError("--source must name the lead's channel, e.g. phone_call, walk_in, referral")
 
-    entered_at = dt.datetime.now(dt.timezone.utc)
+    entered_at = dt.datetime.now(dt.UTC)
     key = f"{entered_at:%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
     record = {  # as typed: the mapping normalises, and can do it again on `crmhub model`
         "lead_id": key, "entered_at": entered_at.isoformat(), "email": v.text(email),

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, select, text
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from connectors.sdk import registry
@@ -39,7 +40,7 @@ from crmhub import config as config_mod
 from crmhub.errors import ConfigError, CrmhubError
 
 log = logging.getLogger("crmhub.serve")
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 class ServeError(CrmhubError):
@@ -168,7 +169,7 @@ def create_app(service: Service | None = None, *, config_path: str | os.PathLike
             return _answer(503, status="unavailable")
         try:
             await run_in_threadpool(found.ping)
-        except Exception as exc:  # the answer is the health check's whole point
+        except SQLAlchemyError as exc:
             log.error("warehouse does not answer: %s", exc)
             return _answer(503, status="unavailable")
         return _answer(200, status="ok")

@@ -33,7 +33,7 @@ ORDER_FIELDS = f"""id name createdAt updatedAt processedAt cancelledAt cancelRea
     displayFinancialStatus displayFulfillmentStatus currencyCode presentmentCurrencyCode taxesIncluded
     subtotalPriceSet {MONEY} totalDiscountsSet {MONEY} totalTaxSet {MONEY}
     totalShippingPriceSet {MONEY} totalPriceSet {MONEY} totalRefundedSet {MONEY}
-    discountCodes note customAttributes { key value } tags email phone sourceName customerAcceptsMarketing
+    discountCodes note customAttributes {{ key value }} tags email phone sourceName customerAcceptsMarketing
     customer {{ {CUSTOMER_CONTACT} }}
     billingAddress {{ {ADDRESS} }}
     shippingAddress {{ {ADDRESS} }}

@@ -237,7 +237,7 @@ def shopify_time(moment: dt.datetime | None) -> str | None:
     """UTC to the second: Shopify's search compares seconds, and flooring only re-reads."""
     if moment is None:
         return None
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def gid_type(gid: Any) -> str | None:

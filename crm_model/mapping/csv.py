@@ -10,10 +10,12 @@ the column. People's details (email, name, phone, address, ...) go to
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, Integer, Numeric
+from sqlalchemy import Boolean, Date, Integer, Numeric
 
 from crm_model.load import TABLES
 from crm_model.mapping import MapContext, Reject, Row, mapping
@@ -30,28 +32,26 @@ NOT_FROM_CSV = {"source", "external_id", "person_id", "person_ref"}
 
 def parse(table: str, column: str, raw: Any, region: str | None) -> Any:
     """One CSV cell as the value ``table.column`` holds."""
-    if column == "email":
-        return v.email(raw, column)
-    if column == "phone":
-        return v.phone(raw, region, column)
-    if column == "country":
-        return v.country(raw, column)
-    if column in ("currency",):
-        return v.currency(raw, column)
+    return _parser(table, column)(raw, column, region)
+
+
+@lru_cache(maxsize=None)
+def _parser(table: str, column: str) -> Callable[[Any, str, str | None], Any]:
+    """The parser for one column, chosen once by its meaning or its type."""
+    by_meaning = {
+        "email": lambda raw, col, region: v.email(raw, col),
+        "phone": lambda raw, col, region: v.phone(raw, region, col),
+        "country": lambda raw, col, region: v.country(raw, col),
+        "currency": lambda raw, col, region: v.currency(raw, col),
+    }
+    if column in by_meaning:
+        return by_meaning[column]
     type_ = TABLES[table].c[column].type
-    if isinstance(type_, UtcDateTime):
-        return v.timestamp(raw, column)
-    if isinstance(type_, Date):
-        return v.date(raw, column)
-    if isinstance(type_, Integer):
-        return v.integer(raw, column)
-    if isinstance(type_, Numeric):
-        return v.decimal(raw, column)
-    if isinstance(type_, Boolean):
-        return v.boolean(raw, column)
-    if isinstance(type_, JSON):
-        return v.text(raw)
-    return v.text(raw)
+    for kind, parse_value in ((UtcDateTime, v.timestamp), (Date, v.date), (Integer, v.integer),
+                              (Numeric, v.decimal), (Boolean, v.boolean)):
+        if isinstance(type_, kind):
+            return lambda raw, col, region, f=parse_value: f(raw, col)
+    return lambda raw, col, region: v.text(raw)
 
 
 @mapping("csv", "rows")

@@ -1,10 +1,10 @@
 """Google Forms responses -> source_person + lead + touchpoint (via ``lead_rows``).
 
 The connector hands each response with its form's questions (``raw["form"]``:
-id, title, responderUri and ``questions`` = [{id, title}] in form order):
+id, title, responderUri and ``questions`` = [{id, title, multiple?}] in form order):
 
-- ``lead.answers`` is ``{question title: answer}``: one text answer as a string,
-  several (checkboxes) as a list, file uploads as [{fileId, fileName, mimeType}].
+- ``lead.answers`` is ``{question title: answer}``: a string, a list of strings
+  for checkboxes (even one ticked box), file uploads as [{fileId, fileName, mimeType}].
 - Every Google Forms answer is free text, so who the respondent is comes from the
   question titles ("Work email", "Phone number", "Full name", "Company", ...);
   ``respondentEmail`` (collected by the form itself) wins over a typed email.
@@ -28,11 +28,11 @@ from crm_model.mapping.typeform import person_field_for_title
 TRACKING = (*v.UTM_KEYS, *v.CLICK_IDS)
 
 
-def answer_value(answer: Mapping[str, Any]) -> Any:
-    """One answer as plain JSON: a string, a list of strings, or a list of uploaded files."""
+def answer_value(answer: Mapping[str, Any], multiple: bool = False) -> Any:
+    """One answer as plain JSON: a string, a list of strings (checkboxes), or uploaded files."""
     if "textAnswers" in answer:
         values = [a.get("value") for a in (answer["textAnswers"] or {}).get("answers") or []]
-        return values[0] if len(values) == 1 else values
+        return values[0] if len(values) == 1 and not multiple else values
     if "fileUploadAnswers" in answer:
         return [{k: f.get(k) for k in ("fileId", "fileName", "mimeType")}
                 for f in (answer["fileUploadAnswers"] or {}).get("answers") or []]
@@ -49,7 +49,9 @@ def map_response(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     given = raw.get("answers") or {}
     if not isinstance(given, Mapping):
         raise Reject("answers is not an object")
-    titles = {q.get("id"): q.get("title") for q in form.get("questions") or [] if isinstance(q, Mapping)}
+    questions = [q for q in form.get("questions") or [] if isinstance(q, Mapping)]
+    titles = {q.get("id"): q.get("title") for q in questions}
+    multiple = {q.get("id") for q in questions if q.get("multiple")}
     order = [*titles, *(qid for qid in given if qid not in titles)]  # questions deleted since: kept too
 
     answers: dict[str, Any] = {}
@@ -62,7 +64,7 @@ def map_response(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
         if qid not in given:
             continue
         title = str(titles.get(qid) or qid).strip()
-        value = answer_value(given[qid])
+        value = answer_value(given[qid], qid in multiple)
         if title.lower() in TRACKING:
             tracking[title.lower()] = v.text(value)
             continue

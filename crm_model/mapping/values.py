@@ -54,11 +54,18 @@ def email(value: Any, field: str = "email") -> str | None:
         raise Reject(f"{field}: {s!r} is not a valid email address ({exc})") from None
 
 
+_E164 = re.compile(r"\+[1-9]\d{7,14}")
+_PUNCTUATION = str.maketrans("", "", " -.()/")
+
+
 def phone(value: Any, default_region: str | None = None, field: str = "phone") -> str | None:
     """An E.164 phone number (+4930123456). Numbers without a country code need a region."""
     if _blank(value):
         return None
     s = str(value).strip()
+    compact = s.translate(_PUNCTUATION)
+    if _E164.fullmatch(compact):  # already international: E.164 after removing punctuation
+        return compact
     try:
         parsed = phonenumbers.parse(s, (default_region or "").upper() or None)
     except phonenumbers.NumberParseException as exc:

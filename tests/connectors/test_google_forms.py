@@ -12,8 +12,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pydantic import ValidationError
 
-from connectors.google_forms import SCOPES, GoogleFormsConfig, GoogleFormsConnector
+from connectors.google_forms import (
+    SCOPES,
+    GoogleFormsConfig,
+    GoogleFormsConnector,
+    form_summary,
+)
 from connectors.sdk import ConfigError, SourceError
+from crm_model.mapping import MapContext, Reject
+from crm_model.mapping.google_forms import map_response
 from crm_model.sync import load_state, sync
 from tests.conftest import load_json, rows
 
@@ -78,7 +85,7 @@ def test_pages_with_page_tokens_through_a_503_into_leads(warehouse, httpserver):
     leads = {lead["answers"]["Full name"]: lead for lead in rows(warehouse, "lead")}
     omar = leads["Omar Haddad"]
     assert omar["form"] == "Request a demo"
-    assert omar["submitted_at"] == dt.datetime(2026, 3, 4, 9, 41, 52, 906000, tzinfo=dt.timezone.utc)
+    assert omar["submitted_at"] == dt.datetime(2026, 3, 4, 9, 41, 52, 906000, tzinfo=dt.UTC)
     assert omar["answers"] == {"Full name": "Omar Haddad", "Work email": "omar.haddad@example.com",
                                "Company": "Haddad & Sons Roofing",
                                "How many people are on your sales team?": "1-10"}
@@ -210,3 +217,42 @@ def test_credentials_config_errors_are_clear(httpserver, tmp_path):
     with pytest.raises(ValidationError, match="exactly one of credentials_file and access_token"):
         GoogleFormsConfig(forms=[FORM], access_token="t", credentials_file="x.json")
     assert ACCESS_TOKEN not in repr(GoogleFormsConfig(forms=[FORM], access_token=ACCESS_TOKEN))
+
+
+# --------------------------------------------------------------------------- mapping
+
+CTX = MapContext("demo_requests", "responses", "google_forms", {"default_region": "US"})
+
+
+def text_answer(qid: str, *values: str) -> dict:
+    return {"questionId": qid, "textAnswers": {"answers": [{"value": v} for v in values]}}
+
+
+def test_checkboxes_grids_tracking_questions_and_collected_email():
+    definition = load_json("google_forms", "form.json")
+    definition["items"] += [
+        {"itemId": "i1", "title": "Which products interest you?", "questionItem": {"question": {
+            "questionId": "q1", "choiceQuestion": {"type": "CHECKBOX", "options": [{"value": "CRM"}]}}}},
+        {"itemId": "i2", "title": "Rate us", "questionGroupItem": {
+            "grid": {"columns": {"type": "RADIO", "options": [{"value": "1"}, {"value": "5"}]}},
+            "questions": [{"questionId": "q2", "rowQuestion": {"title": "Support"}}]}},
+        {"itemId": "i3", "title": "utm_source", "questionItem": {"question": {"questionId": "q3", "textQuestion": {}}}},
+    ]
+    raw = load_json("google_forms", "responses_page1.json")["responses"][0]
+    raw["answers"].update({"q1": text_answer("q1", "CRM"), "q2": text_answer("q2", "5"),
+                           "q3": text_answer("q3", "newsletter")})
+    raw["respondentEmail"] = "Ava.T@Example.com"
+    mapped = {r.table: r.values for r in map_response({**raw, "form": form_summary(FORM, definition)}, CTX)}
+
+    assert mapped["lead"]["answers"]["Which products interest you?"] == ["CRM"]  # a list, even for one box
+    assert mapped["lead"]["answers"]["Rate us [Support]"] == "5"
+    assert "utm_source" not in mapped["lead"]["answers"] and mapped["lead"]["utm_source"] == "newsletter"
+    assert mapped["source_person"]["email"] == "ava.t@example.com"  # the form's collected email wins
+
+
+def test_a_bad_phone_answer_rejects_the_response_naming_the_question():
+    raw = load_json("google_forms", "responses_page1.json")["responses"][0]
+    raw["answers"]["7a3c5e81"] = text_answer("7a3c5e81", "ring the front desk")
+    form = form_summary(FORM, load_json("google_forms", "form.json"))
+    with pytest.raises(Reject, match="answer to 'Phone number': 'ring the front desk' is not a phone number"):
+        map_response({**raw, "form": form}, CTX)

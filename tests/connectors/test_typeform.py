@@ -82,7 +82,7 @@ def test_pages_through_a_429_and_a_503_into_leads_persons_and_touchpoints(wareho
     assert set(leads) == {f"{FORM}:{t}" for t in (PRIYA, MARCUS, DANA, LUIS, HANNAH)}
     priya = leads[f"{FORM}:{PRIYA}"]
     assert priya["form"] == "Contact sales"
-    assert priya["submitted_at"] == dt.datetime(2026, 3, 9, 8, 55, 36, tzinfo=dt.timezone.utc)
+    assert priya["submitted_at"] == dt.datetime(2026, 3, 9, 8, 55, 36, tzinfo=dt.UTC)
     assert (priya["utm_source"], priya["utm_medium"], priya["utm_campaign"], priya["utm_content"],
             priya["utm_term"]) == ("google", "cpc", "spring_launch", "ad_a", "crm software")
     assert (priya["gclid"], priya["fbclid"]) == ("Cj0KCQiA_ExampleGclid7Hq2", None)

@@ -38,7 +38,7 @@ CRMHUB = Path(sys.executable).parent / "crmhub"
 CONTACT_SECRET = "contact-form-secret-4f9a1c7e2b"
 TYPEFORM_SECRET = "typeform-webhook-secret-8d3e6b0a"
 STARTUP_SECONDS = 15
-UTC = dt.timezone.utc
+UTC = dt.UTC
 TABLES = ("lead", "source_person", "touchpoint", "raw_record", "rejected_record")
 
 
@@ -268,16 +268,16 @@ def test_serve_fails_with_one_line(tmp_path):
     config.write_text(yaml.safe_dump(config_doc(f"sqlite:///{tmp_path / 'w.db'}")))
     env = {k: v for k, v in os.environ.items() if k not in SECRETS_ENV}
     done = subprocess.run([str(CRMHUB), "serve", "--port", "0", "--config", str(config)],
-                          capture_output=True, text=True, timeout=60, env=env)
+                          check=False, capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 1
     [line] = done.stderr.strip().splitlines()
     assert re.fullmatch(r"crmhub: error: crmhub\.yml line \d+: sources\.website\.config\.forms\.contact\.secret: "
                         r"environment variable CONTACT_FORM_SECRET is not set", line), line
 
     config.write_text(yaml.safe_dump({"warehouse": {"url": f"sqlite:///{tmp_path / 'w.db'}"}, "sources": {}}))
-    done = subprocess.run([str(CRMHUB), "init", "--config", str(config)], capture_output=True, timeout=60)
+    done = subprocess.run([str(CRMHUB), "init", "--config", str(config)], check=False, capture_output=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    done = subprocess.run([str(CRMHUB), "serve", "--config", str(config)], capture_output=True, text=True,
+    done = subprocess.run([str(CRMHUB), "serve", "--config", str(config)], check=False, capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 1
     assert "no enabled source with `connector: webhook`" in done.stderr and "Traceback" not in done.stderr
@@ -374,7 +374,8 @@ def test_airflow_mounts_the_plugin_and_it_lands_leads(tmp_path, warehouse_url):
     """)
     env = {**os.environ, **SECRETS_ENV, "CRMHUB_CONFIG": str(config), "AIRFLOW_HOME": str(tmp_path / "airflow"),
            "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGIN.parent), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    done = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True,
+                          timeout=120, env=env)
     assert done.returncode == 0, done.stderr
     health, status, answer = json.loads(done.stdout.strip().splitlines()[-1])
     assert (health, status, answer) == (200, 202, {"status": "received", "submission_id": "af-1"})

@@ -1,0 +1,110 @@
+"""WooCommerce mapping: pure functions on the documented payloads in tests/fixtures/woocommerce/."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from crm_model.mapping import MapContext, Reject, find_mapping
+from tests.conftest import load_json
+
+UTC = dt.UTC
+
+
+def run(stream: str, raw: dict, **options) -> dict[str, list[dict]]:
+    mapper = find_mapping("woocommerce", stream)
+    ctx = MapContext("shop", stream, "woocommerce", {"sales_rep_meta_key": "_sales_rep", **options})
+    out: dict[str, list[dict]] = {}
+    for row in mapper.fn(raw, ctx):
+        out.setdefault(row.table, []).append(row.values)
+    return out
+
+
+def order(number: int) -> dict:
+    orders = load_json("woocommerce", "orders_page1.json") + load_json("woocommerce", "orders_page2.json")
+    return copy.deepcopy(next(o for o in orders if o["id"] == number))
+
+
+def test_attribution_meta_and_sales_rep_land_on_the_order():
+    raw = order(1201)
+    raw["meta_data"] += [  # as WooCommerce 8.5+ order attribution stores them
+        {"id": 9201, "key": "_wc_order_attribution_source_type", "value": "utm"},
+        {"id": 9202, "key": "_wc_order_attribution_utm_source", "value": "newsletter"},
+        {"id": 9203, "key": "_wc_order_attribution_utm_medium", "value": "email"},
+        {"id": 9204, "key": "_wc_order_attribution_utm_campaign", "value": "autumn-mugs"},
+        {"id": 9205, "key": "_wc_order_attribution_referrer", "value": "https://mail.example.com/"},
+        {"id": 9206, "key": "_wc_order_attribution_session_entry",
+         "value": "https://shop.example.com/mugs/?utm_source=newsletter"},
+        {"id": 9207, "key": "_sales_rep", "value": "Priya Shah"},
+    ]
+    [o] = run("orders", raw)["customer_order"]
+    assert (o["utm_source"], o["utm_medium"], o["utm_campaign"]) == ("newsletter", "email", "autumn-mugs")
+    assert o["referrer"] == "https://mail.example.com/"
+    assert o["landing_page"] == "https://shop.example.com/mugs/?utm_source=newsletter"
+    assert o["sales_rep"] == "Priya Shah"
+    # the key is configurable: another plugin's key, or none at all
+    assert run("orders", raw, sales_rep_meta_key="rep")["customer_order"][0]["sales_rep"] is None
+    assert run("orders", raw, sales_rep_meta_key=None)["customer_order"][0]["sales_rep"] is None
+
+
+def test_guest_order_is_keyed_by_the_order_and_described_by_billing():
+    out = run("orders", order(1201))
+    [o] = out["customer_order"]
+    [person] = out["source_person"]
+    assert o["person_ref"] == person["external_id"] == "order:1201"
+    assert person["shop_customer_id"] is None
+    assert (person["display_name"], person["company"], person["city"], person["region"]) == (
+        "Bob Martinez", "Martinez Design LLC", "Brooklyn", "NY")
+    assert o["total"] == Decimal("46.00") and o["subtotal"] == Decimal("36.00")  # + shipping + gift fee
+
+
+def test_refunds_sum_into_refunded_and_leave_total_and_status():
+    raw = order(1198)
+    raw["refunds"].append({"id": 1210, "reason": "", "total": "-3.50"})
+    [o] = run("orders", raw)["customer_order"]
+    assert (o["total"], o["refunded"], o["status"]) == (Decimal("79.00"), Decimal("15.50"), "completed")
+
+
+def test_registered_customer_comes_with_billing_address_and_phone_region():
+    [person] = run("customers", load_json("woocommerce", "customers.json")[1])["source_person"]
+    assert person["external_id"] == "customer:58" and person["shop_customer_id"] == "58"
+    assert (person["email"], person["phone"], person["street"]) == (
+        "carol.okafor@example.com", "+15125550107", "8 Rue Lafayette Ln")
+    assert person["seen_at"] == dt.datetime(2025, 9, 1, 14, 15, 31, tzinfo=UTC)
+    assert person["lifecycle_stage"] == "customer"  # is_paying_customer
+
+
+def test_phone_without_country_code_and_without_country_is_rejected():
+    raw = order(1202)
+    raw["billing"]["country"] = ""
+    with pytest.raises(Reject, match="billing.phone"):
+        run("orders", raw)
+    assert run("orders", raw, default_region="US")["source_person"][0]["phone"] == "+14155550142"
+
+
+def test_products_take_the_list_price_and_all_categories():
+    products = {p["id"]: p for p in load_json("woocommerce", "products.json")}
+    mug = run("products", {**products[320], "_currency": "USD"})["product"][0]
+    assert (mug["price"], mug["currency"], mug["sku"]) == (Decimal("14.00"), "USD", "MUG-CER-12")  # not the sale price
+    tee = run("products", {**products[310], "_currency": "USD"})["product"][0]
+    assert (tee["price"], tee["category"]) == (Decimal("25.00"), "Clothing, T-shirts")  # variable: from-price
+
+
+def test_review_html_becomes_text_and_zero_stars_is_no_rating():
+    raw = dict(load_json("woocommerce", "reviews.json")[0], rating=0,
+               review="<p>Great &amp; sturdy.</p><p>Would buy again</p>\n")
+    out = run("reviews", raw)
+    [feedback] = out["feedback"]
+    assert feedback["comment"] == "Great & sturdy. Would buy again"
+    assert feedback["rating"] is None
+    assert out["source_person"][0]["email"] == "dana.whitfield@example.com"
+
+
+def test_a_meta_value_that_is_not_text_rejects_the_order():
+    raw = order(1202)
+    raw["meta_data"].append({"id": 1, "key": "_sales_rep", "value": {"id": 7, "name": "Priya"}})
+    with pytest.raises(Reject, match="meta _sales_rep: expected text"):
+        run("orders", raw)
