@@ -28,7 +28,15 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from connectors.sdk import ConfigError, Connector, ConnectorConfig, Page, StreamSpec, StreamState, stream
+from connectors.sdk import (
+    ConfigError,
+    Connector,
+    ConnectorConfig,
+    Page,
+    StreamSpec,
+    StreamState,
+    stream,
+)
 from connectors.sdk.streams import Record
 
 Entity = Literal[
@@ -132,7 +140,7 @@ class CsvConnector(Connector):
 
     @staticmethod
     def _record(path: Path, line: int, header: list[str], cells: list[str]) -> Record:
-        record: Record = dict(zip(header, cells))
+        record: Record = dict(zip(header, cells, strict=False))  # uneven rows are flagged below
         if len(cells) != len(header):
             # kept whole (nothing dropped); the key check or mapping rejects it with this reason
             record["_error"] = f"has {len(cells)} fields, the header has {len(header)}"

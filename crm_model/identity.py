@@ -26,7 +26,7 @@ from crm_model.load import Upserter
 from crm_model.schema import Identity, Person, PersonMerge, SourcePerson
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 @dataclass

@@ -35,7 +35,7 @@ from crm_model.validate import row_problem
 from crmhub.errors import CrmhubError
 
 log = logging.getLogger("crmhub.sync")
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 # Tables whose rows describe facts that accumulate across streams: a NULL in a new
 # row never erases what another stream of the same source already said.

@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import click
 import typer
@@ -28,7 +28,7 @@ lead_app = typer.Typer(help="Enter leads by hand.", no_args_is_help=True)
 app.add_typer(lead_app, name="lead")
 
 ConfigOpt = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--config", "-c", help="Config file (default: $CRMHUB_CONFIG or ./crmhub.yml).",
                  show_default=False),
 ]
@@ -78,9 +78,9 @@ def init(config: ConfigOpt = None) -> None:
 
 @app.command()
 def sync(
-    sources: Annotated[Optional[list[str]], typer.Argument(help="Sources to sync (default: all enabled).")] = None,
+    sources: Annotated[list[str] | None, typer.Argument(help="Sources to sync (default: all enabled).")] = None,
     full_refresh: Annotated[bool, typer.Option("--full-refresh", help="Ignore stored cursors; re-read everything.")] = False,
-    stream: Annotated[Optional[list[str]], typer.Option("--stream", help="Only this stream (repeatable).")] = None,
+    stream: Annotated[list[str] | None, typer.Option("--stream", help="Only this stream (repeatable).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
     config: ConfigOpt = None,
 ) -> None:
@@ -165,13 +165,13 @@ def serve(
 
 @lead_app.command("add")
 def lead_add(
-    email: Annotated[Optional[str], typer.Option("--email", help="The lead's email address.")] = None,
-    name: Annotated[Optional[str], typer.Option("--name", help="Full name.")] = None,
-    phone: Annotated[Optional[str], typer.Option("--phone", help="Phone number, best with +country code.")] = None,
-    company: Annotated[Optional[str], typer.Option("--company", help="Company.")] = None,
+    email: Annotated[str | None, typer.Option("--email", help="The lead's email address.")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Full name.")] = None,
+    phone: Annotated[str | None, typer.Option("--phone", help="Phone number, best with +country code.")] = None,
+    company: Annotated[str | None, typer.Option("--company", help="Company.")] = None,
     source: Annotated[str, typer.Option("--source", help="Channel: phone_call, walk_in, referral, ...")] = "phone_call",
-    note: Annotated[Optional[str], typer.Option("--note", help="Free-text note.")] = None,
-    form: Annotated[Optional[str], typer.Option("--form", help="Form or campaign name to file it under.")] = None,
+    note: Annotated[str | None, typer.Option("--note", help="Free-text note.")] = None,
+    form: Annotated[str | None, typer.Option("--form", help="Form or campaign name to file it under.")] = None,
     into: Annotated[str, typer.Option("--into", help="crmhub source to add it to (type manual).")] = "manual",
     config: ConfigOpt = None,
 ) -> None:

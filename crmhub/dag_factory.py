@@ -17,7 +17,7 @@ from typing import Any
 
 from crmhub import config as config_mod
 
-DEFAULT_START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+DEFAULT_START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 TAGS = ["crmhub"]
 
 
@@ -25,15 +25,14 @@ def asset_uri(source: str) -> str:
     return f"crmhub://warehouse/raw/{source}"
 
 
-def _is_push(connector: str) -> bool:
-    """Push connectors (webhooks) get no sync DAG. A type that fails to load still gets
-    one, so its error shows in the task log rather than as a vanished DAG."""
-    from connectors.sdk import registry
+PUSH_GROUP = "crmhub.push_connectors"  # = connectors.sdk.registry.PUSH_GROUP, read without its imports
 
-    try:
-        return registry.load(connector).push
-    except Exception:
-        return False
+
+def _push_types() -> frozenset[str]:
+    """Push connectors (webhooks) get no sync DAG: known from entry points, nothing imported."""
+    from importlib.metadata import entry_points
+
+    return frozenset(ep.name for ep in entry_points(group=PUSH_GROUP))
 
 
 def build_dags(config_path: str | Path | None = None) -> dict[str, Any]:
@@ -43,12 +42,13 @@ def build_dags(config_path: str | Path | None = None) -> dict[str, Any]:
     path = str(cfg.path)
     dags: dict[str, Any] = {}
     assets = []
+    push = _push_types()
     for name, source in cfg.settings.sources.items():
-        if not source.enabled or _is_push(source.connector):
+        if not source.enabled or source.connector in push:
             continue
         asset = Asset(asset_uri(name))
         assets.append(asset)
-        start = (dt.datetime.combine(source.start_date, dt.time(), dt.timezone.utc)
+        start = (dt.datetime.combine(source.start_date, dt.time(), dt.UTC)
                  if source.start_date else DEFAULT_START)
         with DAG(
             dag_id=f"crmhub_sync_{name}",

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
+from connectors import manual
 from connectors.sdk import registry
 from connectors.sdk.streams import Connector
 from crm_model import db, identity
@@ -95,10 +96,14 @@ def model(cfg: Config, *, remap_all: bool = False, engine: Engine | None = None)
             landed = conn.execute(select(RawRecord.source, RawRecord.stream).distinct()).all()
         for name, stream in landed:
             settings = cfg.settings.sources.get(name)
-            if settings is None:  # a source removed from crmhub.yml keeps its data as it is
+            if settings is not None:
+                kind = settings.connector
+            elif name == manual.DEFAULT_SOURCE:  # `crmhub lead add` works without declaring it
+                kind = "manual"
+            else:  # a source removed from crmhub.yml keeps its data as it is
                 continue
-            options = _mapping_options(cfg, name, registry.load(settings.connector))
-            mapped, rejected = remap(engine, name, settings.connector, stream, options, everything=remap_all)
+            options = _mapping_options(cfg, name, registry.load(kind))
+            mapped, rejected = remap(engine, name, kind, stream, options, everything=remap_all)
             summary.remapped += mapped
             summary.rejected += rejected
         with engine.begin() as conn:
@@ -113,7 +118,8 @@ def model(cfg: Config, *, remap_all: bool = False, engine: Engine | None = None)
 
 def _mapping_options(cfg: Config, name: str, cls: type[Connector]) -> dict[str, Any]:
     """Mapping options straight from the config, so re-mapping needs no secrets."""
-    raw = cfg.source(name).config
+    settings = cfg.settings.sources.get(name)
+    raw = settings.config if settings else {}
     options = {}
     for key in cls.mapping_options:
         if key in raw:
@@ -145,7 +151,7 @@ class SourceStatus:
     def lag(self) -> dt.timedelta | None:
         if self.last_success is None:
             return None
-        return dt.datetime.now(dt.timezone.utc) - self.last_success
+        return dt.datetime.now(dt.UTC) - self.last_success
 
 
 def status(cfg: Config, engine: Engine | None = None) -> list[SourceStatus]:

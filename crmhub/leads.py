@@ -20,20 +20,12 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass
 
-from pydantic import Field
 from sqlalchemy import Engine, select
 
-from connectors.sdk import (
-    Connector,
-    ConnectorConfig,
-    Record,
-    StreamState,
-    registry,
-    stream,
-)
+from connectors.manual import DEFAULT_SOURCE, ManualConfig, ManualConnector
+from connectors.sdk import registry
 from crm_model.mapping import Reject
 from crm_model.mapping import values as v
 from crm_model.mapping.manual import lead_channel
@@ -42,32 +34,11 @@ from crm_model.sync import ingest
 from crmhub.config import SOURCE_NAME, Config
 from crmhub.errors import CrmhubError
 
-DEFAULT_SOURCE = "manual"
 CONNECTOR_TYPE = "manual"
 
 
 class LeadError(CrmhubError):
     """The lead as typed cannot be stored; the message says what to fix."""
-
-
-class ManualConfig(ConnectorConfig):
-    default_region: str | None = Field(None, description="Country for phone numbers without +code, e.g. DE.")
-
-
-class ManualConnector(Connector):
-    """Leads typed in with `crmhub lead add`: pushed, never pulled."""
-
-    Config = ManualConfig
-    config: ManualConfig
-    push = True
-    mapping_options = ("default_region",)
-
-    @stream(primary_key="lead_id")
-    def leads(self, state: StreamState) -> Iterator[list[Record]]:
-        yield from ()
-
-    def check(self) -> str:
-        return "push source: leads are entered with `crmhub lead add`"
 
 
 @dataclass(frozen=True)

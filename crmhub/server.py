@@ -158,7 +158,7 @@ def create_app(service: Service | None = None, *, config_path: str | os.PathLike
     async def current() -> Service | None:
         try:
             return await run_in_threadpool(lazy.get)
-        except CrmhubError as exc:  # said once per request in the log; the client learns no details
+        except CrmhubError as exc:  # the operator reads why in the log; the client learns no details
             log.error("crmhub webhooks are not available: %s", exc)
             return None
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy import Engine, MetaData, select, text
+from sqlalchemy import Engine, select
 from sqlalchemy.engine import make_url
 
 from crm_model import db

@@ -16,12 +16,20 @@ from connectors.sdk.streams import Connector
 from crmhub.errors import ConfigError
 
 GROUP = "crmhub.connectors"
+# Push connectors (webhooks) are also listed here, so the DAG factory can leave them
+# out without importing anything (Airflow re-parses DAG files every few seconds).
+PUSH_GROUP = "crmhub.push_connectors"
 
 
 @cache
 def available() -> dict[str, EntryPoint]:
     """Registered connector types by name (nothing is imported yet)."""
     return {ep.name: ep for ep in entry_points(group=GROUP)}
+
+
+@cache
+def push_types() -> frozenset[str]:
+    return frozenset(ep.name for ep in entry_points(group=PUSH_GROUP))
 
 
 def load(name: str) -> type[Connector]:

@@ -74,9 +74,9 @@ class StreamState:
             except ValueError:
                 parsed = None
             if parsed is not None:
-                return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+                return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
         if self.start_date is not None:
-            return dt.datetime.combine(self.start_date, dt.time(), dt.timezone.utc)
+            return dt.datetime.combine(self.start_date, dt.time(), dt.UTC)
         return None
 
 

@@ -90,7 +90,10 @@ class ShopifyClient:
         """``data`` of one GraphQL request; errors in the body raise SourceError."""
         response = self.http.request("POST", self.endpoint, json={"query": text, "variables": variables or {}})
         self._check_version(response)
-        body = response.json()
+        try:
+            body = response.json()
+        except ValueError:  # e.g. a maintenance page served with 200
+            raise SourceError(f"shopify {what}: the answer is not JSON: {response.text[:120]!r}") from None
         errors = body.get("errors") if isinstance(body, dict) else None
         if errors:
             raise SourceError(f"shopify {what}: {describe_errors(errors)}")

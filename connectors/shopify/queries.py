@@ -113,9 +113,12 @@ def page_query(resource: Resource) -> str:
 
 def children_query(resource: Resource, child: Child) -> str:
     """The rest of one node's children, after the ones its page carried."""
-    return f"""query Shopify{resource.node_type}{child.field[0].upper()}{child.field[1:]}($id: ID!, $after: String) {{
+    op = f"Shopify{resource.node_type}{child.field[0].upper()}{child.field[1:]}"  # ShopifyOrderLineItems
+    return f"""query {op}($id: ID!, $after: String) {{
   node(id: $id) {{ ... on {resource.node_type} {{
-    {child.field}(first: {FOLLOW_UP_PAGE}, after: $after) {{ nodes {{ {child.fields} }} pageInfo {{ hasNextPage endCursor }} }}
+    {child.field}(first: {FOLLOW_UP_PAGE}, after: $after) {{
+      nodes {{ {child.fields} }} pageInfo {{ hasNextPage endCursor }}
+    }}
   }} }}
 }}"""
 

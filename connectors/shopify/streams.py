@@ -174,8 +174,10 @@ class ShopifyConnector(Connector):
         limit = self.config.bulk_threshold
         data = self.client.query(queries.count_query(resource), {"query": search, "limit": limit},
                                  what=f"{resource.name} count")
-        count = (data.get(f"{resource.name}Count") or {}).get("count")
-        return isinstance(count, int) and count >= limit
+        counted = data.get(f"{resource.name}Count") or {}
+        count = counted.get("count")
+        # AT_LEAST: Shopify stopped counting at its own cap, which only big shops reach
+        return counted.get("precision") == "AT_LEAST" or (isinstance(count, int) and count >= limit)
 
     def _bulk(self, resource: Resource, search: str | None, state: StreamState,
               prepare: Callable[[Record], None] | None) -> Iterator[Page]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Boolean, Date, Integer, Numeric
@@ -35,7 +35,7 @@ def parse(table: str, column: str, raw: Any, region: str | None) -> Any:
     return _parser(table, column)(raw, column, region)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _parser(table: str, column: str) -> Callable[[Any, str, str | None], Any]:
     """The parser for one column, chosen once by its meaning or its type."""
     by_meaning = {

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 class Reject(ValueError):

@@ -48,7 +48,7 @@ def run_airflow_python(env: dict[str, str], code: str, config: Path, timeout: in
     done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)],
                           env={**env, "CRMHUB_CONFIG": str(config)},
                           capture_output=True, text=True, timeout=timeout)
-    lines = [l for l in done.stdout.splitlines() if l.startswith("RESULT=")]
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT=")]
     assert done.returncode == 0 and lines, f"stdout:\n{done.stdout[-3000:]}\nstderr:\n{done.stderr[-3000:]}"
     return json.loads(lines[-1][len("RESULT="):])
 

@@ -12,7 +12,7 @@ from crmhub import jobs
 from crmhub.errors import ConfigError
 from tests.conftest import rows
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def lead_source(**config):

@@ -6,7 +6,6 @@ import re
 
 import pytest
 
-from connectors.sdk import registry
 from crm_model import db
 from crm_model.mapping.manual import touchpoint_channel
 from crmhub.cli import main
@@ -122,8 +121,6 @@ def test_only_manual_sources_take_leads(crmhub, engine):
     assert rows(engine, "raw_record") == []
 
 
-@pytest.mark.skipif("manual" not in registry.available(),
-                    reason='needs the entry point manual = "crmhub.leads:ManualConnector" in pyproject.toml')
 def test_a_declared_manual_source_sets_the_phone_region(crmhub, engine):
     crmhub.sources["sources"] = {"front_desk": {"connector": "manual", "config": {"default_region": "DE"}}}
     code, out, _ = crmhub("lead", "add", "--phone", "030 1234567", "--name", "Jonas Weber",

@@ -18,11 +18,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import requests
 from werkzeug import Request, Response
 
 from connectors.sdk import SourceError, StreamState
 from connectors.shopify import ShopifyConfig, ShopifyConnector
-from connectors.shopify.client import throttle_seconds
+from connectors.shopify.client import ShopifyClient, throttle_seconds
 from crm_model import identity
 from crm_model.sync import load_state, sync
 from tests.conftest import FIXTURES, load_json, rows
@@ -198,6 +199,21 @@ def test_throttle_wait_is_the_missing_points_over_the_restore_rate():
     assert throttle_seconds(fixture("throttled.json")) == pytest.approx((572 - 386) / 100)
     assert throttle_seconds(fixture("orders_page1.json")) is None  # not throttled
     assert throttle_seconds({"errors": [{"extensions": {"code": "THROTTLED"}}]}) is None  # no cost block
+
+
+def as_response(body: dict) -> requests.Response:
+    response = requests.Response()
+    response.status_code, response._content = 200, json.dumps(body).encode()
+    return response
+
+
+def test_throttled_without_a_cost_block_backs_off_doubling():
+    client = ShopifyClient("http://127.0.0.1:9", VERSION, TOKEN, timeout=1, max_retries=0)
+    throttled = as_response({"errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}]})
+    assert [client.throttle_wait(throttled) for _ in range(3)] == [1.0, 2.0, 4.0]
+    assert client.throttle_wait(as_response(fixture("customers_page1.json"))) is None
+    assert client.throttle_wait(throttled) == 1.0  # a success in between starts over
+    assert client.throttle_wait(as_response(fixture("throttled.json"))) == pytest.approx(1.86)
 
 
 def test_a_throttled_query_waits_for_the_bucket_then_succeeds(httpserver, warehouse, caplog):

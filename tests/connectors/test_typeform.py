@@ -96,12 +96,12 @@ def test_pages_through_a_429_and_a_503_into_leads_persons_and_touchpoints(wareho
     assert dana["utm_source"] is None and dana["landing_page"] == "https://www.example.com/pricing"
 
     people = {r["external_id"]: r for r in rows(warehouse, "source_person")}
-    assert {(p["display_name"], p["email"], p["phone"]) for p in people.values()} == {
-        ("Priya Raman", "priya.raman@example.com", "+12125550147"),  # not Theo from "who else"
-        ("Marcus Chen", "marcus.chen@example.com", None),
-        ("Dana Okafor", None, None),
-        ("Luis Ortega", None, "+12125550163"),
-        ("Hannah Kim", "hannah.kim@example.com", "+12125550118"),
+    assert {(p["display_name"], p["email"], p["phone"], p["company"]) for p in people.values()} == {
+        ("Priya Raman", "priya.raman@example.com", "+12125550147", None),  # nothing of Theo ("who else")
+        ("Marcus Chen", "marcus.chen@example.com", None, None),
+        ("Dana Okafor", None, None, None),
+        ("Luis Ortega", None, "+12125550163", None),
+        ("Hannah Kim", "hannah.kim@example.com", "+12125550118", None),
     }
     assert {p["lifecycle_stage"] for p in people.values()} == {"lead"}
 

@@ -39,7 +39,7 @@ def test_money_is_exact_and_timestamps_are_utc(warehouse):
             "discount": Decimal("0.1"), "currency": "EUR", "ordered_at": ordered, "tags": ["vip", "b2b"]}])
     (order,) = rows(warehouse, "customer_order")
     assert order["total"] == Decimal("1234567.8912") and order["discount"] == Decimal("0.1")
-    assert order["ordered_at"] == ordered and order["ordered_at"].tzinfo == dt.timezone.utc
+    assert order["ordered_at"] == ordered and order["ordered_at"].tzinfo == dt.UTC
     assert order["tags"] == ["vip", "b2b"]
 
 

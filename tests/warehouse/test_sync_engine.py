@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
 from sqlalchemy import select
 
-from connectors.sdk import Connector, ConnectorConfig, Page, SourceError, StreamState, stream
+from connectors.sdk import (
+    Connector,
+    ConnectorConfig,
+    Page,
+    SourceError,
+    StreamState,
+    stream,
+)
 from crm_model import mapping as mapping_mod
 from crm_model.mapping import Reject, Row, mapping
 from crm_model.mapping import values as v
@@ -15,7 +21,7 @@ from crm_model.schema import SyncRun
 from crm_model.sync import load_state, remap, sync
 from tests.conftest import rows, snapshot
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 class FeedConfig(ConnectorConfig):

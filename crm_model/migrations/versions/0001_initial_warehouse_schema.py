@@ -1,13 +1,14 @@
 """initial warehouse schema
 
 Revision ID: 0001
-Revises: 
+Revises: (none)
 Create Date: 2026-11-23 06:55:57.942050
 """
-from alembic import op
 import sqlalchemy as sa
-import crm_model.types
+from alembic import op
 from sqlalchemy.dialects import postgresql
+
+import crm_model.types
 
 revision = '0001'
 down_revision = None
