@@ -69,13 +69,14 @@ class Upserter:
             return
         table = TABLES[table] if isinstance(table, str) else table
         pk = [c.name for c in table.primary_key.columns]
-        columns = list(rows[0])
-        if any(len(r) != len(columns) for r in rows):
+        first = rows[0].keys()
+        columns = list(first)
+        if any(r.keys() != first for r in rows):  # rows name different columns: missing ones are NULL
             seen = dict.fromkeys(columns)
             for r in rows:
                 seen.update(dict.fromkeys(r))
             columns = list(seen)
-            rows = [r if len(r) == len(columns) else {c: r.get(c) for c in columns} for r in rows]
+            rows = [{c: r.get(c) for c in columns} for r in rows]
         rows = _last_per_key(rows, pk)
         args = (table, pk, columns, rows, update_if_changed, insert_only, keep_known)
         if self.dialect == "postgresql":

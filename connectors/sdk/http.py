@@ -98,6 +98,12 @@ def error_detail(response: requests.Response, limit: int = 300) -> str:
     return json.dumps(body)[:limit]
 
 
+def _is_json(content_type: str) -> bool:
+    """application/json or application/*+json (not JSON Lines, which is many documents)."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
 class Http:
     """A requests session bound to one API's base URL."""
 
@@ -166,6 +172,10 @@ class Http:
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
             raise Retryable(f"{type(exc).__name__}: {exc}") from None
         status = response.status_code
+        if self.throttle is not None and (status < 400 or status == 429):
+            wait = self.throttle(response)  # the API's own throttling math beats a generic wait
+            if wait is not None:
+                raise Retryable(f"{status}: throttled by the source", wait)
         if status == 429:
             raise Retryable("429 Too Many Requests", retry_after_seconds(response.headers.get("Retry-After")))
         if status >= 500:
@@ -177,11 +187,7 @@ class Http:
                 f"{self.name}: {method} {redact_url(response.url)} -> {status} {response.reason}: "
                 f"{hint} ({error_detail(response)})"
             )
-        if self.throttle is not None:
-            wait = self.throttle(response)
-            if wait is not None:
-                raise Retryable("throttled by the source", wait)
-        if response.content and "json" in response.headers.get("Content-Type", "json"):
+        if response.content and _is_json(response.headers.get("Content-Type", "application/json")):
             try:
                 response.json()
             except ValueError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,6 +14,31 @@ PERSON_FIELDS = (
     "display_name", "first_name", "last_name", "email", "phone", "company", "job_title",
     "street", "postal_code", "city", "region", "country", "birth_date",
 )
+
+
+# Person fields a question may ask for, recognised by its title (or ref), most specific first.
+TITLE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("email", re.compile(r"\be-?mail\b")),
+    ("phone", re.compile(r"\b(phone|mobile|telephone|cell)\b")),
+    ("company", re.compile(r"\b(company|organi[sz]ation|employer)( name)?\W*$|"
+                           r"\b(what|which|your) (company|organi[sz]ation|employer)\b")),
+    ("job_title", re.compile(r"\b(job title|your role|your position)\b")),
+    ("first_name", re.compile(r"\b(first|given) ?name\b")),
+    ("last_name", re.compile(r"\b(last|family|sur) ?name\b")),
+    ("display_name", re.compile(r"\byour (full )?name\b|\bfull name\b|^\W*name\W*$")),
+)
+# Typeform-style recall placeholders in question titles: {{field:full_name}}
+RECALL = re.compile(r"\{\{\s*(?:field|hidden|var|variable):([^}]+?)\s*\}\}")
+
+
+def person_field_for_title(title: str | None) -> str | None:
+    """The person field a question asks for, judged by its title: 'Work email' -> 'email'."""
+    text = RECALL.sub(" ", (title or "").lower().replace("_", " "))
+    for name, pattern in TITLE_PATTERNS:
+        if pattern.search(text):
+            return name
+    return None
+
 
 
 def person_row(external_id: str, *, stage: str | None = None, seen_at: dt.datetime | None = None,

@@ -22,8 +22,7 @@ from typing import Any
 
 from crm_model.mapping import MapContext, Reject, Row, mapping
 from crm_model.mapping import values as v
-from crm_model.mapping.common import lead_rows
-from crm_model.mapping.typeform import person_field_for_title
+from crm_model.mapping.common import lead_rows, person_field_for_title
 
 TRACKING = (*v.UTM_KEYS, *v.CLICK_IDS)
 

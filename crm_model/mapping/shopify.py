@@ -178,17 +178,23 @@ def _line(line: dict[str, Any], order_id: str, currency: str | None) -> dict[str
     }
 
 
+NOT_A_PURCHASE = frozenset({"cancelled", "test", "voided", "expired"})
+
+
 def _buyer(raw: dict[str, Any], ordered_at: dt.datetime | None) -> Row | None:
-    """Who bought: the customer account, or for a guest checkout a person keyed by the order."""
+    """Who bought: the customer account, or for a guest checkout a person keyed by the order.
+
+    A cancelled or test order makes nobody a customer."""
+    stage = None if order_status(raw) in NOT_A_PURCHASE else "customer"
     customer = raw.get("customer")
     if customer:
-        return customer_person(customer, stage="customer")
+        return customer_person(customer, stage=stage)
     billing = raw.get("billingAddress") or {}
     if not (raw.get("email") or raw.get("phone") or billing):
         return None  # a walk-in sale: nobody to attach it to
     region = _country(billing)
     return person_row(
-        f"order:{_number(_required(raw, 'id'), 'Order')}", stage="customer", seen_at=ordered_at,
+        f"order:{_number(_required(raw, 'id'), 'Order')}", stage=stage, seen_at=ordered_at,
         email=v.email(raw.get("email")),
         phone=v.phone(raw.get("phone") or billing.get("phone"), region),
         first_name=v.text(billing.get("firstName"), 255), last_name=v.text(billing.get("lastName"), 255),

@@ -20,25 +20,13 @@ id, title and the fields flattened in form order), so this mapping needs no API:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from crm_model.mapping import MapContext, Reject, Row, mapping
 from crm_model.mapping import values as v
-from crm_model.mapping.common import lead_rows
+from crm_model.mapping.common import RECALL, lead_rows, person_field_for_title
 
-# Person fields a question may ask for, recognised by its title (or ref), most specific first.
-TITLE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("email", re.compile(r"\be-?mail\b")),
-    ("phone", re.compile(r"\b(phone|mobile|telephone|cell)\b")),
-    ("company", re.compile(r"\b(company|organi[sz]ation|employer)( name)?\W*$|"
-                           r"\b(what|which|your) (company|organi[sz]ation|employer)\b")),
-    ("job_title", re.compile(r"\b(job title|your role|your position)\b")),
-    ("first_name", re.compile(r"\b(first|given) ?name\b")),
-    ("last_name", re.compile(r"\b(last|family|sur) ?name\b")),
-    ("display_name", re.compile(r"\byour (full )?name\b|\bfull name\b|^\W*name\W*$")),
-)
 # Question types that already say what they ask for.
 TYPED = {"email": "email", "phone_number": "phone"}
 # contact_info parts (subfield_key) -> person field.
@@ -46,16 +34,6 @@ SUBFIELDS = {"first_name": "first_name", "last_name": "last_name", "email": "ema
              "phone_number": "phone", "company": "company"}
 TEXT_TYPES = {"short_text", "long_text"}
 PART_GROUPS = {"contact_info", "matrix", "address"}  # groups whose children are parts of one question
-RECALL = re.compile(r"\{\{\s*(?:field|hidden|var|variable):([^}]+?)\s*\}\}")
-
-
-def person_field_for_title(title: str | None) -> str | None:
-    """The person field a question asks for, judged by its title: 'Work email' -> 'email'."""
-    text = RECALL.sub(" ", (title or "").lower().replace("_", " "))
-    for name, pattern in TITLE_PATTERNS:
-        if pattern.search(text):
-            return name
-    return None
 
 
 def question_title(field: Mapping[str, Any]) -> str:

@@ -42,10 +42,14 @@ UPDATE person SET
         WHERE sp.person_id = person.person_id AND sp.birth_date IS NOT NULL
         ORDER BY (sp.seen_at IS NULL), sp.seen_at DESC, sp.source, sp.external_id LIMIT 1);
 
--- Lifecycle: customer once anything was bought, prospect once they engaged
--- beyond a form (ad or email click, visit, call), else lead.
+-- Lifecycle: customer once something was bought (an order that is not cancelled,
+-- failed, unpaid or a draft/test), prospect once they engaged beyond a form (ad or
+-- email click, visit, call), else lead.
 UPDATE person SET lifecycle_stage = CASE
-    WHEN EXISTS (SELECT 1 FROM customer_order o WHERE o.person_id = person.person_id)
+    WHEN EXISTS (SELECT 1 FROM customer_order o WHERE o.person_id = person.person_id
+                 AND COALESCE(o.status, '') NOT IN (
+                     'cancelled', 'failed', 'void', 'voided', 'draft', 'test', 'trash', 'expired',
+                     'pending', 'checkout-draft', 'uncollectible', 'open', 'on-hold', 'authorized'))
       OR EXISTS (SELECT 1 FROM source_person sp
                  WHERE sp.person_id = person.person_id AND sp.lifecycle_stage = 'customer')
         THEN 'customer'

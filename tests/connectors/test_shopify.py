@@ -228,16 +228,20 @@ def test_a_throttled_query_waits_for_the_bucket_then_succeeds(httpserver, wareho
     waited = time.monotonic() - started
 
     assert result.status == "success" and result.loaded == 2
-    assert "retry 1/5 in 0.5s after throttled by the source" in caplog.text
+    assert "retry 1/5 in 0.5s after 200: throttled by the source" in caplog.text
     assert waited >= 0.5
     assert fake.ops() == ["ShopifyCustomers", "ShopifyCustomers"]
 
 
-def test_a_throttled_429_is_retried_after_retry_after(httpserver, warehouse):
+def test_a_throttled_429_waits_by_the_cost_math_not_retry_after(httpserver, warehouse):
+    throttled = fixture("throttled.json")
+    throttled["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"] = 522  # (572 - 522) / 100 = 0.5 s
     fake = FakeShopify(httpserver)
-    fake.add("ShopifyCustomers", fixture("throttled.json"), status=429, headers={"Retry-After": "1"})
+    fake.add("ShopifyCustomers", throttled, status=429, headers={"Retry-After": "30"})
     fake.add("ShopifyCustomers", fixture("customers_page1.json"))
+    started = time.monotonic()
     result = sync(warehouse, "shop", shopify(httpserver), "shopify", streams=["customers"])
+    assert time.monotonic() - started < 10  # 0.5 s from the bucket, not the 30 s Retry-After
     assert result.status == "success" and len(rows(warehouse, "source_person")) == 2
     assert fake.ops() == ["ShopifyCustomers", "ShopifyCustomers"]
 

@@ -116,3 +116,19 @@ def test_repeated_cursor_stops_pagination(httpserver):
 
 def test_redact_url():
     assert redact_url("https://x/y?consumer_key=ck&page=2&api_token=t") == "https://x/y?consumer_key=***&page=2&api_token=***"
+
+
+def test_throttle_hook_decides_the_wait_on_a_429(httpserver):
+    httpserver.expect_ordered_request("/g").respond_with_json({"errors": [{"code": "THROTTLED"}]}, status=429,
+                                                              headers={"Retry-After": "30"})
+    httpserver.expect_ordered_request("/g").respond_with_json({"data": 2})
+    started = time.monotonic()
+    throttle = lambda r: 0.1 if r.status_code == 429 else None  # noqa: E731
+    assert client(httpserver, throttle=throttle).get_json("/g") == {"data": 2}
+    assert time.monotonic() - started < 5  # the hook's 0.1 s, not Retry-After's 30 s
+
+
+def test_json_lines_bodies_are_not_parsed_as_one_document(httpserver):
+    httpserver.expect_request("/export.jsonl").respond_with_data('{"a":1}\n{"a":2}\n',
+                                                                 content_type="application/jsonl")
+    assert client(httpserver).request("GET", "/export.jsonl").text.splitlines() == ['{"a":1}', '{"a":2}']

@@ -55,3 +55,13 @@ def test_upsert_keeps_known_person_details(warehouse):
 
 def test_data_dictionary_is_current():
     assert (ROOT / "docs" / "warehouse.md").read_text() == render(), "run `make docs`"
+
+
+def test_rows_naming_different_columns_in_one_batch(warehouse):
+    with warehouse.begin() as conn:
+        Upserter(conn).upsert("source_person", [
+            {"source": "s", "external_id": "1", "email": "a@example.com"},
+            {"source": "s", "external_id": "2", "phone": "+4930123456"},  # same count, other column
+        ])
+    people = rows(warehouse, "source_person")
+    assert [(p["email"], p["phone"]) for p in people] == [("a@example.com", None), (None, "+4930123456")]
