@@ -28,7 +28,13 @@ def connect(url: str) -> Engine:
         raise WarehouseError(f"cannot use warehouse {parsed.render_as_string()}: {exc}") from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+    # A rolled-back transaction also undid the staging tables it created (crm_model.load).
+    event.listen(engine, "rollback", _forget_staging)
     return engine
+
+
+def _forget_staging(conn) -> None:
+    conn.connection.info.pop("crmhub_staged", None)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

@@ -45,7 +45,6 @@ class Upserter:
     def __init__(self, conn: Connection):
         self.conn = conn
         self.dialect = conn.dialect.name
-        self._staged: set[str] = set()
 
     def upsert(
         self,
@@ -114,13 +113,15 @@ class Upserter:
 
     def _pg_upsert(self, table, pk, columns, rows, update_if_changed, insert_only, keep_known):
         staging = f"crmhub_stage_{table.name}"
-        if staging not in self._staged:
+        # Temporary tables live as long as the database connection: remember them on it
+        # (connections are pooled) and create each once, not on every batch.
+        staged = self.conn.connection.info.setdefault("crmhub_staged", set())
+        if staging not in staged:
             self.conn.exec_driver_sql(
                 f"CREATE TEMP TABLE IF NOT EXISTS {staging} "
                 f"(LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
             )
-            self.conn.exec_driver_sql(f"TRUNCATE {staging}")
-            self._staged.add(staging)
+            staged.add(staging)
         # only JSON and timestamp columns need converting; the rest go as they are
         convert = [(i, f) for i, c in enumerate(columns) if (f := _pg_converter(table.c[c].type)) is not _identity]
         col_list = ", ".join(columns)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from functools import cache
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from sqlalchemy import JSON, Boolean, Date, Integer, Numeric, String
@@ -68,24 +69,45 @@ def row_problem(table: str, values: dict[str, Any]) -> str | None:
     """Why ``values`` cannot go into ``table``, or None if they can."""
     if table not in TABLES:
         return f"mapping produced a row for unknown table {table!r}"
+    return _checker(table, tuple(values))(values)
+
+
+@cache
+def _checker(table: str, names: tuple[str, ...]) -> Callable[[dict[str, Any]], str | None]:
+    """A check for rows of ``table`` naming exactly ``names``, compiled to straight-line code.
+
+    Rows of one stream name the same columns, so this is built once per stream and
+    then costs a few comparisons per value (it runs for every row of every sync).
+    """
     rules = _rules(table)
-    for name, value in values.items():
-        rule = rules.get(name)
-        if rule is None:
-            return f"mapping produced unknown column {table}.{name}"
-        if value is None:
-            if not rule.nullable:
-                return f"{table}.{name} is required"
-            continue
+    unknown = [n for n in names if n not in rules]
+    if unknown:
+        message = f"mapping produced unknown column {table}.{unknown[0]}"
+        return lambda values: message
+    missing = sorted(_required(table).difference(names))
+    if missing:
+        message = f"{table}.{missing[0]} is required"
+        return lambda values: message
+    lines = ["def check(values):"]
+    scope: dict[str, Any] = {}
+    for i, name in enumerate(names):
+        rule = rules[name]
+        where = f"{table}.{name}"
+        lines.append(f"    v = values[{name!r}]")
+        required = repr(f"{where} is required")
+        lines.append("    if v is None:")
+        lines.append("        pass" if rule.nullable else f"        return {required}")
         if rule.types is None:
             continue
-        if type(value) not in rule.types:  # exact types: bool is not an int, datetime not a date
-            return f"{table}.{name}: expected {rule.label}, got {type(value).__name__}"
-        if rule.max_len is not None and len(value) > rule.max_len:
-            return f"{table}.{name}: longer than {rule.max_len} characters"
-        if rule.aware and value.tzinfo is None:
-            return f"{table}.{name}: naive datetime (no time zone)"
-    missing = _required(table).difference(values)
-    if missing:
-        return f"{table}.{sorted(missing)[0]} is required"
-    return None
+        scope[f"types_{i}"] = rule.types
+        lines.append(f"    elif type(v) not in types_{i}:")
+        lines.append(f"        return {where + ': expected ' + rule.label + ', got '!r} + type(v).__name__")
+        if rule.max_len is not None:
+            lines.append(f"    elif len(v) > {rule.max_len}:")
+            lines.append(f"        return {where + f': longer than {rule.max_len} characters'!r}")
+        if rule.aware:
+            lines.append("    elif v.tzinfo is None:")
+            lines.append(f"        return {where + ': naive datetime (no time zone)'!r}")
+    lines.append("    return None")
+    exec("\n".join(lines), scope)  # the source is built from column names and rules only
+    return scope["check"]

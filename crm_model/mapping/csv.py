@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from sqlalchemy import Boolean, Date, Integer, Numeric
@@ -64,27 +64,47 @@ def map_row(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
         raise Reject(f"{raw.get('_file')} line {raw.get('_line')}: {exc}") from None
 
 
+PERSON, FIELD, EXTRA = "person", "field", "extra"
+
+
+@lru_cache(maxsize=256)
+def _plan(entity: str, header: tuple[str, ...], key: str,
+          renames: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str, str, Callable], ...]:
+    """Where each column of a file goes and how it is parsed: worked out once per header."""
+    rename = dict(renames)
+    columns = TABLES[entity].c
+    plan = []
+    for name in header:
+        if name in META or name == key:
+            continue
+        target = rename.get(name, name)
+        target = PERSONAL_ALIASES.get(target, target)
+        if target in PERSON_FIELDS and (entity == "person" or entity in LINKED):
+            plan.append((name, PERSON, target, _parser("source_person", target)))
+        elif target in columns and target not in NOT_FROM_CSV:
+            plan.append((name, FIELD, target, _parser(entity, target)))
+        else:
+            plan.append((name, EXTRA, name, None))
+    return tuple(plan)
+
+
 def _map_row(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
-    entity: str = ctx.options["entity"]
-    renames: dict[str, str] = ctx.options.get("columns") or {}
-    region = ctx.options.get("default_region")
-    key = str(raw[ctx.options["key"]]).strip()
+    options = ctx.options
+    entity: str = options["entity"]
+    region = options.get("default_region")
+    key = str(raw[options["key"]]).strip()
+    renames = tuple(sorted((options.get("columns") or {}).items()))
 
     person: dict[str, Any] = {}
     fields: dict[str, Any] = {}
     extra: dict[str, Any] = {}
-    columns = TABLES[entity].c
-    for name, cell in raw.items():
-        if name in META or name == ctx.options["key"]:
-            continue
-        target = renames.get(name, name)
-        target = PERSONAL_ALIASES.get(target, target)
-        if target in PERSON_FIELDS and (entity == "person" or entity in LINKED):
-            person[target] = parse("source_person", target, cell, region)
-        elif target in columns and target not in NOT_FROM_CSV:
-            fields[target] = parse(entity, target, cell, region)
-        elif v.text(cell) is not None:
-            extra[name] = v.text(cell)
+    out = {PERSON: person, FIELD: fields}
+    for name, where, target, parse_cell in _plan(entity, tuple(raw), options["key"], renames):
+        cell = raw[name]
+        if parse_cell is not None:
+            out[where][target] = parse_cell(cell, target, region)
+        elif (text := v.text(cell)) is not None:
+            extra[name] = text
 
     if entity == "person":
         return [person_row(key, seen_at=fields.get("seen_at"), **person)]

@@ -65,3 +65,16 @@ def test_rows_naming_different_columns_in_one_batch(warehouse):
         ])
     people = rows(warehouse, "source_person")
     assert [(p["email"], p["phone"]) for p in people] == [("a@example.com", None), (None, "+4930123456")]
+
+
+def test_a_rolled_back_batch_does_not_break_the_next(warehouse):
+    """Staging tables created inside a rolled-back transaction are gone; the loader must know."""
+    try:
+        with warehouse.begin() as conn:
+            Upserter(conn).upsert("product", [{"source": "s", "external_id": "1", "title": "Lamp"}])
+            raise RuntimeError("the page failed")
+    except RuntimeError:
+        pass
+    with warehouse.begin() as conn:
+        Upserter(conn).upsert("product", [{"source": "s", "external_id": "2", "title": "Bulb"}])
+    assert [p["title"] for p in rows(warehouse, "product")] == ["Bulb"]
