@@ -9,9 +9,9 @@ every row, so each column's rule is compiled once into plain type/length checks.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
 from functools import cache
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from sqlalchemy import JSON, Boolean, Date, Integer, Numeric, String

@@ -9,7 +9,7 @@ import pytest
 
 from crm_model.validate import row_problem
 
-NOW = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
 @pytest.mark.parametrize("table, values, problem", [
