@@ -12,6 +12,13 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from crmhub.errors import WarehouseError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+VIEWS_DIR = Path(__file__).resolve().parent.parent / "sql" / "views"
+# view name -> its CREATE VIEW statement, one file each, comments stripped
+VIEWS = {
+    path.stem: "\n".join(line for line in path.read_text().splitlines() if not line.lstrip().startswith("--"))
+    .strip().rstrip(";")
+    for path in sorted(VIEWS_DIR.glob("*.sql"))
+}
 
 
 def connect(url: str) -> Engine:
@@ -78,11 +85,17 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     check_reachable(engine)
     cfg = _alembic_config()
     with engine.begin() as conn:
+        # Views (sql/views) are dropped around the upgrade, so no migration trips over a
+        # view that depends on a column it changes, and re-created from their files.
+        for name, _ in VIEWS.items():
+            conn.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
         cfg.attributes["connection"] = conn
         try:
             command.upgrade(cfg, revision)
         finally:
             cfg.attributes.pop("connection", None)
+        for sql in VIEWS.values():
+            conn.exec_driver_sql(sql)
 
 
 def current_revision(engine: Engine) -> str | None:

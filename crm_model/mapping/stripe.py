@@ -29,27 +29,14 @@ from typing import Any
 
 from crm_model.mapping import MapContext, Reject, Row, mapping
 from crm_model.mapping import values as v
-from crm_model.mapping.common import PERSON_FIELDS, person_row
-
-
-def _person(external_id: str, **fields: Any) -> Row:
-    """A source_person row that names every person column, known or not.
-
-    The loader writes a batch with the columns of its first row when all rows have as
-    many columns, so rows of one stream must agree on them (None never erases a value:
-    source_person keeps what it knew).
-    """
-    row = person_row(external_id, **fields)
-    for column in (*PERSON_FIELDS, "shop_customer_id"):
-        row.values.setdefault(column, None)
-    return row
+from crm_model.mapping.common import person_row
 
 
 @mapping("stripe", "customers", version=1)
 def map_customer(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     customer_id = _required_id(raw)
     address = _address(raw.get("address"), ctx, "address")
-    return [_person(
+    return [person_row(
         customer_id,
         seen_at=v.timestamp(raw.get("created"), "created"),
         shop_customer_id=customer_id,
@@ -108,7 +95,7 @@ def map_invoice(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     }
     rows: list[Row] = []
     if customer:
-        rows.append(_person(customer, stage="customer" if paid else None, shop_customer_id=customer))
+        rows.append(person_row(customer, stage="customer" if paid else None, shop_customer_id=customer))
     rows.append(Row("customer_order", order))
     lines = raw.get("lines") or {}
     if lines.get("has_more"):
@@ -167,7 +154,7 @@ def _payer(charge: dict[str, Any], charge_id: str, paid: bool, ctx: MapContext) 
     stage = "customer" if paid else None
     customer = _id_of(charge.get("customer"))
     if customer:  # described by the customers stream
-        return customer, [_person(customer, stage=stage, shop_customer_id=customer)]
+        return customer, [person_row(customer, stage=stage, shop_customer_id=customer)]
     details = charge.get("billing_details") or {}
     address = _address(details.get("address"), ctx, "billing_details.address")
     person = {
@@ -181,7 +168,7 @@ def _payer(charge: dict[str, Any], charge_id: str, paid: bool, ctx: MapContext) 
     if not any(person.values()):
         return None, []
     ref = f"charge:{charge_id}"
-    return ref, [_person(ref, stage=stage, seen_at=v.timestamp(charge.get("created"), "created"), **person)]
+    return ref, [person_row(ref, stage=stage, seen_at=v.timestamp(charge.get("created"), "created"), **person)]
 
 
 def _refund_status(status: str | None, fully_refunded: bool, refunded: Decimal, total: Decimal) -> str | None:

@@ -23,24 +23,11 @@ from typing import Any
 
 from crm_model.mapping import MapContext, Reject, Row, mapping
 from crm_model.mapping import values as v
-from crm_model.mapping.common import PERSON_FIELDS, person_row
+from crm_model.mapping.common import person_row
 
 # processing and completed are WooCommerce's "paid" statuses; refunded orders were paid first.
 PAID_STATUSES = frozenset({"processing", "completed", "refunded"})
 ATTRIBUTION = "_wc_order_attribution_"
-
-
-def _person(external_id: str, **fields: Any) -> Row:
-    """A source_person row that names every person column, known or not.
-
-    The loader writes a batch with the columns of its first row when all rows have as
-    many columns, so rows of one stream must agree on them (None never erases a value:
-    source_person keeps what it knew).
-    """
-    row = person_row(external_id, **fields)
-    for column in (*PERSON_FIELDS, "shop_customer_id"):
-        row.values.setdefault(column, None)
-    return row
 
 
 @mapping("woocommerce", "orders", version=1)
@@ -85,7 +72,7 @@ def map_order(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
         raise Reject("total is missing")
 
     billing = raw.get("billing") or {}
-    person = _person(
+    person = person_row(
         person_ref,
         stage="customer" if status in PAID_STATUSES else None,
         seen_at=ordered_at,
@@ -107,7 +94,7 @@ def map_customer(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     seen_at = (v.timestamp(raw.get("date_modified_gmt"), "date_modified_gmt")
                or v.timestamp(raw.get("date_created_gmt"), "date_created_gmt"))
     paying = raw.get("is_paying_customer") is True
-    return [_person(f"customer:{customer_id}", stage="customer" if paying else None,
+    return [person_row(f"customer:{customer_id}", stage="customer" if paying else None,
                        seen_at=seen_at, shop_customer_id=customer_id, **person)]
 
 
@@ -144,7 +131,7 @@ def map_review(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     person_ref = None
     if email or name:
         person_ref = f"review:{review_id}"
-        rows.append(_person(person_ref, seen_at=received_at, email=email, display_name=name))
+        rows.append(person_row(person_ref, seen_at=received_at, email=email, display_name=name))
     rows.append(Row("feedback", {
         "external_id": review_id,
         "person_ref": person_ref,

@@ -78,3 +78,32 @@ def test_a_rolled_back_batch_does_not_break_the_next(warehouse):
     with warehouse.begin() as conn:
         Upserter(conn).upsert("product", [{"source": "s", "external_id": "2", "title": "Bulb"}])
     assert [p["title"] for p in rows(warehouse, "product")] == ["Bulb"]
+
+
+def test_analyst_views_answer(warehouse):
+    from crm_model import identity
+
+    at = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+    with warehouse.begin() as conn:
+        up = Upserter(conn)
+        up.upsert("source_person", [{"source": "shop", "external_id": "customer:1", "email": "ada@example.com",
+                                     "display_name": "Ada Lovelace", "lifecycle_stage": "customer"},
+                                    {"source": "web", "external_id": "lead:9", "email": "ada@example.com"}])
+        up.upsert("lead", [{"source": "web", "external_id": "9", "person_ref": "lead:9", "submitted_at": at,
+                            "utm_source": "google", "gclid": "abc"}])
+        up.upsert("customer_order", [
+            {"source": "shop", "external_id": "1", "person_ref": "customer:1", "ordered_at": at, "status": "paid",
+             "currency": "EUR", "total": Decimal("100.00"), "refunded": Decimal("10.00")},
+            {"source": "shop", "external_id": "2", "person_ref": "customer:1", "ordered_at": at,
+             "status": "cancelled", "currency": "EUR", "total": Decimal("50.00")}])
+        up.upsert("product", [{"source": "shop", "external_id": "p1", "title": "Lamp", "category": "Lighting"}])
+        up.upsert("order_line", [{"source": "shop", "external_id": "l1", "order_id": "1", "product_id": "p1",
+                                  "quantity": Decimal(2), "unit_price": Decimal("50.00"), "total": Decimal("100.00")}])
+        identity.resolve(conn)
+    with warehouse.connect() as conn:
+        sales = conn.exec_driver_sql("SELECT email, orders, net_revenue FROM v_customer_sales").all()
+        lead = conn.exec_driver_sql("SELECT utm_source, has_google_click, lifecycle_stage FROM v_lead_attribution").one()
+        line = conn.exec_driver_sql("SELECT product_title, category, line_total FROM v_order_line_detail").one()
+    assert [(e, n, Decimal(str(r))) for e, n, r in sales] == [("ada@example.com", 1, Decimal("90"))]
+    assert (lead[0], bool(lead[1]), lead[2]) == ("google", True, "customer")
+    assert (line[0], line[1], Decimal(str(line[2]))) == ("Lamp", "Lighting", Decimal("100"))
