@@ -83,7 +83,7 @@ def test_a_rolled_back_batch_does_not_break_the_next(warehouse):
 def test_analyst_views_answer(warehouse):
     from crm_model import identity
 
-    at = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+    at = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
     with warehouse.begin() as conn:
         up = Upserter(conn)
         up.upsert("source_person", [{"source": "shop", "external_id": "customer:1", "email": "ada@example.com",
