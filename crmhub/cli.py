@@ -128,6 +128,11 @@ def status(config: ConfigOpt = None) -> None:
     for st in rows:
         when = st.last_started.strftime("%Y-%m-%d %H:%M:%S UTC") if st.last_started else "never"
         lag = _age(st.lag) if st.lag is not None else "-"
+        if st.push:
+            received = st.last_received.strftime("%Y-%m-%d %H:%M:%S UTC") if st.last_received else "nothing yet"
+            _out(f"{st.source} ({st.connector}, pushed)")
+            _out(f"  last received: {received}; raw records {st.raw_records:,}; quarantined {st.rejected_total:,}")
+            continue
         _out(f"{st.source} ({st.connector}, schedule {st.schedule or 'manual'})")
         _out(f"  last run: {st.last_status or '-'} at {when}; read {st.read:,}, loaded {st.loaded:,}, "
              f"rejected {st.rejected:,}")

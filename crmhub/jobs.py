@@ -146,6 +146,8 @@ class SourceStatus:
     cursors: dict[str, str | None] = field(default_factory=dict)
     raw_records: int = 0
     rejected_total: int = 0
+    push: bool = False
+    last_received: dt.datetime | None = None  # push sources: newest record landed
 
     @property
     def lag(self) -> dt.timedelta | None:
@@ -177,6 +179,10 @@ def status(cfg: Config, engine: Engine | None = None) -> list[SourceStatus]:
                                               .where(RawRecord.source == name)).scalar_one()
                 st.rejected_total = conn.execute(select(func.count()).select_from(RejectedRecord)
                                                  .where(RejectedRecord.source == name)).scalar_one()
+                st.push = settings.connector in registry.push_types()
+                if st.push:
+                    st.last_received = conn.execute(select(func.max(RawRecord.extracted_at))
+                                                    .where(RawRecord.source == name)).scalar()
                 out.append(st)
     finally:
         if own:

@@ -128,3 +128,12 @@ def test_a_declared_manual_source_sets_the_phone_region(crmhub, engine):
     assert code == 0 and out.endswith("added to front_desk\n")
     [person] = rows(engine, "source_person")
     assert (person["source"], person["phone"]) == ("front_desk", "+49301234567")
+
+
+def test_status_shows_when_a_push_source_last_received(crmhub, engine):
+    crmhub.sources["sources"] = {"front_desk": {"connector": "manual"}}
+    code, out, _ = crmhub("status")
+    assert code == 0 and "front_desk (manual, pushed)\n  last received: nothing yet" in out
+    assert crmhub("lead", "add", "--email", "a@example.com", "--into", "front_desk")[0] == 0
+    code, out, _ = crmhub("status")
+    assert code == 0 and re.search(r"last received: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC; raw records 1;", out), out

@@ -16,3 +16,26 @@ def test_every_registered_connector_loads_and_declares_streams():
 def test_push_group_matches_the_classes():
     assert dag_factory.PUSH_GROUP == registry.PUSH_GROUP
     assert registry.push_types() == {n for n in registry.available() if registry.load(n).push}
+
+
+def test_a_third_party_package_adds_a_connector(tmp_path, monkeypatch):
+    """An installed distribution's entry point is all it takes (no change to crmhub)."""
+    package = tmp_path / "acme_crm"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        "from connectors.sdk import Connector, ConnectorConfig, stream\n"
+        "class AcmeConfig(ConnectorConfig):\n    region: str = 'eu'\n"
+        "class AcmeConnector(Connector):\n    Config = AcmeConfig\n"
+        "    @stream(primary_key='id')\n    def contacts(self, state):\n        yield [{'id': 1}]\n")
+    dist = tmp_path / "acme_crm-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-crm\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[crmhub.connectors]\nacme = acme_crm:AcmeConnector\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry.available.cache_clear()
+    try:
+        assert "acme" in registry.available()
+        cls = registry.load("acme")
+        assert list(cls.declared_streams()) == ["contacts"]
+    finally:
+        registry.available.cache_clear()
