@@ -16,7 +16,6 @@ import hashlib
 import json
 import logging
 import queue
-import sys
 import threading
 import time
 from collections import defaultdict
@@ -364,6 +363,12 @@ class _PageWriter:
             self.progress(self.source, out, time.monotonic() - self.started)
 
 
+def _close(pages: Any) -> None:
+    close = getattr(pages, "close", None)
+    if close:
+        close()
+
+
 def _sync_stream(engine, run_id, connector, spec, ctx, full_refresh, out: StreamResult, progress):
     source = ctx.source
     mapper = find_mapping(ctx.connector, spec.name)
@@ -397,18 +402,15 @@ def _sync_stream(engine, run_id, connector, spec, ctx, full_refresh, out: Stream
             if page_state is not None:
                 saved = page_state
             writer.put(builder.build(records, run_id, now()), page_state, len(records))
-    finally:
-        close = getattr(pages, "close", None)
-        if close:
-            close()
-        # pages already read are committed even when the source failed after them
-        if sys.exc_info()[0] is None:
+    except BaseException:
+        _close(pages)
+        try:  # pages read before the failure are still committed
             writer.close()
-        else:
-            try:
-                writer.close()
-            except Exception:
-                log.debug("%s/%s: a page write failed as well", source, spec.name, exc_info=True)
+        except Exception:  # the first error is the one to report
+            log.debug("%s/%s: a page write failed as well", source, spec.name, exc_info=True)
+        raise
+    _close(pages)
+    writer.close()
 
     # The stream was read to its end: its cursor may now move past everything seen.
     if final_state is None and spec.cursor and high_water is not None:

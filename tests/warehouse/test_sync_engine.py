@@ -176,3 +176,22 @@ def test_mapped_values_that_do_not_fit_reject_the_record(warehouse, monkeypatch)
 
 def test_reject_exception_is_a_value_error():
     assert issubclass(Reject, ValueError)
+
+
+def test_a_failed_page_write_fails_the_run_and_keeps_earlier_pages(warehouse, monkeypatch):
+    import crm_model.sync as engine_mod
+
+    real_write, calls = engine_mod.write_batch, []
+
+    def write_then_fail(conn, *args, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("disk full")
+        return real_write(conn, *args, **kw)
+
+    monkeypatch.setattr(engine_mod, "write_batch", write_then_fail)
+    result = sync(warehouse, "crm", feed(), "feed", streams=["people"])
+    assert result.status == "failed" and result.errors == ["people: RuntimeError: disk full"]
+    assert {r["record_key"] for r in rows(warehouse, "raw_record")} == {"1", "2"}  # page one only
+    with warehouse.connect() as conn:
+        assert load_state(conn, "crm", "people") == {}  # the cursor did not move past the lost page
