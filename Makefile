@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: demo test install bench clean docs
+.PHONY: demo test install bench clean docs lint
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/load_csv.py
+	$(BIN)/python bench/parse_dags.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 docs: $(STAMP)
 	$(BIN)/python -m crm_model.dictionary > docs/warehouse.md
