@@ -27,6 +27,7 @@ from sqlalchemy import Connection, Engine, select, text, update
 
 from connectors.sdk.streams import Connector, Page, StreamSpec, StreamState
 from crm_model import faults
+from crm_model.locks import source_lock
 from crm_model.load import TABLES, JsonText, Upserter
 from crm_model.mapping import MapContext, Mapper, Reject, Row, find_mapping
 from crm_model.schema import SyncRun, SyncState
@@ -277,13 +278,21 @@ def sync(
     streams: list[str] | None = None,
     progress: Progress | None = None,
 ) -> SyncResult:
-    """Read every stream of ``connector`` into the warehouse as source ``source``."""
+    """Read every stream of ``connector`` into the warehouse as source ``source``.
+
+    Raises :class:`~crm_model.locks.SourceBusy` if the source is being synced already.
+    """
     specs = connector.stream_specs()
     if streams:
         unknown = [s for s in streams if s not in specs]
         if unknown:
             raise CrmhubError(f"{source}: no stream {', '.join(unknown)} (streams: {', '.join(specs)})")
         specs = {name: specs[name] for name in streams}
+    with source_lock(engine, source):
+        return _sync_locked(engine, source, connector, connector_type, specs, full_refresh, progress)
+
+
+def _sync_locked(engine, source, connector, connector_type, specs, full_refresh, progress) -> SyncResult:
     started = time.monotonic()
     result = SyncResult(source, start_run(engine, source, full_refresh))
     options = connector.options()

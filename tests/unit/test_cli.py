@@ -102,3 +102,20 @@ def test_connectors_new_scaffolds_a_working_connector(tmp_path):
     finally:
         for path in created:
             path.unlink(missing_ok=True)
+
+
+def test_connectors_check_reads_one_page_and_writes_nothing(tmp_path, httpserver, capsys):
+    (tmp_path / "leads.csv").write_text("id,email\n1,a@example.com\n2,b@example.com\n")
+    httpserver.expect_request("/forms/abc").respond_with_json({"code": "AUTHENTICATION_FAILED",
+                                                               "description": "Authentication credentials not found"},
+                                                              status=401)
+    cfg = write(tmp_path, {"warehouse": {"url": "postgresql+psycopg://nobody@127.0.0.1:1/none"}, "sources": {
+        "reps": {"connector": "csv", "config": {"path": "leads.csv", "entity": "lead", "key": "id"}},
+        "forms": {"connector": "typeform", "config": {"base_url": httpserver.url_for("/"),
+                                                      "token": "tfp_wrong_token_value", "forms": ["abc"]}}}})
+    assert main(["connectors", "check", "reps", "--config", str(cfg)]) == 0  # no warehouse needed
+    assert capsys.readouterr().out == "reps: ok: read 2 record(s) from stream 'rows'\n"
+    assert main(["connectors", "check", "forms", "--config", str(cfg)]) == 1
+    err = capsys.readouterr().err
+    assert "401" in err and "check the credentials" in err and "tfp_wrong_token_value" not in err
+    assert len(err.strip().splitlines()) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlalchemy import select
 
 from connectors.sdk import (
@@ -195,3 +196,14 @@ def test_a_failed_page_write_fails_the_run_and_keeps_earlier_pages(warehouse, mo
     assert {r["record_key"] for r in rows(warehouse, "raw_record")} == {"1", "2"}  # page one only
     with warehouse.connect() as conn:
         assert load_state(conn, "crm", "people") == {}  # the cursor did not move past the lost page
+
+
+def test_one_sync_per_source_at_a_time(warehouse):
+    from crm_model.locks import SourceBusy, source_lock
+
+    with source_lock(warehouse, "crm"):  # as if another process were syncing "crm"
+        with pytest.raises(SourceBusy, match="another sync of 'crm' is running"):
+            sync(warehouse, "crm", feed(), "feed", streams=["people"])
+        assert sync(warehouse, "other", feed(), "feed", streams=["people"]).status == "success"
+    assert sync(warehouse, "crm", feed(), "feed", streams=["people"]).status == "success"
+    assert [r["status"] for r in rows(warehouse, "sync_run")] == ["success", "success"]  # nothing half-started
