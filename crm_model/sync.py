@@ -27,8 +27,8 @@ from sqlalchemy import Connection, Engine, select, text, update
 
 from connectors.sdk.streams import Connector, Page, StreamSpec, StreamState
 from crm_model import faults
-from crm_model.locks import source_lock
 from crm_model.load import TABLES, JsonText, Upserter
+from crm_model.locks import source_lock
 from crm_model.mapping import MapContext, Mapper, Reject, Row, find_mapping
 from crm_model.schema import SyncRun, SyncState
 from crm_model.validate import row_problem
