@@ -80,6 +80,8 @@ def resolve(conn: Connection) -> ModelResult:
     assign: list[dict] = []  # source_person rows whose person_id changes
     merges: list[dict] = []
     retired: list[int] = []
+    new_ids = iter(_new_persons(conn, sum(
+        1 for members in groups.values() if all(rows[i].person_id is None for i in members))))
     for members in groups.values():
         existing = sorted({rows[i].person_id for i in members if rows[i].person_id is not None})
         if existing:
@@ -90,8 +92,7 @@ def resolve(conn: Connection) -> ModelResult:
                                "external_id": None, "evidence": _evidence(rows, members),
                                "score": Decimal(1), "merged_at": now})
         else:
-            person_id = conn.execute(insert(Person).values(lifecycle_stage="lead")
-                                     .returning(Person.person_id)).scalar_one()
+            person_id = next(new_ids)
             result.created += 1
         for i in members:
             row = rows[i]
@@ -117,6 +118,14 @@ def resolve(conn: Connection) -> ModelResult:
     _refresh_identities(conn)
     run_sql(conn, "model")
     return result
+
+
+def _new_persons(conn: Connection, count: int) -> list[int]:
+    """Create ``count`` persons in one statement; their ids, in creation order."""
+    if not count:
+        return []
+    stmt = insert(Person).returning(Person.person_id, sort_by_parameter_order=True)
+    return list(conn.execute(stmt, [{"lifecycle_stage": "lead"}] * count).scalars())
 
 
 def _evidence(rows, members: list[int], i: int | None = None) -> str:
