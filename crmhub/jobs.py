@@ -77,13 +77,9 @@ def sync(cfg: Config, names: list[str] | None = None, *, full_refresh: bool = Fa
 
 
 @dataclass
-class ModelSummary:
-    remapped: int = 0
-    rejected: int = 0
-    persons: int = 0
-    created: int = 0
-    merged: int = 0
-    attached: int = 0
+class ModelSummary(identity.ModelResult):
+    remapped: int = 0  # raw records mapped again because their mapping changed
+    rejected: int = 0  # ... of which the new mapping rejected
 
 
 def model(cfg: Config, *, remap_all: bool = False, engine: Engine | None = None) -> ModelSummary:
@@ -108,8 +104,7 @@ def model(cfg: Config, *, remap_all: bool = False, engine: Engine | None = None)
             summary.rejected += rejected
         with engine.begin() as conn:
             result = identity.resolve(conn)
-        summary.persons, summary.created = result.persons, result.created
-        summary.merged, summary.attached = result.merged, result.attached
+        summary = ModelSummary(**vars(result), remapped=summary.remapped, rejected=summary.rejected)
     finally:
         if own:
             engine.dispose()

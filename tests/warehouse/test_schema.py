@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -107,3 +108,9 @@ def test_analyst_views_answer(warehouse):
     assert [(e, n, Decimal(str(r))) for e, n, r in sales] == [("ada@example.com", 1, Decimal("90"))]
     assert (lead[0], bool(lead[1]), lead[2]) == ("google", True, "customer")
     assert (line[0], line[1], Decimal(str(line[2]))) == ("Lamp", "Lighting", Decimal("100"))
+
+
+def test_every_person_linked_table_is_linked_by_the_model_sql():
+    linked = {t.name for t in Base.metadata.tables.values() if "person_ref" in t.c}
+    sql = (ROOT / "sql" / "model" / "10_link_person_ids.sql").read_text()
+    assert linked == set(re.findall(r"^UPDATE (\w+) SET person_id", sql, re.M))
