@@ -98,7 +98,7 @@ RUN = """
     bag = DagBag(dag_folder="{dags}")
     states = {{}}
     for dag_id in ("crmhub_sync_rep_leads", "crmhub_model"):
-        run = bag.get_dag(dag_id).test()
+        run = bag.get_dag(dag_id).test(variable_file_path="{variables}")
         states[dag_id] = str(run.state)
     print("RESULT=" + json.dumps(states))
 """
@@ -114,10 +114,13 @@ def test_sync_and_model_dags_run_for_real(airflow_env, tmp_path, warehouse_url):
     config = tmp_path / "crmhub.yml"
     config.write_text(yaml.safe_dump({
         "warehouse": {"url": warehouse_url},
-        "sources": {"rep_leads": {"connector": "csv", "schedule": "@daily",
-                                  "config": {"path": "leads.csv", "entity": "lead", "key": "id"}}},
+        "sources": {"rep_leads": {"connector": "csv", "schedule": "@daily", "config": {
+            "path": "leads.csv", "entity": "lead", "key": "id",
+            "encoding": "${CRMHUB_TEST_CSV_ENCODING}"}}},  # an Airflow variable, not in the environment
     }))
-    states = run_airflow_python(airflow_env, RUN.format(dags=ROOT / "dags"), config)
+    variables = tmp_path / "variables.json"
+    variables.write_text('{"CRMHUB_TEST_CSV_ENCODING": "utf-8"}')
+    states = run_airflow_python(airflow_env, RUN.format(dags=ROOT / "dags", variables=variables), config)
     assert states == {"crmhub_sync_rep_leads": "success", "crmhub_model": "success"}
     engine = db.connect(warehouse_url)
     try:
