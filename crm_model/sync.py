@@ -27,7 +27,7 @@ from sqlalchemy import Connection, Engine, select, text, update
 
 from connectors.sdk.streams import Connector, Page, StreamSpec, StreamState
 from crm_model import faults
-from crm_model.load import TABLES, JsonText, Upserter
+from crm_model.load import TABLES, JsonText, Upserter, json_default
 from crm_model.locks import source_lock
 from crm_model.mapping import MapContext, Mapper, Reject, Row, find_mapping
 from crm_model.schema import SyncRun, SyncState
@@ -114,7 +114,7 @@ class BatchBuilder:
         batch = Batch()
         for n, record in enumerate(records):
             dump = json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
-                              default=_json_default)
+                              default=json_default)
             digest = hashlib.sha1(dump.encode()).hexdigest()
             if keys is not None:
                 key = keys[n]
@@ -163,12 +163,6 @@ class BatchBuilder:
             if problem:
                 return problem, []
         return None, rows
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (dt.datetime, dt.date)):
-        return value.isoformat()
-    return str(value)
 
 
 def write_batch(conn: Connection, source: str, stream: str, batch: Batch, *,

@@ -23,7 +23,7 @@ def test_429_honours_retry_after(httpserver):
     started = time.monotonic()
     assert client(httpserver).get_json("/items") == {"ok": True}
     waited = time.monotonic() - started
-    assert 1.9 <= waited < 4, waited  # the server asked for 2 s
+    assert 1.9 <= waited < 8, waited  # the server asked for 2 s (upper bound generous for loaded CI machines)
     httpserver.check_assertions()
 
 
@@ -125,7 +125,7 @@ def test_throttle_hook_decides_the_wait_on_a_429(httpserver):
     started = time.monotonic()
     throttle = lambda r: 0.1 if r.status_code == 429 else None  # noqa: E731
     assert client(httpserver, throttle=throttle).get_json("/g") == {"data": 2}
-    assert time.monotonic() - started < 5  # the hook's 0.1 s, not Retry-After's 30 s
+    assert time.monotonic() - started < 15  # the hook's 0.1 s, not Retry-After's 30 s
 
 
 def test_json_lines_bodies_are_not_parsed_as_one_document(httpserver):
