@@ -44,6 +44,7 @@ from connectors.sdk import (
     SourceError,
     StreamState,
     paginate,
+    parse_utc,
     stream,
 )
 from connectors.sdk.streams import Record
@@ -107,7 +108,7 @@ class TypeformConnector(Connector):
                 watermarks[form_id] = newest
         # Reached only when every form was read to its end: the watermarks may move now.
         if watermarks:
-            return {"cursor": max(watermarks.values(), key=parse_time), "forms": watermarks}
+            return {"cursor": max(watermarks.values(), key=parse_utc), "forms": watermarks}
         return None
 
     def responses_url(self, form_id: str, definition: dict[str, Any]) -> str:
@@ -119,7 +120,7 @@ class TypeformConnector(Connector):
 
     def _since(self, watermark: str | None, state: StreamState) -> dt.datetime | None:
         if watermark:
-            return parse_time(watermark) - dt.timedelta(minutes=self.config.overlap_minutes)
+            return parse_utc(watermark) - dt.timedelta(minutes=self.config.overlap_minutes)
         if state.start_date:
             return dt.datetime.combine(state.start_date, dt.time(), dt.UTC)
         return None
@@ -169,19 +170,14 @@ def _flatten(fields: list[dict[str, Any]], parent: dict[str, Any] | None) -> Ite
             yield from _flatten(children, field)
 
 
-def parse_time(value: str) -> dt.datetime:
-    parsed = dt.datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-
-
 def later(a: str | None, b: Any) -> str | None:
     """The later of two submitted_at values (text kept as Typeform wrote it)."""
     if not isinstance(b, str) or not b:
         return a
     try:
-        b_time = parse_time(b)
+        b_time = parse_utc(b)
     except ValueError:
         return a  # the mapping rejects that response with the reason; it does not move the watermark
     if b_time.year <= 1:  # "0001-01-01T00:00:00Z": never submitted
         return a
-    return b if a is None or b_time > parse_time(a) else a
+    return b if a is None or b_time > parse_utc(a) else a

@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select, text, update
 
-from connectors.sdk.streams import Connector, Page, StreamSpec, StreamState
+from connectors.sdk.streams import Connector, Page, StreamSpec, StreamState, parse_utc
 from crm_model import faults
 from crm_model.load import TABLES, JsonText, Upserter, json_default
 from crm_model.locks import source_lock
@@ -205,8 +205,7 @@ def _cursor_max(a: Any, b: Any) -> Any:
 def _cursor_sort_key(value: Any) -> Any:
     if isinstance(value, str):
         try:
-            parsed = dt.datetime.fromisoformat(value)
-            return (0, parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
+            return (0, parse_utc(value))
         except ValueError:
             return (1, value)
     return (0 if isinstance(value, dt.datetime) else 2, value)

@@ -9,12 +9,13 @@ from connectors.sdk.streams import (
     Record,
     StreamSpec,
     StreamState,
+    parse_utc,
     stream,
 )
 from crmhub.errors import ConfigError, SourceError
 
 __all__ = [
     "ConfigError", "Connector", "ConnectorConfig", "Http", "HttpConfig", "Page",
-    "PaginationLoop", "Record", "SourceError", "StreamSpec", "StreamState", "paginate",
+    "PaginationLoop", "Record", "SourceError", "StreamSpec", "StreamState", "paginate", "parse_utc",
     "redact_url", "stream",
 ]

@@ -54,6 +54,12 @@ class Page:
     state: dict[str, Any] | None = None  # stored in the same transaction as the records
 
 
+def parse_utc(text: str) -> dt.datetime:
+    """An ISO 8601 time as an aware datetime; text without an offset is UTC. ValueError if not a time."""
+    parsed = dt.datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
 @dataclass
 class StreamState:
     """What a stream is handed: its last committed state and the source's start date."""
@@ -70,11 +76,9 @@ class StreamState:
         cursor = self.cursor
         if isinstance(cursor, str):
             try:
-                parsed = dt.datetime.fromisoformat(cursor)
+                return parse_utc(cursor)
             except ValueError:
-                parsed = None
-            if parsed is not None:
-                return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+                pass  # not a time: the connector reads the cursor itself
         if self.start_date is not None:
             return dt.datetime.combine(self.start_date, dt.time(), dt.UTC)
         return None
