@@ -24,16 +24,9 @@ from crmhub import config as config_mod
 
 PG_ADMIN_URL = os.environ.get("CRMHUB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 FIXTURES = Path(__file__).parent / "fixtures"
-# Real vendor payloads kept beside the repository (../shared, as on CI), or where
-# CRMHUB_SHARED_FIXTURES points.
-SHARED_FIXTURES = Path(os.environ.get("CRMHUB_SHARED_FIXTURES")
-                       or Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "public")
-
-
-def pytest_sessionstart(session) -> None:
-    if not (SHARED_FIXTURES / "SOURCES.md").exists():
-        raise pytest.UsageError(f"public vendor fixtures not found at {SHARED_FIXTURES}: "
-                                "check out shared/ beside this repository or set CRMHUB_SHARED_FIXTURES")
+# Real vendor payloads from public repositories, kept in the repository with their
+# sources and licences (tests/fixtures/public/SOURCES.md), so a fresh clone tests alone.
+SHARED_FIXTURES = FIXTURES / "public"
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """Shopify mapping: the recorded GraphQL payloads, and Shopify's own REST payloads.
 
 The GraphQL records (tests/fixtures/shopify) are what the connector reads. The REST
-payloads (shared/fixtures/public/shopify-rest, from Shopify's Python library) are real
+payloads (tests/fixtures/public/shopify-rest, from Shopify's Python library) are real
 orders, customers and products: every field they carry is listed below with where it
 lands in the warehouse or why it does not need to, and they go through the same
 mapping via a field-by-field adapter to the GraphQL shape.

@@ -1,4 +1,4 @@
-"""Stripe mapping on Stripe's own example objects (/work/shared/fixtures/public/stripe/,
+"""Stripe mapping on Stripe's own example objects (tests/fixtures/public/stripe/,
 from stripe/openapi fixtures3.json, see SOURCES.md) and on the list fixtures here."""
 
 from __future__ import annotations
