@@ -165,6 +165,28 @@ def serve(
     server.serve(_load(config), host, port, announce=_err)
 
 
+@app.command("grant-analyst")
+def grant_analyst(
+    role: Annotated[str, typer.Argument(help="PostgreSQL role to create (if missing) and grant read-only access.")],
+    with_raw: Annotated[bool, typer.Option("--with-raw", help="Also let it read raw_record and rejected_record payloads.")] = False,
+    nologin: Annotated[bool, typer.Option("--nologin", help="Create a group role without LOGIN (grant it to users).")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Give analysts a read-only PostgreSQL role on the warehouse tables and views."""
+    from crm_model import roles
+    from crmhub import jobs
+
+    engine = jobs.warehouse(_load(config))
+    try:
+        g = roles.grant_analyst(engine, role, with_raw=with_raw, login=not nologin)
+    finally:
+        engine.dispose()
+    _out(f"role {g.role} {'created' if g.created else 'updated'}: read-only on {len(g.tables)} tables and views "
+         f"in schema {g.schema} (and on those created later)")
+    if g.withheld:
+        _out(f"  withheld (raw payloads; --with-raw grants them): {', '.join(g.withheld)}")
+
+
 # ------------------------------------------------------------------------ leads
 
 
