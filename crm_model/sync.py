@@ -270,8 +270,14 @@ def sync(
     full_refresh: bool = False,
     streams: list[str] | None = None,
     progress: Progress | None = None,
+    since: dt.date | None = None,
 ) -> SyncResult:
     """Read every stream of ``connector`` into the warehouse as source ``source``.
+
+    ``since`` is a backfill: every stream reads from that date as if it had never run,
+    upserting what it finds, while the stored state is neither used nor moved (so the
+    next incremental run resumes exactly where it would have, and a killed backfill
+    loses nothing: running it again upserts the same records).
 
     Raises :class:`~crm_model.locks.SourceBusy` if the source is being synced already.
     """
@@ -282,10 +288,11 @@ def sync(
             raise CrmhubError(f"{source}: no stream {', '.join(unknown)} (streams: {', '.join(specs)})")
         specs = {name: specs[name] for name in streams}
     with source_lock(engine, source):
-        return _sync_locked(engine, source, connector, connector_type, specs, full_refresh, progress)
+        return _sync_locked(engine, source, connector, connector_type, specs, full_refresh, progress, since)
 
 
-def _sync_locked(engine, source, connector, connector_type, specs, full_refresh, progress) -> SyncResult:
+def _sync_locked(engine, source, connector, connector_type, specs, full_refresh, progress,
+                 since=None) -> SyncResult:
     started = time.monotonic()
     result = SyncResult(source, start_run(engine, source, full_refresh))
     options = connector.options()
@@ -295,7 +302,7 @@ def _sync_locked(engine, source, connector, connector_type, specs, full_refresh,
         result.streams.append(stream_result)
         try:
             _sync_stream(engine, result.sync_run_id, connector, spec, ctx, full_refresh,
-                         stream_result, progress)
+                         stream_result, progress, since)
         except Exception as exc:  # one broken stream does not stop the others
             stream_result.error = str(exc) if isinstance(exc, CrmhubError) else f"{type(exc).__name__}: {exc}"
             log.error("%s/%s failed: %s", source, spec.name, stream_result.error,
@@ -371,17 +378,17 @@ def _close(pages: Any) -> None:
         close()
 
 
-def _sync_stream(engine, run_id, connector, spec, ctx, full_refresh, out: StreamResult, progress):
+def _sync_stream(engine, run_id, connector, spec, ctx, full_refresh, out: StreamResult, progress, since=None):
     source = ctx.source
     mapper = find_mapping(ctx.connector, spec.name)
     builder = BatchBuilder(source, spec, mapper, ctx, engine.dialect.name)
     with engine.connect() as conn:
-        saved = {} if full_refresh else load_state(conn, source, spec.name)
+        saved = {} if full_refresh or since else load_state(conn, source, spec.name)
         had_rejects = conn.execute(
             text("SELECT 1 FROM rejected_record WHERE source = :s AND stream = :t LIMIT 1"),
             {"s": source, "t": spec.name},
         ).first() is not None
-    state = StreamState(saved=dict(saved), start_date=connector.start_date)
+    state = StreamState(saved=dict(saved), start_date=since or connector.start_date)
     high_water = saved.get("cursor")
     final_state: dict[str, Any] | None = None
 
@@ -401,6 +408,8 @@ def _sync_stream(engine, run_id, connector, spec, ctx, full_refresh, out: Stream
                     high_water = _cursor_max(high_water, spec.cursor_of(record))
             if page_state is None and spec.cursor and spec.ordered and high_water is not None:
                 page_state = {**saved, "cursor": high_water}
+            if since:  # a backfill never moves the stored state
+                page_state = None
             if page_state is not None:
                 saved = page_state
             writer.put(builder.build(records, run_id, now()), page_state, len(records))
@@ -414,6 +423,9 @@ def _sync_stream(engine, run_id, connector, spec, ctx, full_refresh, out: Stream
     _close(pages)
     writer.close()
 
+    if since:
+        out.cursor = None
+        return
     # The stream was read to its end: its cursor may now move past everything seen.
     if final_state is None and spec.cursor and high_water is not None:
         final_state = {**saved, "cursor": high_water}

@@ -82,14 +82,19 @@ def sync(
     full_refresh: Annotated[bool, typer.Option("--full-refresh", help="Ignore stored cursors; re-read everything.")] = False,
     stream: Annotated[list[str] | None, typer.Option("--stream", help="Only this stream (repeatable).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
+    since: Annotated[str | None, typer.Option("--since", metavar="DATE", help="Backfill: re-read from DATE (YYYY-MM-DD); stored cursors are kept as they are.")] = None,
+    alert: Annotated[bool, typer.Option("--alert", help="On failure, alert operations as configured under alerts: (for cron).")] = False,
     config: ConfigOpt = None,
 ) -> None:
     """Pull new and changed records from sources into the warehouse."""
     from crmhub import jobs
 
     cfg = _load(config)
+    backfill = _date_option("--since", since) if since else None
+    if backfill and full_refresh:
+        raise typer.BadParameter("--since and --full-refresh exclude each other", param_hint="--since")
     results = jobs.sync(cfg, sources or None, full_refresh=full_refresh, streams=stream or None,
-                        progress=None if quiet else _ProgressPrinter())
+                        progress=None if quiet else _ProgressPrinter(), since=backfill)
     failed = False
     for r in results:
         _out(f"{r.source}: {r.status} - read {r.read:,}, loaded {r.loaded:,}, rejected {r.rejected:,} "
@@ -100,6 +105,13 @@ def sync(
     if any(r.rejected for r in results):
         _out("rejected records and their reasons: SELECT * FROM rejected_record")
     if failed:
+        if alert:
+            from crmhub import alerts
+
+            for r in results:
+                if r.status != "success":
+                    alerts.send(cfg, alerts.Alert(f"sync {r.source}", "; ".join(r.errors) or r.status,
+                                                  detail=f"run {r.sync_run_id}"))
         raise typer.Exit(1)
 
 
@@ -118,7 +130,7 @@ def model(
 
 @app.command()
 def status(config: ConfigOpt = None) -> None:
-    """Per source: last run, records read/loaded/rejected, cursors, lag."""
+    """Per source: last run, records read/loaded/rejected, cursors, lag; exit 1 if one is past its freshness."""
     from crmhub import jobs
 
     rows = jobs.status(_load(config))
@@ -141,6 +153,11 @@ def status(config: ConfigOpt = None) -> None:
             _out(f"  cursor {stream_name}: {cursor if cursor is not None else '(file marks)'}")
         if st.error and st.last_status != "success":
             _out(f"  error: {st.error}")
+    stale = [st for st in rows if st.stale]
+    for st in stale:
+        _err(f"crmhub: {st.source} has not succeeded within its freshness window ({_age(st.freshness)})")
+    if stale:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -255,6 +272,15 @@ def connectors_check(
 # ------------------------------------------------------------------------ helpers
 
 
+def _date_option(name: str, value: str):
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=name) from None
+
+
 def _camel(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("_"))
 
@@ -281,8 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=os.environ.get("CRMHUB_LOG_LEVEL", "WARNING"),
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        app(args=argv, prog_name="crmhub", standalone_mode=False)
-        return 0
+        rc = app(args=argv, prog_name="crmhub", standalone_mode=False)
+        return rc if isinstance(rc, int) else 0  # non-standalone click returns typer.Exit's code
     except typer.Exit as exc:
         return exc.exit_code
     except click.exceptions.Abort:

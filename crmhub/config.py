@@ -50,6 +50,8 @@ class SourceSettings(Strict):
     start_date: dt.date | None = None
     enabled: bool = True
     retries: int = Field(2, ge=0, le=20)
+    # `crmhub status` exits 1 when the source has not succeeded for longer than this
+    freshness: str | None = Field(None, pattern=r"^\d+[mhd]$")
     config: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("schedule")
@@ -79,11 +81,21 @@ class SmtpSettings(Strict):
     timeout: float = 30.0
 
 
+class AlertSettings(Strict):
+    """Where a failed sync or report run is announced (operations)."""
+
+    email: list[str] = Field(default_factory=list)  # sent through the smtp: settings
+    webhook_url: str | None = None  # e.g. a Slack incoming webhook; ${VAR} recommended (it is a secret)
+    airflow_url: str | None = None  # base URL of the Airflow UI, for links in CLI alerts
+    timeout: float = Field(10.0, gt=0, le=120)
+
+
 class Settings(Strict):
     warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
     reports: dict[str, ReportSettings] = Field(default_factory=dict)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
 
     @field_validator("sources", "reports")
     @classmethod
@@ -195,6 +207,12 @@ class Config:
             msg = "unknown key (not allowed here)" if err["type"] == "extra_forbidden" else err["msg"]
             problems.append(f"{self.where(*loc)}: {msg}")  # never the input: it may be a secret
         return "; ".join(problems)
+
+
+def duration(text: str) -> dt.timedelta:
+    """'90m', '6h', '2d' as a timedelta."""
+    unit = {"m": "minutes", "h": "hours", "d": "days"}[text[-1]]
+    return dt.timedelta(**{unit: int(text[:-1])})
 
 
 def config_path(path: str | os.PathLike | None = None) -> Path:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from crmhub import config as config_mod
+from crmhub.alerts import airflow_failure_callback
 
 DEFAULT_START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 TAGS = ["crmhub"]
@@ -43,6 +44,7 @@ def build_dags(config_path: str | Path | None = None) -> dict[str, Any]:
     dags: dict[str, Any] = {}
     assets = []
     push = _push_types()
+    alert = airflow_failure_callback(path)  # after the last retry: email/webhook from `alerts:`
     for name, source in cfg.settings.sources.items():
         if not source.enabled or source.connector in push:
             continue
@@ -59,7 +61,8 @@ def build_dags(config_path: str | Path | None = None) -> dict[str, Any]:
             max_active_runs=1,  # never two syncs of one source at once
             tags=[*TAGS, "sync", source.connector],
             default_args={"retries": source.retries, "retry_delay": dt.timedelta(minutes=2),
-                          "retry_exponential_backoff": True, "owner": "crmhub"},
+                          "retry_exponential_backoff": True, "owner": "crmhub",
+                          "on_failure_callback": alert},
             doc_md=f"Runs `crmhub sync {name}`. Cursor and counts: `crmhub status`.",
         ) as dag:
             task(task_id="sync", outlets=[asset])(_sync_task)(name, path)
@@ -73,7 +76,8 @@ def build_dags(config_path: str | Path | None = None) -> dict[str, Any]:
         catchup=False,
         max_active_runs=1,
         tags=[*TAGS, "model"],
-        default_args={"retries": 2, "retry_delay": dt.timedelta(minutes=2), "owner": "crmhub"},
+        default_args={"retries": 2, "retry_delay": dt.timedelta(minutes=2), "owner": "crmhub",
+                      "on_failure_callback": alert},
         doc_md="Runs `crmhub model` after any sync landed data.",
     ) as dag:
         task(task_id="model")(_model_task)(path)

@@ -19,6 +19,7 @@ from crm_model import db, identity
 from crm_model.schema import RawRecord, RejectedRecord, SyncRun, SyncState
 from crm_model.sync import Progress, SyncResult, remap
 from crm_model.sync import sync as run_sync
+from crmhub import config as config_mod
 from crmhub.config import Config
 from crmhub.errors import ConfigError
 
@@ -50,7 +51,7 @@ def connector_for(cfg: Config, name: str) -> tuple[Connector, str]:
 
 def sync(cfg: Config, names: list[str] | None = None, *, full_refresh: bool = False,
          streams: list[str] | None = None, progress: Progress | None = None,
-         engine: Engine | None = None) -> list[SyncResult]:
+         engine: Engine | None = None, since: dt.date | None = None) -> list[SyncResult]:
     """Sync the named sources (default: every enabled source), one after another."""
     if names:
         for name in names:  # unknown or push-only names fail before anything runs
@@ -67,7 +68,7 @@ def sync(cfg: Config, names: list[str] | None = None, *, full_refresh: bool = Fa
             connector, kind = connector_for(cfg, name)
             try:
                 results.append(run_sync(engine, name, connector, kind, full_refresh=full_refresh,
-                                        streams=streams, progress=progress))
+                                        streams=streams, progress=progress, since=since))
             finally:
                 connector.close()
     finally:
@@ -143,12 +144,21 @@ class SourceStatus:
     rejected_total: int = 0
     push: bool = False
     last_received: dt.datetime | None = None  # push sources: newest record landed
+    freshness: dt.timedelta | None = None  # from crmhub.yml: the longest acceptable time since a success
 
     @property
     def lag(self) -> dt.timedelta | None:
         if self.last_success is None:
             return None
         return dt.datetime.now(dt.UTC) - self.last_success
+
+    @property
+    def stale(self) -> bool:
+        """Past its freshness window (never succeeded counts as past it)."""
+        if self.freshness is None:
+            return False
+        newest = self.last_received if self.push else self.last_success
+        return newest is None or dt.datetime.now(dt.UTC) - newest > self.freshness
 
 
 def status(cfg: Config, engine: Engine | None = None) -> list[SourceStatus]:
@@ -159,6 +169,8 @@ def status(cfg: Config, engine: Engine | None = None) -> list[SourceStatus]:
         with engine.connect() as conn:
             for name, settings in cfg.settings.sources.items():
                 st = SourceStatus(name, settings.connector, settings.schedule)
+                if settings.freshness:
+                    st.freshness = config_mod.duration(settings.freshness)
                 run = conn.execute(select(SyncRun.__table__).where(SyncRun.source == name)
                                    .order_by(SyncRun.sync_run_id.desc()).limit(1)).first()
                 if run:
