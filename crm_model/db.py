@@ -9,10 +9,11 @@ from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
+from crm_model.paths import sql_dir
 from crmhub.errors import WarehouseError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-VIEWS_DIR = Path(__file__).resolve().parent.parent / "sql" / "views"
+VIEWS_DIR = sql_dir() / "views"
 # view name -> its CREATE VIEW statement, one file each, comments stripped
 VIEWS = {
     path.stem: "\n".join(line for line in path.read_text().splitlines() if not line.lstrip().startswith("--"))

@@ -18,14 +18,14 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 
 from sqlalchemy import Connection, delete, insert, select, text
 
 from crm_model.load import Upserter
+from crm_model.paths import sql_dir
 from crm_model.schema import Identity, Person, PersonMerge, SourcePerson
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+SQL_DIR = sql_dir()
 UTC = dt.UTC
 
 
