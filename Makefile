@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[airflow,test]'
+	$(BIN)/python -m pip install --quiet -e '.[airflow,celery,test]'
 	touch $(STAMP)
 
 install: $(STAMP)

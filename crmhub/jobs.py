@@ -31,8 +31,25 @@ def warehouse(cfg: Config, *, require_schema: bool = True) -> Engine:
     return engine
 
 
+OWN_IMPORT_NAMES = ("connectors", "crm_model")  # generic top-level names this distribution installs
+
+
+def check_import_names() -> None:
+    """Fail if another installed distribution ships a top-level package crmhub ships too
+    (pip would have let one overwrite the other's files in a shared Airflow environment)."""
+    from importlib.metadata import packages_distributions
+
+    owners = packages_distributions()
+    for name in OWN_IMPORT_NAMES:
+        others = sorted({d for d in owners.get(name, []) if d.lower() != "crmhub"})
+        if others:
+            raise ConfigError(f"the installed distribution(s) {', '.join(others)} also provide the top-level "
+                              f"package {name!r} that crmhub needs; install crmhub in its own environment")
+
+
 def init(cfg: Config) -> str:
     """Create or upgrade the warehouse; returns the schema revision."""
+    check_import_names()
     engine = warehouse(cfg, require_schema=False)
     try:
         db.migrate(engine)

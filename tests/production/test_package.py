@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.slow
+
 
 
 def _run(cmd, **kw):
@@ -29,6 +29,7 @@ def wheel(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_the_wheel_carries_sql_migrations_and_samples_and_three_import_names(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
@@ -39,6 +40,7 @@ def test_the_wheel_carries_sql_migrations_and_samples_and_three_import_names(whe
     assert any(n.startswith("crmhub/demo/samples/") for n in names)
 
 
+@pytest.mark.slow
 def test_installed_wheel_runs_the_demo_outside_the_checkout(wheel, tmp_path):
     venv = tmp_path / "venv"
     base = getattr(sys, "_base_executable", sys.executable)
@@ -56,3 +58,20 @@ def test_installed_wheel_runs_the_demo_outside_the_checkout(wheel, tmp_path):
     model = _run([str(venv / "bin" / "crmhub"), "model", "--config", str(work / "demo" / "crmhub.yml")],
                  cwd=work, env=env)
     assert model.stdout.startswith("model:")
+
+
+def test_init_refuses_when_another_distribution_claims_connectors(tmp_path, monkeypatch, capsys):
+    import yaml
+
+    from crmhub.cli import main
+
+    site = tmp_path / "site"
+    info = site / "acme_connectors-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-connectors\nVersion: 1.0\n")
+    (info / "top_level.txt").write_text("connectors\n")
+    monkeypatch.syspath_prepend(str(site))
+    config = tmp_path / "crmhub.yml"
+    config.write_text(yaml.safe_dump({"warehouse": {"url": f"sqlite:///{tmp_path}/w.db"}}))
+    assert main(["init", "--config", str(config)]) == 1
+    assert "acme-connectors also provide the top-level package 'connectors'" in capsys.readouterr().err
