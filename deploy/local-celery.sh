@@ -39,6 +39,9 @@ export AIRFLOW__API__BASE_URL="http://127.0.0.1:${AIRFLOW__API__PORT}"
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://127.0.0.1:${AIRFLOW__API__PORT}/execution/"
 export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="${AIRFLOW_DAG_REFRESH:-10}"
 export AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC=2
+# task runners talk to the api-server's execution API: be patient with a busy machine
+export AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT="${AIRFLOW_EXECUTION_API_TIMEOUT:-60}"
+export AIRFLOW__WORKERS__EXECUTION_API_RETRIES="${AIRFLOW_EXECUTION_API_RETRIES:-10}"
 
 say() { echo "local-celery: $*" >&2; }
 

@@ -77,7 +77,7 @@ def topology(tmp_path):
         assert started.returncode == 0, started.stderr[-3000:]
         yield f"http://127.0.0.1:{port}/api/v2", warehouse, env
     finally:
-        subprocess.run(["bash", str(SCRIPT), "stop"], env=env, capture_output=True, text=True, timeout=300)
+        subprocess.run(["bash", str(SCRIPT), "stop"], env=env, capture_output=True, text=True, timeout=1200)
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             for name in (f"crmhub_af_{suffix}", f"crmhub_wh_{suffix}"):
                 conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
@@ -86,7 +86,10 @@ def topology(tmp_path):
 
 def _wait(what: str, check, deadline: float):
     while time.monotonic() < deadline:
-        result = check()
+        try:
+            result = check()
+        except requests.RequestException:  # a busy api-server on a loaded machine: ask again
+            result = None
         if result:
             return result
         time.sleep(2)
@@ -94,7 +97,7 @@ def _wait(what: str, check, deadline: float):
 
 
 def _runs(api: str, dag_id: str) -> list[dict]:
-    response = requests.get(f"{api}/dags/{dag_id}/dagRuns", timeout=30)
+    response = requests.get(f"{api}/dags/{dag_id}/dagRuns", timeout=120)
     response.raise_for_status()
     return response.json()["dag_runs"]
 
@@ -105,19 +108,21 @@ def test_two_syncs_and_the_asset_triggered_model_run_on_celery(topology):
     dags = ("crmhub_sync_leads", "crmhub_sync_people", "crmhub_model")
 
     def parsed():
-        listed = requests.get(f"{api}/dags", params={"limit": 100}, timeout=30).json()["dags"]
+        listed = requests.get(f"{api}/dags", params={"limit": 100}, timeout=120).json()["dags"]
         return {d["dag_id"] for d in listed} >= set(dags)
 
     _wait("the dag-processor to parse the DAGs", parsed, deadline)
     for dag_id in dags:
-        requests.patch(f"{api}/dags/{dag_id}", json={"is_paused": False}, timeout=30).raise_for_status()
-    for dag_id in dags[:2]:
-        requests.post(f"{api}/dags/{dag_id}/dagRuns", json={"logical_date": None}, timeout=30).raise_for_status()
+        _wait(f"{dag_id} to be unpaused", lambda d=dag_id: requests.patch(
+            f"{api}/dags/{d}", json={"is_paused": False}, timeout=120).ok, deadline)
+    for dag_id in dags[:2]:  # (a retried trigger may make two runs: fine, a sync is idempotent)
+        _wait(f"{dag_id} to be triggered", lambda d=dag_id: _runs(api, d) or requests.post(
+            f"{api}/dags/{d}/dagRuns", json={"logical_date": None}, timeout=120).ok, deadline)
 
     def syncs_done():
-        states = [r["state"] for d in dags[:2] for r in _runs(api, d)]
-        assert "failed" not in states, states
-        return len(states) == 2 and set(states) == {"success"}
+        runs = {d: [r["state"] for r in _runs(api, d)] for d in dags[:2]}
+        assert all("failed" not in states for states in runs.values()), runs
+        return all(states and set(states) == {"success"} for states in runs.values())
 
     _wait("both syncs to succeed", syncs_done, deadline)
 
@@ -133,7 +138,7 @@ def test_two_syncs_and_the_asset_triggered_model_run_on_celery(topology):
         for run in runs:
             assert run["run_type"] == "asset_triggered"
             events = requests.get(f"{api}/dags/crmhub_model/dagRuns/{quote(run['dag_run_id'], safe='')}"
-                                  "/upstreamAssetEvents", timeout=30).json()["asset_events"]
+                                  "/upstreamAssetEvents", timeout=120).json()["asset_events"]
             seen |= {e["uri"] for e in events}
         return seen >= wanted
 
@@ -142,8 +147,8 @@ def test_two_syncs_and_the_asset_triggered_model_run_on_celery(topology):
     engine = db.connect(warehouse)
     try:
         runs = rows(engine, "sync_run")
-        assert sorted((r["source"], r["status"], r["records_loaded"]) for r in runs) == [
-            ("leads", "success", 2), ("people", "success", 1)]
+        assert {(r["source"], r["status"]) for r in runs} == {("leads", "success"), ("people", "success")}
+        assert {r["source"]: r["records_loaded"] for r in runs if r["records_loaded"]} == {"leads": 2, "people": 1}
         persons = {p["email"]: p for p in rows(engine, "person")}
         assert set(persons) == {"ada@example.com", "grace@example.org"}
         assert persons["ada@example.com"]["phone"] == "+49301234567"  # the person source joined the lead
