@@ -296,6 +296,8 @@ class CustomerOrder(SourceRecord, PersonLinked, Base):
     landing_page: Mapped[str | None] = col(Text, "Landing page of that visit.")
     referrer: Mapped[str | None] = col(Text, "Referring site of that visit.")
     tags: Mapped[Any] = col(JSON, "Tags (JSON list).")
+    marketing_channel: Mapped[str | None] = col(
+        String(32), "How that visit came without a campaign: direct, organic, referral, utm, admin, ...")
 
 
 class OrderLine(SourceRecord, Base):

@@ -9,7 +9,12 @@
   describes them. Phone numbers without a country code take the billing country.
 - Marketing: WooCommerce's order attribution (8.5+) stores the last-click visit in
   order meta ``_wc_order_attribution_*``: utm_source/medium/campaign, ``referrer``,
-  and ``session_entry`` (the landing page).
+  and ``session_entry`` (the landing page). Only visits of ``source_type`` utm carry
+  real UTM values: for the others WooCommerce writes synthesized ones into the same
+  keys (``(direct)``/``(none)`` for typed-in visits, the search engine for organic, the
+  referring host for referral). Those become ``marketing_channel`` (direct, organic,
+  referral, admin, ...) and leave the utm_* columns empty, so reports never mix
+  placeholders with campaigns.
 - The sales rep is the order meta entry named by the ``sales_rep_meta_key`` option.
 - Reviews become ``feedback`` (rating 1-5; 0 means "no rating"); the reviewer, by
   email, becomes a person ``review:<id>`` that identity resolution joins to others.
@@ -28,9 +33,12 @@ from crm_model.mapping.common import person_row
 # processing and completed are WooCommerce's "paid" statuses; refunded orders were paid first.
 PAID_STATUSES = frozenset({"processing", "completed", "refunded"})
 ATTRIBUTION = "_wc_order_attribution_"
+# _wc_order_attribution_source_type -> marketing_channel (WooCommerce's OrderAttributionMeta)
+SOURCE_TYPE_CHANNELS = {"utm": "utm", "typein": "direct", "organic": "organic", "referral": "referral",
+                        "admin": "admin", "mobile_app": "mobile_app", "pos": "pos"}
 
 
-@mapping("woocommerce", "orders", version=1)
+@mapping("woocommerce", "orders", version=2)
 def map_order(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     order_id = _id(raw.get("id"), "id")
     currency = v.currency(raw.get("currency"))
@@ -62,11 +70,7 @@ def map_order(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
         "sales_rep": _sales_rep(meta, ctx.options.get("sales_rep_meta_key")),
         "special_instructions": v.text(raw.get("customer_note")),
         "channel": v.text(raw.get("created_via"), 64),
-        "utm_source": _meta_text(meta, ATTRIBUTION + "utm_source"),
-        "utm_medium": _meta_text(meta, ATTRIBUTION + "utm_medium"),
-        "utm_campaign": _meta_text(meta, ATTRIBUTION + "utm_campaign"),
-        "landing_page": _meta_text(meta, ATTRIBUTION + "session_entry", None),
-        "referrer": _meta_text(meta, ATTRIBUTION + "referrer", None),
+        **_attribution(meta),
     }
     if order["total"] is None:
         raise Reject("total is missing")
@@ -144,6 +148,31 @@ def map_review(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _attribution(meta: dict[str, Any]) -> dict[str, Any]:
+    """The order's visit: UTM values only when the visit had them, else its channel."""
+    def value(name: str, limit: int | None = 255) -> str | None:
+        text = _meta_text(meta, ATTRIBUTION + name, limit)
+        return None if _placeholder(text) else text
+
+    source_type = (_meta_text(meta, ATTRIBUTION + "source_type", 32) or "").lower() or None
+    utm = {"utm_source": value("utm_source"), "utm_medium": value("utm_medium"),
+           "utm_campaign": value("utm_campaign")}
+    if source_type is None and any(utm.values()):
+        # attribution written before source_type existed: the medium says what the source is
+        medium = (utm["utm_medium"] or "").lower()
+        source_type = medium if medium in ("organic", "referral") else "utm"
+    channel = SOURCE_TYPE_CHANNELS.get(source_type, source_type) if source_type else None
+    if channel != "utm":
+        utm = dict.fromkeys(utm)  # a search engine or a referring host is no campaign source
+    return {**utm, "marketing_channel": channel,
+            "landing_page": value("session_entry", None), "referrer": value("referrer", None)}
+
+
+def _placeholder(text: str | None) -> bool:
+    """WooCommerce's (and sourcebuster's) stand-ins for "no value": (direct), (none), (not set)."""
+    return text is not None and text.startswith("(") and text.endswith(")")
 
 
 def _id(value: Any, field: str) -> str:

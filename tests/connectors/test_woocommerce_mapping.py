@@ -48,6 +48,44 @@ def test_attribution_meta_and_sales_rep_land_on_the_order():
     # the key is configurable: another plugin's key, or none at all
     assert run("orders", raw, sales_rep_meta_key="rep")["customer_order"][0]["sales_rep"] is None
     assert run("orders", raw, sales_rep_meta_key=None)["customer_order"][0]["sales_rep"] is None
+    assert o["marketing_channel"] == "utm"
+
+
+def attributed(source_type: str | None, source: str, medium: str, campaign: str = "(none)",
+               referrer: str = "(none)") -> dict:
+    """Order 1201 with the attribution meta WooCommerce's checkout posts for one kind of visit."""
+    raw = order(1201)
+    meta = {"utm_source": source, "utm_medium": medium, "utm_campaign": campaign, "utm_content": "(none)",
+            "utm_term": "(none)", "referrer": referrer,
+            "session_entry": "https://shop.example.com/mugs/"}
+    if source_type is not None:
+        meta["source_type"] = source_type
+    raw["meta_data"] += [{"id": 9300 + n, "key": f"_wc_order_attribution_{k}", "value": value}
+                         for n, (k, value) in enumerate(meta.items())]
+    return run("orders", raw)["customer_order"][0]
+
+
+@pytest.mark.parametrize(("source_type", "source", "medium", "referrer", "channel"), [
+    ("typein", "(direct)", "(none)", "(none)", "direct"),
+    ("organic", "google", "organic", "https://www.google.com/", "organic"),
+    ("referral", "blog.example.org", "referral", "https://blog.example.org/mugs", "referral"),
+    ("admin", "Web admin", "(none)", "(none)", "admin"),
+    (None, "(direct)", "(none)", "(none)", None),  # no source type and nothing but placeholders
+    (None, "bing", "organic", "https://www.bing.com/", "organic"),  # attribution without source_type
+])
+def test_attribution_placeholders_become_a_channel_never_a_utm_source(source_type, source, medium,
+                                                                      referrer, channel):
+    o = attributed(source_type, source, medium, referrer=referrer)
+    assert (o["utm_source"], o["utm_medium"], o["utm_campaign"]) == (None, None, None)
+    assert o["marketing_channel"] == channel
+    assert o["referrer"] == (None if referrer == "(none)" else referrer)
+    assert o["landing_page"] == "https://shop.example.com/mugs/"
+
+
+def test_a_real_campaign_keeps_its_utm_values_but_not_placeholder_ones():
+    o = attributed("utm", "newsletter", "email")  # campaign left "(none)" by the checkout script
+    assert (o["utm_source"], o["utm_medium"], o["utm_campaign"]) == ("newsletter", "email", None)
+    assert o["marketing_channel"] == "utm"
 
 
 def test_guest_order_is_keyed_by_the_order_and_described_by_billing():
