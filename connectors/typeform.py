@@ -8,7 +8,7 @@
           token: ${TYPEFORM_TOKEN}      # personal access token, scopes forms:read responses:read
           forms: [Xk9Lm2Qp, Pq8Rs7Tu]   # form ids, as in https://<you>.typeform.com/to/<form id>
           default_region: US            # country for phone answers written without +<code>
-          # base_url: https://api.eu.typeform.com   # EU data center accounts (see below)
+          # data_center: eu             # accounts that store responses in the EU data center
 
 Each form's definition is read first (``GET /forms/{id}``), and its question titles
 and types travel with every response (``record["form"]``), so the mapping can key
@@ -23,16 +23,22 @@ same range again instead of skipping it. Typeform may list a response up to abou
 30 minutes after it was submitted, so each sync starts ``overlap_minutes`` before
 the watermark; responses read twice are upserted by (form id, token).
 
-With the default ``base_url``, a form's responses are read from the host its
-definition names (``_links.responses``), so EU accounts work without changes;
-an explicit ``base_url`` is always used as given.
+Data center: an account stores its responses either in the US (``api.typeform.com``)
+or in the EU (``api.eu.typeform.com``), and nothing in a form's definition says which
+(``_links`` holds only ``display``). Asking the wrong host for responses answers an
+empty list, not an error, so ``data_center`` (us, the default, or eu) names the host,
+and a form that has never given a response is checked once per run on the other
+data center: if responses are there, the sync fails with a line that says to set
+``data_center``, instead of succeeding with nothing. An explicit ``base_url`` (a proxy)
+is used as given and not checked.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from typing import Any
+import logging
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
@@ -49,14 +55,18 @@ from connectors.sdk import (
 )
 from connectors.sdk.streams import Record
 
-TYPEFORM_API = "https://api.typeform.com"
-# Typeform's own API hosts (US, EU data center): the only hosts a form's links may send us to.
-TYPEFORM_HOSTS = frozenset({"api.typeform.com", "api.eu.typeform.com", "api.typeform.eu"})
+log = logging.getLogger("crmhub.typeform")
+
+# Where an account's responses live; Typeform's docs and SDK name these two hosts.
+DATA_CENTERS = {"us": "https://api.typeform.com", "eu": "https://api.eu.typeform.com"}
+DataCenter = Literal["us", "eu"]
 SINCE_FORMAT = "%Y-%m-%dT%H:%M:%S"  # UTC, to the second, as the Responses API documents it
 
 
 class TypeformConfig(HttpConfig):
-    base_url: str = TYPEFORM_API
+    base_url: str | None = Field(None, description="An explicit API URL (a proxy); default: the data center's host.")
+    data_center: DataCenter = Field(
+        "us", description="Where the account stores responses: us (api.typeform.com) or eu (api.eu.typeform.com).")
     token: SecretStr = Field(description="Personal access token (forms:read, responses:read).")
     forms: list[str] = Field(min_length=1, description="Ids of the forms to read.")
     page_size: int = Field(1000, ge=1, le=1000, description="Responses per request (Typeform's maximum is 1000).")
@@ -84,10 +94,11 @@ class TypeformConnector(Connector):
 
     def __init__(self, config: TypeformConfig, **kw: Any):
         super().__init__(config, **kw)
-        self.http = Http(
-            config.base_url, name="typeform", timeout=config.timeout, max_retries=config.max_retries,
-            headers={"Authorization": f"Bearer {config.token.get_secret_value()}"},
-        )
+        self.http = self._client(config.base_url or DATA_CENTERS[config.data_center])
+
+    def _client(self, base_url: str) -> Http:
+        return Http(base_url, name="typeform", timeout=self.config.timeout, max_retries=self.config.max_retries,
+                    headers={"Authorization": f"Bearer {self.config.token.get_secret_value()}"})
 
     @stream(primary_key=("form.id", "token"), cursor="submitted_at")
     def responses(self, state: StreamState) -> Iterator[list[Record]]:
@@ -99,11 +110,14 @@ class TypeformConnector(Connector):
                 raise SourceError(f"typeform: form {form_id}: the form definition is not a JSON object")
             form = form_summary(form_id, definition)
             newest = watermarks.get(form_id)
-            for items in self._pages(form_id, self.responses_url(form_id, definition),
-                                     self._since(watermarks.get(form_id), state)):
+            read = 0
+            for items in self._pages(form_id, self._since(watermarks.get(form_id), state)):
                 for item in items:
                     newest = later(newest, item.get("submitted_at"))
+                read += len(items)
                 yield [{**item, "form": form} for item in items]
+            if not read and form_id not in watermarks:
+                self._refuse_if_elsewhere(form_id)
             if newest:
                 watermarks[form_id] = newest
         # Reached only when every form was read to its end: the watermarks may move now.
@@ -111,12 +125,31 @@ class TypeformConnector(Connector):
             return {"cursor": max(watermarks.values(), key=parse_utc), "forms": watermarks}
         return None
 
-    def responses_url(self, form_id: str, definition: dict[str, Any]) -> str:
-        """Where this form's responses live (the form's own link, on its data center's host)."""
-        link = (definition.get("_links") or {}).get("responses")
-        if self.config.base_url.rstrip("/") == TYPEFORM_API and link and urlsplit(link).hostname in TYPEFORM_HOSTS:
-            return link
-        return f"/forms/{form_id}/responses"
+    def _refuse_if_elsewhere(self, form_id: str) -> None:
+        """A form that never answered here: fail clearly if its responses are in the other data center."""
+        if self.config.base_url:
+            return  # an explicit URL is the user's choice; there is no "other" host to ask
+        here = self.config.data_center
+        for other, base in DATA_CENTERS.items():
+            if other == here:
+                continue
+            probe = self._client(base)
+            try:
+                body = probe.get_json(f"/forms/{form_id}/responses", params={"page_size": 1})
+            except SourceError as exc:  # the token is unknown there: the account is not there either
+                log.debug("typeform: form %s: the %s data center does not know it (%s)", form_id, other, exc)
+                continue
+            finally:
+                probe.close()
+            found = body.get("total_items") if isinstance(body, dict) else None
+            items = body.get("items") if isinstance(body, dict) else None
+            if (isinstance(found, int) and found > 0) or (isinstance(items, list) and items):
+                count = found if isinstance(found, int) and found > 0 else "some"
+                raise SourceError(
+                    f"typeform: form {form_id} has no responses in the {here.upper()} data center "
+                    f"({urlsplit(DATA_CENTERS[here]).hostname}) but {count} in the {other.upper()} one "
+                    f"({urlsplit(base).hostname}): this token's account stores its responses there; "
+                    f"set data_center: {other} in the source config")
 
     def _since(self, watermark: str | None, state: StreamState) -> dt.datetime | None:
         if watermark:
@@ -125,7 +158,8 @@ class TypeformConnector(Connector):
             return dt.datetime.combine(state.start_date, dt.time(), dt.UTC)
         return None
 
-    def _pages(self, form_id: str, url: str, since: dt.datetime | None) -> Iterator[list[Record]]:
+    def _pages(self, form_id: str, since: dt.datetime | None) -> Iterator[list[Record]]:
+        url = f"/forms/{form_id}/responses"
         page_size = self.config.page_size
         params = {"page_size": page_size,
                   "since": since.astimezone(dt.UTC).strftime(SINCE_FORMAT) if since else None}

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+import re
 import datetime as dt
 
 import pytest
 from pydantic import ValidationError
 
+from connectors.sdk import StreamState
 from connectors.typeform import TypeformConfig, TypeformConnector, form_summary
 from crm_model import identity
 from crm_model.mapping import MapContext, Reject
@@ -242,12 +244,82 @@ def test_config_is_checked_and_the_token_never_shows():
     assert TOKEN not in repr(TypeformConfig(token=TOKEN, forms=[FORM]))
 
 
-def test_eu_forms_are_read_from_the_host_their_definition_names():
-    eu = {"_links": {"responses": f"https://api.eu.typeform.com/forms/{FORM}/responses"}}
-    default = TypeformConnector(TypeformConfig(token=TOKEN, forms=[FORM]))
-    assert default.responses_url(FORM, eu) == f"https://api.eu.typeform.com/forms/{FORM}/responses"
-    elsewhere = {"_links": {"responses": f"https://attacker.example/forms/{FORM}/responses"}}
-    assert default.responses_url(FORM, elsewhere) == f"/forms/{FORM}/responses"
-    explicit = TypeformConnector(TypeformConfig(token=TOKEN, forms=[FORM], base_url="http://127.0.0.1:9"))
-    assert explicit.responses_url(FORM, eu) == f"/forms/{FORM}/responses"
+def test_the_data_center_names_the_host_and_a_real_form_has_no_responses_link(monkeypatch):
+    for fixture in ("form.json", "form_webinar.json"):  # as GET /forms/{id} answers: display only
+        assert set(load_json("typeform", fixture)["_links"]) == {"display"}
+    assert TypeformConnector(TypeformConfig(token=TOKEN, forms=[FORM])).http.base_url == "https://api.typeform.com/"
+    eu = TypeformConnector(TypeformConfig(token=TOKEN, forms=[FORM], data_center="eu"))
+    assert eu.http.base_url == "https://api.eu.typeform.com/"
+    with pytest.raises(ValidationError, match="data_center"):
+        TypeformConfig(token=TOKEN, forms=[FORM], data_center="asia")
 
+
+@pytest.fixture
+def eu_server():
+    """A second Typeform host on 127.0.0.1: the EU data center."""
+    from pytest_httpserver import HTTPServer
+
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.no_handler_status_code = 418
+    server.start()
+    yield server
+    server.clear()
+    server.stop()
+
+
+def data_centers(monkeypatch, us, eu):
+    import connectors.typeform as typeform
+
+    monkeypatch.setitem(typeform.DATA_CENTERS, "us", us.url_for("/").rstrip("/"))
+    monkeypatch.setitem(typeform.DATA_CENTERS, "eu", eu.url_for("/").rstrip("/"))
+
+
+def test_an_eu_account_on_the_us_host_is_a_clear_error_not_an_empty_success(
+        httpserver, eu_server, monkeypatch, warehouse):
+    data_centers(monkeypatch, httpserver, eu_server)
+    # the US host knows the form (definitions are global) but lists no responses for it ...
+    expect_form(httpserver)
+    expect_page(httpserver, "responses_empty.json")
+    # ... the EU host, asked once with the same token, has them
+    eu_server.expect_ordered_request(f"/forms/{FORM}/responses", query_string={"page_size": "1"}).respond_with_json(
+        load_json("typeform", "responses_page1.json"))
+    cfg = TypeformConfig(token=TOKEN, forms=[FORM], page_size=2, max_retries=0)
+    conn = TypeformConnector(cfg, source="web_leads", start_date=dt.date(2026, 1, 1))
+    result = sync(warehouse, "web_leads", conn, "typeform")
+    assert result.status == "failed"
+    [error] = result.errors
+    assert re.search(r"form Xk9Lm2Qp has no responses in the US data center .* but 5 in the EU one .*"
+                     r"set data_center: eu", error), error
+    assert TOKEN not in error
+    httpserver.check_assertions()
+    eu_server.check_assertions()
+    assert load_state(warehouse.connect(), "web_leads", "responses") == {}  # nothing claimed as read
+
+
+def test_the_eu_data_center_is_read_when_configured(httpserver, eu_server, monkeypatch):
+    data_centers(monkeypatch, httpserver, eu_server)
+    expect_form(eu_server)
+    expect_page(eu_server, "responses_page1.json")
+    expect_page(eu_server, "responses_page2.json", before=MARCUS)
+    expect_page(eu_server, "responses_page3.json", before=LUIS)
+    cfg = TypeformConfig(token=TOKEN, forms=[FORM], page_size=2, max_retries=0, data_center="eu")
+    conn = TypeformConnector(cfg, source="web_leads", start_date=dt.date(2026, 1, 1))
+    spec = conn.stream_specs()["responses"]
+    pages = list(conn.read(spec, StreamState(start_date=dt.date(2026, 1, 1))))
+    assert sum(len(p) for p in pages) == 5
+    eu_server.check_assertions()
+    assert not httpserver.log  # the US host was never asked
+
+
+def test_an_empty_form_that_is_empty_everywhere_is_an_empty_success(httpserver, eu_server, monkeypatch):
+    data_centers(monkeypatch, httpserver, eu_server)
+    expect_form(httpserver)
+    expect_page(httpserver, "responses_empty.json")
+    # the other data center does not know this token: 403, taken as "not there"
+    eu_server.expect_request(f"/forms/{FORM}/responses").respond_with_json(
+        {"code": "FORBIDDEN", "description": "Forbidden"}, status=403)
+    cfg = TypeformConfig(token=TOKEN, forms=[FORM], page_size=2, max_retries=0)
+    conn = TypeformConnector(cfg, source="web_leads", start_date=dt.date(2026, 1, 1))
+    assert [r for page in conn.read(conn.stream_specs()["responses"], StreamState(
+        start_date=dt.date(2026, 1, 1))) for r in page] == []
+    assert len(eu_server.log) == 1
