@@ -36,8 +36,8 @@ is used as given and not checked.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 import logging
+from collections.abc import Iterator
 from typing import Any, Literal
 from urllib.parse import urlsplit
 

@@ -6,7 +6,12 @@
 - Throttling answers HTTP 200 with a ``THROTTLED`` error and the bucket's state in
   ``extensions.cost``; :meth:`ShopifyClient.throttle_wait` turns that into the wait the
   SDK sleeps before retrying: the points missing divided by the restore rate.
-- Any other ``errors`` entry is a :class:`SourceError` with Shopify's message.
+- A query over Shopify's single-query cost limit is a :class:`QueryTooCostly` (with the
+  cost Shopify computed), so the caller can ask for fewer nodes; ``last_cost`` keeps
+  the ``extensions.cost`` of the latest answer for sizing the next page.
+- ``ACCESS_DENIED`` on a field the caller named as optional (``optional=``) still
+  returns the data; the field is recorded in ``denied``. Any other ``errors`` entry is
+  a :class:`SourceError` with Shopify's message.
 - Bulk operations: start, poll ``node(id:)``, then read the JSONL result, a plain GET
   to another host (a signed storage URL) that must not carry the access token.
 """
@@ -27,6 +32,7 @@ from connectors.shopify import queries
 log = logging.getLogger("crmhub.shopify")
 
 BULK_DONE = "COMPLETED"
+MAX_QUERY_COST = 1000  # Shopify refuses any single query whose requested cost passes this
 BULK_WAITING = ("CREATED", "RUNNING")
 
 
@@ -54,6 +60,27 @@ def _is_throttled(body: Any) -> bool:
     )
 
 
+class QueryTooCostly(SourceError):
+    """MAX_COST_EXCEEDED: the query asked for more than one request may cost."""
+
+    def __init__(self, message: str, cost: float | None, max_cost: float | None):
+        super().__init__(message)
+        self.cost = cost
+        self.max_cost = max_cost
+
+
+def _code(error: Any) -> str | None:
+    return (error.get("extensions") or {}).get("code") if isinstance(error, dict) else None
+
+
+def _denied_field(error: Any, optional: tuple[str, ...]) -> str | None:
+    """The optional field an ACCESS_DENIED error is about (the last name in its path), else None."""
+    if _code(error) != "ACCESS_DENIED":
+        return None
+    path = [p for p in error.get("path") or [] if isinstance(p, str)]
+    return path[-1] if path and path[-1] in optional else None
+
+
 class ShopifyClient:
     """One shop, one pinned API version."""
 
@@ -68,6 +95,8 @@ class ShopifyClient:
         self.timeout = timeout
         self._throttled_in_a_row = 0
         self._version_warned = False
+        self.last_cost: dict[str, Any] = {}
+        self.denied: set[str] = set()  # optional fields Shopify refused this token
 
     # ------------------------------------------------------------------ queries
 
@@ -86,18 +115,33 @@ class ShopifyClient:
             wait = float(2 ** (self._throttled_in_a_row - 1))
         return wait
 
-    def query(self, text: str, variables: dict[str, Any] | None = None, *, what: str) -> dict[str, Any]:
-        """``data`` of one GraphQL request; errors in the body raise SourceError."""
+    def query(self, text: str, variables: dict[str, Any] | None = None, *, what: str,
+              optional: tuple[str, ...] = ()) -> dict[str, Any]:
+        """``data`` of one GraphQL request; errors in the body raise SourceError.
+
+        ``optional``: fields whose ACCESS_DENIED leaves them null instead of failing.
+        """
         response = self.http.request("POST", self.endpoint, json={"query": text, "variables": variables or {}})
         self._check_version(response)
         try:
             body = response.json()
         except ValueError:  # e.g. a maintenance page served with 200
             raise SourceError(f"shopify {what}: the answer is not JSON: {response.text[:120]!r}") from None
+        cost = (body.get("extensions") or {}).get("cost") if isinstance(body, dict) else None
+        self.last_cost = cost if isinstance(cost, dict) else {}
         errors = body.get("errors") if isinstance(body, dict) else None
-        if errors:
-            raise SourceError(f"shopify {what}: {describe_errors(errors)}")
         data = body.get("data") if isinstance(body, dict) else None
+        if errors:
+            too_costly = next((e for e in errors if _code(e) == "MAX_COST_EXCEEDED"), None) \
+                if isinstance(errors, list) else None
+            if too_costly is not None:
+                ext = too_costly.get("extensions") or {}
+                raise QueryTooCostly(f"shopify {what}: {describe_errors(errors)}", _number(ext.get("cost")),
+                                     _number(ext.get("maxCost")))
+            denied = [_denied_field(e, optional) for e in errors] if isinstance(errors, list) else [None]
+            if not isinstance(data, dict) or None in denied:
+                raise SourceError(f"shopify {what}: {describe_errors(errors)}")
+            self.denied.update(denied)  # type: ignore[arg-type]  # None was ruled out above
         if not isinstance(data, dict):
             raise SourceError(f"shopify {what}: the response has no data ({json.dumps(body)[:200]})")
         return data
@@ -177,6 +221,10 @@ class ShopifyClient:
         self.files.close()
 
 
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 def describe_errors(errors: Any) -> str:
     """Shopify's ``errors`` as one line, with a hint where one helps."""
     if not isinstance(errors, list):
@@ -190,7 +238,7 @@ def describe_errors(errors: Any) -> str:
         path = ".".join(str(p) for p in error.get("path") or [])
         parts.append(" ".join(p for p in (code, error.get("message"), f"at {path}" if path else "") if p))
         if code == "MAX_COST_EXCEEDED":
-            hints.append("lower this stream's page_size in the source config")
+            hints.append("even one node per page costs too much: report this query")
         if code == "ACCESS_DENIED" and "staffMember" in path + str(error.get("message")):
             hints.append("staff members need the read_users scope (Shopify Plus/Advanced): "
                          "set include_staff: false to sync orders without sales reps")

@@ -6,9 +6,13 @@ records of one shape. Money is read as ``shopMoney`` only: the warehouse keeps e
 amount in the shop's currency, so amounts add up across orders and match product prices.
 
 Cost: Shopify reserves the worst case of a query (``first`` times the cost of a node,
-nested connections multiplied through) and refuses any query above 1000 points. The
-page sizes below keep an orders page at roughly 600 points; orders with more line items
-(products with more variants) get the rest by follow-up queries.
+nested connections multiplied through) and refuses any query above 1000 points. Page
+sizes are therefore chosen at run time from the cost Shopify reports (streams.PageSize);
+the children's ``first`` below keeps one order near 115 points, and orders with more
+line items (products with more variants) get the rest by follow-up queries.
+
+Every document built here is validated against a live-introspected Admin schema in
+tests/connectors/test_shopify_schema.py (deprecated fields fail it).
 """
 
 from __future__ import annotations
@@ -51,8 +55,11 @@ LINE_ITEM_FIELDS = f"""id title variantTitle sku quantity currentQuantity custom
 CUSTOMER_FIELDS = f"""id firstName lastName displayName note tags createdAt updatedAt state
     numberOfOrders amountSpent {{ amount currencyCode }}
     defaultEmailAddress {{ emailAddress marketingState marketingOptInLevel marketingUpdatedAt }}
-    defaultPhoneNumber {{ phoneNumber marketingState marketingOptInLevel marketingUpdatedAt }}
+    defaultPhoneNumber {{ phoneNumber }}
     defaultAddress {{ id {ADDRESS} }}"""
+# SMS consent is not read: CustomerPhoneNumber.marketing* are deprecated (in favour of
+# smsMarketingConsent on the phone number) and Customer.smsMarketingConsent is deprecated
+# in favour of them, in every schema up to 2026-07; the warehouse keeps email consent only.
 
 PRODUCT_FIELDS = "id title handle productType vendor status tags createdAt updatedAt"
 
@@ -154,6 +161,20 @@ BULK_POLL = """query ShopifyBulkPoll($id: ID!) {
     id status errorCode createdAt completedAt objectCount rootObjectCount fileSize url partialDataUrl
   } }
 }"""
+
+
+def documents(search: str | None = "updated_at:>='2026-01-01T00:00:00Z'") -> dict[str, str]:
+    """Every GraphQL document the connector can send, by a name for test reports."""
+    docs = {"shop": SHOP_CURRENCY, "bulk run": BULK_RUN, "bulk poll": BULK_POLL}
+    for resource in (ORDERS, ORDERS_WITH_STAFF, CUSTOMERS, PRODUCTS):
+        label = "orders with staff" if resource is ORDERS_WITH_STAFF else resource.name
+        docs[f"{label} page"] = page_query(resource)
+        docs[f"{label} count"] = count_query(resource)
+        docs[f"{label} bulk"] = bulk_query(resource, search)
+        docs[f"{label} bulk, everything"] = bulk_query(resource, None)
+        for child in resource.children:
+            docs[f"{label} {child.field}"] = children_query(resource, child)
+    return docs
 
 
 def escape(text: str) -> str:

@@ -5,18 +5,34 @@ Every stream asks for ``updated_at:>='<cursor>'`` sorted by UPDATED_AT and follo
 every page (``ordered=True``) and a killed run resumes where it stopped. Re-reading the
 record at the cursor (``>=``) is harmless: records are upserted by their gid.
 
+Page sizes follow Shopify's cost rules: every answer says what the query was reckoned
+to cost (``extensions.cost.requestedQueryCost``, the worst case for ``first`` nodes),
+and the next page asks for as many nodes as fit in 90% of the 1,000-point single-query
+limit (never more than ``page_size`` says). A MAX_COST_EXCEEDED answer shrinks the
+page by the cost Shopify computed and asks again, so no setting makes a stream fail.
+
+Orders' staff member (the sales rep) needs the read_users scope, which Shopify grants
+only to Plus/Advanced shops. Elsewhere Shopify answers with the data plus an
+ACCESS_DENIED error for ``staffMember``: the orders load with no sales rep, the rest
+of the run stops asking, and the run's log says once what would fill it.
+
 The first sync of a large shop can run as a bulk export instead (``bulk_backfill``,
 or ``bulk_threshold``): Shopify writes the whole result to a JSONL file, children on
-their own lines, which are joined to their parents here. The export's id is stored as
-the stream's state at once, so a run killed while waiting resumes the same export.
+their own lines, which are joined to their parents here. The file is streamed into
+a temporary on-disk SQLite file and read back record by record, so memory stays
+flat whatever the export's size. The export's id is stored as the stream's state at
+once, so a run killed while waiting resumes the same export.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
-from collections import defaultdict
+import sqlite3
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field, SecretStr, model_validator
@@ -33,7 +49,7 @@ from connectors.sdk import (
     stream,
 )
 from connectors.shopify import queries
-from connectors.shopify.client import BULK_DONE, BULK_WAITING, ShopifyClient
+from connectors.shopify.client import BULK_DONE, BULK_WAITING, MAX_QUERY_COST, QueryTooCostly, ShopifyClient
 from connectors.shopify.queries import Resource
 
 log = logging.getLogger("crmhub.shopify")
@@ -41,12 +57,43 @@ log = logging.getLogger("crmhub.shopify")
 BULK_PAGE = 500  # bulk records committed per transaction
 
 
-class PageSizes(ConnectorConfig):
-    """Nodes per page. Shopify refuses a query whose worst-case cost passes 1000 points."""
+COST_TARGET = 0.9  # of the single-query limit: a page is sized to cost at most this share
+FIRST_PAGE = {"orders": 5, "customers": 100, "products": 25}  # before Shopify said what a node costs
+STAFF_FIELD = "staffMember"
 
-    orders: int = Field(5, ge=1, le=250, description="About 120 points per order.")
-    customers: int = Field(100, ge=1, le=250, description="About 5 points per customer.")
-    products: int = Field(25, ge=1, le=250, description="About 23 points per product.")
+
+class PageSizes(ConnectorConfig):
+    """At most this many nodes per page; fewer when Shopify's cost rules allow fewer."""
+
+    orders: int = Field(250, ge=1, le=250, description="Upper bound (about 120 points per order).")
+    customers: int = Field(250, ge=1, le=250, description="Upper bound (about 5 points per customer).")
+    products: int = Field(250, ge=1, le=250, description="Upper bound (about 23 points per product).")
+
+
+class PageSize:
+    """Nodes per page for one stream, from the cost Shopify reckoned for the last page."""
+
+    def __init__(self, first: int, most: int):
+        self.most = most
+        self.first = max(1, min(first, most))
+
+    def observe(self, cost: dict[str, Any]) -> None:
+        requested = cost.get("requestedQueryCost")
+        if not isinstance(requested, (int, float)) or requested <= 0:
+            return  # no cost block: keep the size that worked
+        available = (cost.get("throttleStatus") or {}).get("maximumAvailable")
+        limit = min(MAX_QUERY_COST, available) if isinstance(available, (int, float)) and available > 0 \
+            else MAX_QUERY_COST
+        per_node = requested / self.first  # includes the query's fixed part: errs on the small side
+        self.first = max(1, min(self.most, int(limit * COST_TARGET // per_node)))
+
+    def too_costly(self, error: QueryTooCostly) -> None:
+        """Shrink after MAX_COST_EXCEEDED; a single node over the limit is an error."""
+        if self.first == 1:
+            raise error
+        cost, limit = error.cost, error.max_cost or MAX_QUERY_COST
+        scaled = int(self.first * limit * COST_TARGET // cost) if cost else self.first // 2
+        self.first = max(1, min(self.first - 1, scaled))
 
 
 class ShopifyConfig(HttpConfig):
@@ -55,8 +102,8 @@ class ShopifyConfig(HttpConfig):
     access_token: SecretStr = Field(description="Admin API access token (X-Shopify-Access-Token).")
     api_version: str = Field("2026-10", pattern=r"^\d{4}-(01|04|07|10)$",
                              description="Pinned Admin API version; each is supported for 12 months.")
-    include_staff: bool = Field(True, description="Read orders' staff member as sales rep "
-                                                  "(needs read_users, Shopify Plus/Advanced).")
+    include_staff: bool = Field(True, description="Read orders' staff member as sales rep (needs read_users, "
+                                                  "Shopify Plus/Advanced; elsewhere left empty, said once per run).")
     page_size: PageSizes = Field(default_factory=PageSizes)
     bulk_backfill: bool = Field(False, description="First sync of a stream as one bulk export.")
     bulk_threshold: int | None = Field(None, ge=1, description="First sync as a bulk export when the "
@@ -86,6 +133,7 @@ class ShopifyConnector(Connector):
                                     config.access_token.get_secret_value(),
                                     timeout=config.timeout, max_retries=config.max_retries)
         self._shop_currency: str | None = None
+        self._staff_warned = False
 
     # ------------------------------------------------------------------ streams
 
@@ -123,12 +171,25 @@ class ShopifyConnector(Connector):
         return None
 
     def _pages(self, resource: Resource, search: str | None) -> Iterator[list[Record]]:
-        text = queries.page_query(resource)
-        first = getattr(self.config.page_size, resource.name)
+        size = PageSize(FIRST_PAGE[resource.name], getattr(self.config.page_size, resource.name))
 
         def fetch(after: str | None) -> tuple[list[Record], str | None]:
-            data = self.client.query(text, {"first": first, "after": after, "query": search},
-                                     what=resource.name)
+            nonlocal resource
+            while True:
+                try:
+                    data = self.client.query(queries.page_query(resource),
+                                             {"first": size.first, "after": after, "query": search},
+                                             what=resource.name, optional=(STAFF_FIELD,))
+                except QueryTooCostly as exc:
+                    size.too_costly(exc)
+                    log.info("shopify %s: a page of that size costs %s points; asking for %d nodes",
+                             resource.name, exc.cost, size.first)
+                    continue
+                break
+            size.observe(self.client.last_cost)
+            if STAFF_FIELD in self.client.denied and resource is queries.ORDERS_WITH_STAFF:
+                self._say_staff_denied()
+                resource = queries.ORDERS  # no use asking again this run
             connection = data.get(resource.name)
             if not isinstance(connection, dict):
                 raise SourceError(f"shopify {resource.name}: the response has no {resource.name}")
@@ -138,6 +199,13 @@ class ShopifyConnector(Connector):
             return records, next_cursor(connection)
 
         yield from paginate(fetch, what=f"shopify {resource.name}")
+
+    def _say_staff_denied(self) -> None:
+        if not self._staff_warned:
+            self._staff_warned = True
+            log.warning("shopify orders: loaded without sales reps: Shopify denied staffMember, which needs "
+                        "the read_users access scope, granted only to Shopify Plus or Advanced shops (or finance "
+                        "embedded apps); set include_staff: false to stop asking")
 
     def _complete_children(self, resource: Resource, record: Record) -> None:
         """Fetch the line items (variants) a page could not carry, so a record is whole."""
@@ -194,19 +262,24 @@ class ShopifyConnector(Connector):
             yield Page([], {"bulk_operation": operation_id})  # a killed run resumes this export
         operation = self.client.wait_for_bulk(operation_id, poll_seconds=self.config.bulk_poll_seconds,
                                               timeout=self.config.bulk_timeout, what=what)
-        records: list[Record] = []
+        newest: str | None = None
         if operation.get("url"):  # no url: nothing matched
-            records = join_bulk(resource, self.client.bulk_lines(operation["url"], what=what))
-        for start in range(0, len(records), BULK_PAGE):
-            page = records[start:start + BULK_PAGE]
-            for record in page:
+            page: list[Record] = []
+            for record in join_bulk(resource, self.client.bulk_lines(operation["url"], what=what)):
                 if prepare:
                     prepare(record)
-            yield Page(page, {"bulk_operation": operation_id})
+                updated = record.get("updatedAt")
+                if isinstance(updated, str) and (newest is None or updated > newest):
+                    newest = updated
+                page.append(record)
+                if len(page) == BULK_PAGE:
+                    yield Page(page, {"bulk_operation": operation_id})
+                    page = []
+            if page:
+                yield Page(page, {"bulk_operation": operation_id})
         # The export is a snapshot taken when it started: later changes come with the
         # next incremental run, which starts there.
-        started = operation.get("createdAt") or max((r.get("updatedAt") or "" for r in records), default=None)
-        return {"cursor": started or None}
+        return {"cursor": operation.get("createdAt") or newest}
 
     # ------------------------------------------------------------------ shop
 
@@ -249,29 +322,63 @@ def gid_type(gid: Any) -> str | None:
     return gid.removeprefix("gid://shopify/").split("/", 1)[0]
 
 
-def join_bulk(resource: Resource, objects: Iterable[dict[str, Any]]) -> list[Record]:
+def join_bulk(resource: Resource, objects: Iterable[dict[str, Any]]) -> Iterator[Record]:
     """Bulk JSONL objects -> records shaped like a page's: children under their parent.
 
     Each child line names its parent in ``__parentId``; lines may come in any order
-    (Shopify stopped grouping children after their parent in 2026-01).
+    (Shopify stopped grouping children after their parent in 2026-01), so no record is
+    known to be whole before the file's end. The lines are spooled into a temporary
+    SQLite file and the records read back one at a time, in the file's order: memory
+    holds one record and SQLite's bounded page cache, whatever the export's size.
     """
-    roots: dict[str, Record] = {}
-    orphans: dict[str, list[tuple[str, Record]]] = defaultdict(list)
+    with tempfile.TemporaryDirectory(prefix="crmhub-shopify-bulk-") as folder:
+        db = sqlite3.connect(Path(folder) / "bulk.db")
+        try:
+            _spool(db, resource, objects)
+            orphan = db.execute("SELECT parent FROM child WHERE parent NOT IN (SELECT id FROM root) LIMIT 1").fetchone()
+            if orphan:
+                raise SourceError(f"shopify {resource.name}: the bulk result has children of {orphan[0]!r} "
+                                  "but not the record itself")
+            roots = db.execute("SELECT id, body FROM root ORDER BY seq")
+            for root_id, body in roots:
+                record = json.loads(body)
+                record.update({c.field: {"nodes": []} for c in resource.children})
+                for field, child in db.execute("SELECT field, body FROM child WHERE parent = ? ORDER BY seq",
+                                               (root_id,)):
+                    record[field]["nodes"].append(json.loads(child))
+                yield record
+        finally:
+            db.close()
+
+
+def _spool(db: sqlite3.Connection, resource: Resource, objects: Iterable[dict[str, Any]]) -> None:
+    db.execute("PRAGMA journal_mode = OFF")
+    db.execute("PRAGMA synchronous = OFF")  # a scratch file: nothing to recover after a crash
+    db.execute("CREATE TABLE root (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, body TEXT NOT NULL)")
+    db.execute("CREATE TABLE child (seq INTEGER PRIMARY KEY, parent TEXT NOT NULL, field TEXT NOT NULL, "
+               "body TEXT NOT NULL)")
+    roots: list[tuple[str, str]] = []
+    children: list[tuple[str, str, str]] = []
+
+    def flush() -> None:
+        db.executemany("INSERT OR REPLACE INTO root (id, body) VALUES (?, ?)", roots)
+        db.executemany("INSERT INTO child (parent, field, body) VALUES (?, ?, ?)", children)
+        roots.clear()
+        children.clear()
+
     for obj in objects:
         parent = obj.pop("__parentId", None)
         if parent is None:
-            obj.update({c.field: {"nodes": []} for c in resource.children})
-            roots[obj["id"]] = obj
-            continue
-        child = resource.child(gid_type(obj.get("id")) or "")
-        if child is None:
-            raise SourceError(f"shopify {resource.name}: unexpected object {obj.get('id')!r} in the bulk result")
-        orphans[parent].append((child.field, obj))
-    for parent, children in orphans.items():
-        root = roots.get(parent)
-        if root is None:
-            raise SourceError(f"shopify {resource.name}: the bulk result has children of {parent!r} "
-                              "but not the record itself")
-        for field, obj in children:
-            root[field]["nodes"].append(obj)
-    return list(roots.values())
+            if not isinstance(obj.get("id"), str):
+                raise SourceError(f"shopify {resource.name}: a bulk result line has no id")
+            roots.append((obj["id"], json.dumps(obj)))
+        else:
+            child = resource.child(gid_type(obj.get("id")) or "")
+            if child is None:
+                raise SourceError(f"shopify {resource.name}: unexpected object {obj.get('id')!r} in the bulk result")
+            children.append((str(parent), child.field, json.dumps(obj)))
+        if len(roots) + len(children) >= 1000:
+            flush()
+    flush()
+    db.execute("CREATE INDEX child_parent ON child (parent, seq)")
+    db.commit()

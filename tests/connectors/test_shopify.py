@@ -103,10 +103,11 @@ def test_first_sync_reads_every_page_into_the_warehouse(httpserver, warehouse):
     assert result.status == "success", result.errors
     assert (result.read, result.loaded, result.rejected) == (7, 7, 0)
     since = "updated_at:>='2026-01-01T00:00:00Z'"
+    # page 1 (5 orders) was reckoned at 572 points: 7 orders fit in 90% of the 1,000-point limit
     assert fake.variables("ShopifyOrders") == [
         {"first": 5, "after": None, "query": since},
-        {"first": 5, "after": PAGE1_END, "query": since},
-        {"first": 5, "after": PAGE1_END, "query": since},
+        {"first": 7, "after": PAGE1_END, "query": since},
+        {"first": 7, "after": PAGE1_END, "query": since},
     ]
     assert all(call["token"] == TOKEN for call in fake.calls)
     assert "sortKey: UPDATED_AT" in fake.calls[0]["query"] and "staffMember" in fake.calls[0]["query"]
@@ -257,32 +258,80 @@ def test_a_bad_token_fails_at_once_with_a_clear_message(httpserver, warehouse):
     assert rows(warehouse, "customer_order") == [] and state(warehouse, "orders") == {}
 
 
-def test_staff_members_denied_names_the_setting_and_it_works(httpserver, warehouse):
-    denied = fixture("orders_page2.json")
-    denied["data"]["orders"]["edges"][0]["node"]["staffMember"] = None
-    denied["errors"] = [{
-        "message": "Access denied for staffMember field. Required access: `read_users` access scope.",
-        "locations": [{"line": 20, "column": 5}], "path": ["orders", "edges", 0, "node", "staffMember"],
-        "extensions": {"code": "ACCESS_DENIED"}}]
-    fake = FakeShopify(httpserver).add("ShopifyOrders", denied)
+def staff_denied(page: dict) -> dict:
+    """A page as Shopify answers it to a shop without read_users: data, plus one error per order."""
+    for edge in page["data"]["orders"]["edges"]:
+        edge["node"]["staffMember"] = None
+    page["errors"] = [{
+        "message": "Access denied for staffMember field. Required access: `read_users` access scope. Also: The app "
+                   "must be a finance embedded app or installed on a Shopify Plus or Advanced store.",
+        "locations": [{"line": 20, "column": 5}], "path": ["orders", "edges", n, "node", "staffMember"],
+        "extensions": {"code": "ACCESS_DENIED", "documentation": "https://shopify.dev/api/usage/access-scopes",
+                       "requiredAccess": "`read_users` access scope."}}
+        for n in range(len(page["data"]["orders"]["edges"]))]
+    return page
+
+
+def test_staff_members_denied_load_the_orders_without_sales_reps_and_say_so_once(httpserver, warehouse, caplog):
+    fake = FakeShopify(httpserver)
+    fake.add("ShopifyOrders", staff_denied(fixture("orders_page1.json")))
+    no_staff = fixture("orders_page2.json")
+    del no_staff["data"]["orders"]["edges"][0]["node"]["staffMember"]
+    fake.add("ShopifyOrders", no_staff)
+
+    with caplog.at_level(logging.WARNING, logger="crmhub.shopify"):
+        result = sync(warehouse, "shop", shopify(httpserver), "shopify", streams=["orders"])
+
+    assert result.status == "success", result.errors
+    orders = by_id(warehouse, "customer_order")
+    assert len(orders) == 3 and all(o["sales_rep"] is None for o in orders.values())
+    assert "staffMember" in fake.calls[0]["query"]
+    assert "staffMember" not in fake.calls[1]["query"]  # denied once: not asked again this run
+    warnings = [r.getMessage() for r in caplog.records if "staffMember" in r.getMessage()]
+    assert len(warnings) == 1 and "read_users" in warnings[0] and "Plus or Advanced" in warnings[0]
+
+
+def test_an_error_on_a_field_that_is_not_optional_still_fails(httpserver, warehouse):
+    page = fixture("orders_page2.json")
+    page["errors"] = [{"message": "Access denied for customer field.", "path": ["orders", "edges", 0, "node",
+                                                                              "customer"],
+                       "extensions": {"code": "ACCESS_DENIED"}}]
+    FakeShopify(httpserver).add("ShopifyOrders", page)
     result = sync(warehouse, "shop", shopify(httpserver), "shopify", streams=["orders"])
-    assert result.status == "failed"
-    assert "ACCESS_DENIED" in result.errors[0] and "set include_staff: false" in result.errors[0]
+    assert result.status == "failed" and "ACCESS_DENIED Access denied for customer field" in result.errors[0]
     assert rows(warehouse, "customer_order") == []  # nothing half-read was loaded
 
-    fake.add("ShopifyOrders", fixture("orders_page2.json"))
-    result = sync(warehouse, "shop", shopify(httpserver, include_staff=False), "shopify", streams=["orders"])
-    assert result.status == "success"
-    assert "staffMember" not in fake.calls[-1]["query"]
+
+TOO_COSTLY = {"errors": [{
+    "message": "Query cost is 1208, which exceeds the single query max cost limit (1000).",
+    "extensions": {"code": "MAX_COST_EXCEEDED", "cost": 1208, "maxCost": 1000}}]}
 
 
-def test_other_graphql_errors_are_source_errors(httpserver):
-    FakeShopify(httpserver).add("ShopifyProducts", {"errors": [{
-        "message": "Query cost is 1208, which exceeds the single query max cost limit (1000).",
-        "extensions": {"code": "MAX_COST_EXCEEDED", "cost": 1208, "maxCost": 1000}}]}).add("ShopifyShop", SHOP)
+def test_a_page_over_the_cost_limit_is_asked_again_smaller(httpserver):
+    fake = FakeShopify(httpserver).add("ShopifyShop", SHOP)
+    fake.add("ShopifyProducts", TOO_COSTLY).add("ShopifyProducts", fixture("products_page1.json"))
     connector = shopify(httpserver, page_size={"products": 60})
-    with pytest.raises(SourceError, match=r"MAX_COST_EXCEEDED .*\(lower this stream's page_size"):
-        list(connector.products(StreamState()))
+    pages = list(connector.products(StreamState()))
+    assert sum(len(p) for p in pages) == 2
+    # 25 products were reckoned at 1208 points: 18 fit in 90% of 1000
+    assert [v["first"] for v in fake.variables("ShopifyProducts")] == [25, 18]
+
+
+def test_the_page_size_setting_is_an_upper_bound_never_a_request_shopify_refuses(httpserver):
+    fake = FakeShopify(httpserver).add("ShopifyShop", SHOP).add("ShopifyProducts", fixture("products_page1.json"))
+    list(shopify(httpserver, page_size={"products": 3}).products(StreamState()))
+    assert fake.variables("ShopifyProducts")[0]["first"] == 3
+    with pytest.raises(ValueError, match="250"):
+        ShopifyConfig(shop="s", access_token="x", page_size={"orders": 251})
+
+
+def test_a_single_node_over_the_cost_limit_is_a_clear_error(httpserver):
+    fake = FakeShopify(httpserver).add("ShopifyShop", SHOP)
+    for _ in range(10):
+        fake.add("ShopifyProducts", TOO_COSTLY)
+    with pytest.raises(SourceError, match=r"MAX_COST_EXCEEDED .*even one node per page costs too much"):
+        list(shopify(httpserver, page_size={"products": 2}).products(StreamState()))
+    assert [v["first"] for v in fake.variables("ShopifyProducts")] == [2, 1]
 
 
 def test_a_fallen_forward_api_version_is_reported(httpserver, caplog):

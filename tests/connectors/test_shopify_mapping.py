@@ -191,7 +191,7 @@ def test_bad_values_reject_the_order(change, reason):
 
 def test_bulk_records_map_like_paged_ones():
     lines = (FIXTURES / "shopify" / "bulk_orders.jsonl").read_text().splitlines()
-    records = join_bulk(queries.ORDERS, (json.loads(line) for line in lines))
+    records = list(join_bulk(queries.ORDERS, (json.loads(line) for line in lines)))
     assert [r["id"] for r in records] == ["gid://shopify/Order/1001", "gid://shopify/Order/1002"]
     out = by_table(row for record in records for row in map_order(record, CTX))
     assert [r["external_id"] for r in out["order_line"]] == [

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import copy
-import re
 import datetime as dt
+import re
 
 import pytest
 from pydantic import ValidationError
