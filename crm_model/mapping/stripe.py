@@ -13,8 +13,12 @@ Every sale is counted once:
 - Any **other charge** is a one-off purchase: an order ``ch_...`` without lines,
   including failed ones (status ``failed``) so a report can count attempts.
 - A **refund** carries its charge as it is now (the connector expands it), so it maps
-  to that charge's order again: ``refunded`` and the status follow. An invoice's
-  ``refunded`` is what its credit notes gave back after payment.
+  to that charge's order again: ``refunded`` and the status follow. A refund of a
+  charge that paid an invoice carries that invoice (``_paid_invoice``, as it is now)
+  and maps to the invoice's order.
+- An invoice's ``refunded`` is what its post-payment credit notes gave back, plus the
+  refunds of its payments that no credit note made (``_refunds``, attached by the
+  connector): a refund made through a credit note is in both, and counts once.
 
 People: a Stripe customer (``cus_...``) is a ``source_person`` without a lifecycle
 stage (Stripe creates customers before anyone pays). The stage becomes ``customer``
@@ -52,7 +56,7 @@ def map_charge(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     return charge_rows(raw, ctx)
 
 
-@mapping("stripe", "refunds", version=1)
+@mapping("stripe", "refunds", version=2)
 def map_refund(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     charge = raw.get("charge")
     if charge is None:
@@ -60,10 +64,17 @@ def map_refund(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     if not isinstance(charge, dict):
         raise Reject("refund.charge is an id, not the charge: refunds are read with expand[]=data.charge "
                      "so that the order's refunded amount and status can follow")
-    return charge_rows(charge, ctx)
+    rows = charge_rows(charge, ctx)
+    if _invoice_paid(charge):  # the charge is no order of its own: the invoice it paid is
+        invoice = raw.get("_paid_invoice")
+        if not isinstance(invoice, dict):
+            raise Reject("the refunded charge paid an invoice, but the refund does not carry it (_paid_invoice): "
+                         "read refunds through the stripe connector, which attaches it")
+        rows.extend(map_invoice(invoice, ctx))
+    return rows
 
 
-@mapping("stripe", "invoices", version=1)
+@mapping("stripe", "invoices", version=2)
 def map_invoice(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     invoice_id = _required_id(raw)
     status = v.text(raw.get("status"), 32)
@@ -72,8 +83,9 @@ def map_invoice(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     currency = v.currency(raw.get("currency"))
     customer = _id_of(raw.get("customer"))
     paid = status == "paid"
-    refunded = v.minor_units(raw.get("post_payment_credit_notes_amount"), currency,
-                             "post_payment_credit_notes_amount") or Decimal(0)
+    refunded = (v.minor_units(raw.get("post_payment_credit_notes_amount"), currency,
+                              "post_payment_credit_notes_amount") or Decimal(0)) + _refunds_outside_credit_notes(
+        raw.get("_refunds"), currency)
     total = v.minor_units(raw.get("total"), currency, "total")
     if total is None:
         raise Reject("total is missing")
@@ -203,6 +215,28 @@ def _invoice_line(line: dict[str, Any], invoice_id: str, currency: str | None) -
         "total": amount - discount if amount is not None else None,
         "currency": currency,
     })
+
+
+def _refunds_outside_credit_notes(refunds: Any, currency: str | None) -> Decimal:
+    """What the Refunds API gave back on the invoice's payments, beyond its credit notes."""
+    if not refunds:
+        return Decimal(0)
+    if not isinstance(refunds, list):
+        raise Reject("_refunds: expected a list of refunds")
+    total = Decimal(0)
+    for refund in refunds:
+        if not isinstance(refund, dict) or refund.get("credit_note"):
+            continue  # a credit note's refund is in post_payment_credit_notes_amount already
+        if refund.get("status") not in ("succeeded", "pending", "requires_action"):
+            continue  # failed or canceled: nothing went back
+        if refund.get("currency") and v.currency(refund.get("currency")) != currency:
+            raise Reject(f"_refunds: refund {refund.get('id')} is in {refund.get('currency')}, the invoice in "
+                         f"{currency}")
+        amount = v.minor_units(refund.get("amount"), currency, "_refunds.amount")
+        if amount is None:
+            raise Reject(f"_refunds: refund {refund.get('id')} has no amount")
+        total += amount
+    return total
 
 
 def _invoice_tax(invoice: dict[str, Any], currency: str | None) -> Decimal | None:
