@@ -81,6 +81,14 @@ def _denied_field(error: Any, optional: tuple[str, ...]) -> str | None:
     return path[-1] if path and path[-1] in optional else None
 
 
+class BulkFailed(SourceError):
+    """A bulk export refused at start (userErrors) or ended other than COMPLETED."""
+
+    def __init__(self, message: str, code: str | None):
+        super().__init__(message)
+        self.code = code
+
+
 class ShopifyClient:
     """One shop, one pinned API version."""
 
@@ -162,7 +170,10 @@ class ShopifyClient:
         problems = payload.get("userErrors") or []
         if problems:
             text = "; ".join(f"{p.get('code') or ''} {p.get('message')}".strip() for p in problems)
-            raise SourceError(f"shopify {what}: Shopify refused the bulk export: {text}")
+            denied = any("denied" in str(p.get("message")).lower() or p.get("code") == "ACCESS_DENIED"
+                         for p in problems)
+            raise BulkFailed(f"shopify {what}: Shopify refused the bulk export: {text}",
+                             "ACCESS_DENIED" if denied else problems[0].get("code"))
         operation = payload.get("bulkOperation") or {}
         if not operation.get("id"):
             raise SourceError(f"shopify {what}: the bulk export started without an id")
@@ -184,8 +195,9 @@ class ShopifyClient:
             if status == BULK_DONE:
                 return operation
             if status not in BULK_WAITING:
-                raise SourceError(f"shopify {what}: bulk export {operation_id} ended {status}"
-                                  f"{' (' + operation['errorCode'] + ')' if operation.get('errorCode') else ''}")
+                raise BulkFailed(f"shopify {what}: bulk export {operation_id} ended {status}"
+                                 f"{' (' + operation['errorCode'] + ')' if operation.get('errorCode') else ''}",
+                                 operation.get("errorCode"))
             if time.monotonic() >= deadline:
                 raise SourceError(f"shopify {what}: bulk export {operation_id} still {status} after "
                                   f"{timeout:.0f} s; the next run goes on waiting for it")

@@ -49,7 +49,14 @@ from connectors.sdk import (
     stream,
 )
 from connectors.shopify import queries
-from connectors.shopify.client import BULK_DONE, BULK_WAITING, MAX_QUERY_COST, QueryTooCostly, ShopifyClient
+from connectors.shopify.client import (
+    BULK_DONE,
+    BULK_WAITING,
+    MAX_QUERY_COST,
+    BulkFailed,
+    QueryTooCostly,
+    ShopifyClient,
+)
 from connectors.shopify.queries import Resource
 
 log = logging.getLogger("crmhub.shopify")
@@ -257,11 +264,19 @@ class ShopifyConnector(Connector):
                 log.warning("shopify %s: the saved bulk export %s is %s; starting a new one",
                             what, operation_id, status)
                 operation_id = None
-        if not operation_id:
-            operation_id = self.client.start_bulk(queries.bulk_query(resource, search), what=what)
-            yield Page([], {"bulk_operation": operation_id})  # a killed run resumes this export
-        operation = self.client.wait_for_bulk(operation_id, poll_seconds=self.config.bulk_poll_seconds,
-                                              timeout=self.config.bulk_timeout, what=what)
+        while True:
+            try:
+                if not operation_id:
+                    operation_id = self.client.start_bulk(queries.bulk_query(resource, search), what=what)
+                    yield Page([], {"bulk_operation": operation_id})  # a killed run resumes this export
+                operation = self.client.wait_for_bulk(operation_id, poll_seconds=self.config.bulk_poll_seconds,
+                                                      timeout=self.config.bulk_timeout, what=what)
+                break
+            except BulkFailed as exc:
+                if exc.code != "ACCESS_DENIED" or resource is not queries.ORDERS_WITH_STAFF:
+                    raise
+                self._say_staff_denied()  # most likely staffMember: export the orders without it
+                resource, operation_id = queries.ORDERS, None
         newest: str | None = None
         if operation.get("url"):  # no url: nothing matched
             page: list[Record] = []

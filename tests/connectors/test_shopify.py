@@ -405,11 +405,28 @@ def test_a_bulk_export_survives_a_failed_download(httpserver, warehouse):
 
 def test_a_failed_bulk_export_is_a_source_error(httpserver, warehouse):
     failed = fixture("bulk_poll_running.json")
-    failed["data"]["node"].update(status="FAILED", errorCode="ACCESS_DENIED")
+    failed["data"]["node"].update(status="FAILED", errorCode="INTERNAL_SERVER_ERROR")
     fake = FakeShopify(httpserver).add("ShopifyBulkRun", fixture("bulk_run.json")).add("ShopifyBulkPoll", failed)
     result = sync(warehouse, "shop", shopify(httpserver, bulk_backfill=True), "shopify", streams=["orders"])
-    assert result.status == "failed" and "ended FAILED (ACCESS_DENIED)" in result.errors[0]
+    assert result.status == "failed" and "ended FAILED (INTERNAL_SERVER_ERROR)" in result.errors[0]
     assert fake.ops() == ["ShopifyBulkRun", "ShopifyBulkPoll"]
+
+
+def test_a_bulk_export_denied_for_staff_members_runs_again_without_them(httpserver, warehouse, caplog):
+    denied = fixture("bulk_poll_running.json")
+    denied["data"]["node"].update(status="FAILED", errorCode="ACCESS_DENIED")
+    fake = FakeShopify(httpserver).add("ShopifyBulkRun", fixture("bulk_run.json")).add("ShopifyBulkPoll", denied)
+    fake.add("ShopifyBulkRun", fixture("bulk_run.json")).add("ShopifyBulkPoll", bulk_completed(httpserver))
+    httpserver.expect_request("/results/bulk-5501.jsonl").respond_with_data(BULK_JSONL, content_type="application/jsonl")
+
+    with caplog.at_level(logging.WARNING, logger="crmhub.shopify"):
+        result = sync(warehouse, "shop", shopify(httpserver, bulk_backfill=True), "shopify", streams=["orders"])
+
+    assert result.status == "success", result.errors
+    first, second = fake.variables("ShopifyBulkRun")
+    assert "staffMember" in first["query"] and "staffMember" not in second["query"]
+    assert len(rows(warehouse, "customer_order")) == 2
+    assert sum("staffMember" in r.getMessage() for r in caplog.records) == 1
 
 
 # --------------------------------------------------------------------------- config
