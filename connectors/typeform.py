@@ -96,8 +96,9 @@ class TypeformConnector(Connector):
         super().__init__(config, **kw)
         self.http = self._client(config.base_url or DATA_CENTERS[config.data_center])
 
-    def _client(self, base_url: str) -> Http:
-        return Http(base_url, name="typeform", timeout=self.config.timeout, max_retries=self.config.max_retries,
+    def _client(self, base_url: str, max_retries: int | None = None) -> Http:
+        retries = self.config.max_retries if max_retries is None else max_retries
+        return Http(base_url, name="typeform", timeout=self.config.timeout, max_retries=retries,
                     headers={"Authorization": f"Bearer {self.config.token.get_secret_value()}"})
 
     @stream(primary_key=("form.id", "token"), cursor="submitted_at")
@@ -133,7 +134,7 @@ class TypeformConnector(Connector):
         for other, base in DATA_CENTERS.items():
             if other == here:
                 continue
-            probe = self._client(base)
+            probe = self._client(base, max_retries=min(1, self.config.max_retries))  # a check, not the read
             try:
                 body = probe.get_json(f"/forms/{form_id}/responses", params={"page_size": 1})
             except SourceError as exc:  # the token is unknown there: the account is not there either
