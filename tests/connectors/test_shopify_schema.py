@@ -1,7 +1,9 @@
 """Every GraphQL document the shopify connector sends, validated against Shopify's real schema.
 
-The schema is the Admin GraphQL SDL of 2026-07, generated from a live introspection of a
-shop (tests/fixtures/shopify/admin_schema_2026-07.graphql.gz; its source is in NOTES.md).
+The schema is Shopify's own introspection of the Admin GraphQL API at the version the
+connector pins (2026-10), as Shopify publishes it in its npm package `@shopify/dev-mcp`
+(`dist/data/admin_2026-10.json.gz`, ISC licence), fetched with `npm pack` when the tests
+run (tests/vendor_packages.py), never copied into this repository.
 A document that names a field the schema lacks, passes a wrong argument, or selects a
 deprecated field fails here, before Shopify removes the field and the stream fails on
 every run.
@@ -10,26 +12,28 @@ every run.
 from __future__ import annotations
 
 import gzip
+import json
 from functools import cache
 
 import pytest
+from graphql import GraphQLSchema, build_client_schema, parse, validate
+from graphql.validation import NoDeprecatedCustomRule, specified_rules
 
-graphql = pytest.importorskip("graphql")  # the test extra installs graphql-core
+from connectors.shopify import queries
+from connectors.shopify.streams import ShopifyConfig
+from tests.vendor_packages import npm_file
 
-from graphql import GraphQLSchema, build_schema, parse, validate  # noqa: E402
-from graphql.validation import NoDeprecatedCustomRule, specified_rules  # noqa: E402
-
-from connectors.shopify import queries  # noqa: E402
-from tests.conftest import FIXTURES  # noqa: E402
-
-SDL = FIXTURES / "shopify" / "admin_schema_2026-07.graphql.gz"
+PACKAGE, VERSION = "@shopify/dev-mcp", "1.16.0"
+PINNED = ShopifyConfig.model_fields["api_version"].default  # the version the connector sends
+INTROSPECTION = f"package/dist/data/admin_{PINNED}.json.gz"
 
 
 @cache
 def admin_schema() -> GraphQLSchema:
     # assume_valid: Shopify's schema breaks a graphql-js rule on deprecated interface fields
     # (MediaImage.metafield); that says nothing about the documents validated against it
-    return build_schema(gzip.decompress(SDL.read_bytes()).decode(), assume_valid=True)
+    introspection = json.loads(gzip.decompress(npm_file(PACKAGE, VERSION, INTROSPECTION)))
+    return build_client_schema(introspection["data"], assume_valid=True)
 
 
 def problems(document: str) -> list[str]:
