@@ -191,7 +191,7 @@ class ErasureTombstone(Base):
     __tablename__ = "erasure_tombstone"
 
     digest: Mapped[str] = key(String(64), "SHA-256 of kind:normalised value (no personal data kept).")
-    kind: Mapped[str] = mapped_column(String(16), comment="email or phone.")
+    kind: Mapped[str] = mapped_column(String(16), comment="email, phone or name_birth (name and birth date).")
     erased_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, comment="When `crmhub forget` ran.")
 
 

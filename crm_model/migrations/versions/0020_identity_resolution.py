@@ -47,7 +47,7 @@ def upgrade() -> None:
     )
     op.create_table('erasure_tombstone',
     sa.Column('digest', sa.String(length=64), nullable=False, comment='SHA-256 of kind:normalised value (no personal data kept).'),
-    sa.Column('kind', sa.String(length=16), nullable=False, comment='email or phone.'),
+    sa.Column('kind', sa.String(length=16), nullable=False, comment='email, phone or name_birth (name and birth date).'),
     sa.Column('erased_at', crm_model.types.UtcDateTime(timezone=True), nullable=False, comment='When `crmhub forget` ran.'),
     sa.PrimaryKeyConstraint('digest', name=op.f('pk_erasure_tombstone')),
     )
