@@ -68,7 +68,7 @@ def partition(engine) -> set[frozenset]:
     return {frozenset(g) for g in groups.values()}
 
 
-def test_one_person_across_sources_and_why(tmp_path, write_config, warehouse):
+def test_one_person_across_sources_and_why(tmp_path, write_config, warehouse, capsys):
     cfg = write_config(sources(tmp_path), identity=IDENTITY)
     jobs.sync(cfg)
     summary = jobs.model(cfg)
@@ -92,6 +92,14 @@ def test_one_person_across_sources_and_why(tmp_path, write_config, warehouse):
     assert why["S5"]["fields"]["birth_date"]["level"] == "exact"
     assert why["S5"]["fields"]["last_name"]["level"].startswith("jaro-winkler")
     assert len(data["leads"]) == 1 and data["person"]["lifecycle_stage"] == "lead"
+    assert main(["person", "show", "-c", str(cfg.path), "katejohnson@gmail.com"]) == 0
+    shown = capsys.readouterr().out
+    assert "joined by: customer_number:c-77" in shown and "birth_date: exact" in shown
+    assert "leads (1):" in shown and "lifecycle: lead" in shown
+    assert main(["person", "show", "--json", "-c", str(cfg.path), str(data["person"]["person_id"])]) == 0
+    assert json.loads(capsys.readouterr().out)["person"]["email"] == data["person"]["email"]
+    assert main(["person", "show", "-c", str(cfg.path), "nobody@nowhere.example"]) == 1
+    assert "no person with email nobody@nowhere.example" in capsys.readouterr().err
     merges = rows(warehouse, "person_merge")
     assert all(m["evidence"] for m in merges)
     # the shared switchboard number was weighed by the names behind it
