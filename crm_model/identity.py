@@ -125,7 +125,7 @@ def _identifiers(row: Any, opts: IdentitySettings, clicks: dict[tuple[str, str],
         out.append(("shop_customer", f"{row.source}/{row.shop_customer_id}"))
     for click in clicks.get((row.source, row.external_id), ()):
         out.append(("click_id", click))
-    attrs = _attributes(row)
+    attrs = _attributes(row) if opts.identifiers else {}
     for name, columns in opts.identifiers.items():
         column = columns.get(row.source)
         value = attrs.get(column) if column else None
@@ -135,7 +135,7 @@ def _identifiers(row: Any, opts: IdentitySettings, clicks: dict[tuple[str, str],
 
 
 def _attributes(row: Any) -> dict[str, Any]:
-    attrs = getattr(row, "attributes", None)
+    attrs = row._mapping.get("attributes")
     if isinstance(attrs, str):
         try:
             attrs = json.loads(attrs)
@@ -228,8 +228,9 @@ def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: boo
     # ---- deterministic identifiers
     clicks = _click_ids(conn)
     holders: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for i, row in enumerate(rows):
-        for ident in _identifiers(row, opts, clicks):
+    idents = [_identifiers(row, opts, clicks) for row in rows]
+    for i, found in enumerate(idents):
+        for ident in found:
             holders[ident].append(i)
     first = [matching.fold(r.first_name) for r in rows]
     last = [matching.fold(r.last_name) for r in rows]
@@ -247,7 +248,11 @@ def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: boo
             if row.email and ("email", normalise_email(row.email, opts.email_provider_rules)) in shared:
                 person_rows[i]["email"] = None
     columns = matching.normalise(person_rows, extra=opts.compare_attributes) if opts.probabilistic else None
-    model = _model(conn, columns, full) if columns is not None else None
+    scored = None  # full runs: the candidate pairs and their levels, computed once
+    if columns is not None and full:
+        all_pairs = matching.candidate_pairs(columns)
+        scored = (all_pairs, matching.compare(columns, all_pairs))
+    model = _model(conn, columns, full, scored) if columns is not None else None
 
     # ---- the affected set: pending records, what they match, and the persons of both
     if full:
@@ -293,15 +298,19 @@ def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: boo
                     edges.append((1, -1.0, same[0], j,
                                   f"{kind}:{value} (shared by {len(groups)} names; names agree)", None))
     if columns is not None and len(chosen) > 1:
-        pairs = matching.candidate_pairs(columns, only=affected)
-        pairs = pairs[affected[pairs[:, 0]] & affected[pairs[:, 1]]]
+        if scored is not None:
+            pairs, levels = scored
+        else:
+            pairs = matching.candidate_pairs(columns, only=affected)
+            pairs = pairs[affected[pairs[:, 0]] & affected[pairs[:, 1]]]
+            levels = matching.compare(columns, pairs) if len(pairs) else {}
         if len(pairs):
-            levels = matching.compare(columns, pairs)
             weight, prob = matching.score(model, levels)
+            weights = model.weights()
             for k in np.flatnonzero(prob >= opts.match_threshold):
                 i, j = int(pairs[k, 0]), int(pairs[k, 1])
                 edges.append((2, -float(prob[k]), i, j, f"probabilistic match (weight {weight[k]:.1f})",
-                              matching.evidence(columns, model, levels, int(k))))
+                              matching.evidence(columns, weights, levels, int(k))))
     edges.sort(key=lambda e: (e[0], e[1], e[2], e[3]))
 
     uf = _UnionFind(n)
@@ -389,8 +398,9 @@ def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: boo
         members = [rows[i] for i in clusters[root]]
         golden_rows.append({"person_id": pid, **golden(members, opts)})
         dirty.append(pid)
-        for row in members:
-            for kind, value in _identifiers(row, opts, clicks):
+        for i in clusters[root]:
+            row = rows[i]
+            for kind, value in idents[i]:
                 if kind == "shop_customer":
                     kind, value = "external_id", row.shop_customer_id
                 identity_rows.append({"kind": kind[:16], "value": str(value)[:320], "source": row.source,
@@ -467,30 +477,36 @@ def golden(members: list[Any], opts: IdentitySettings) -> dict[str, Any]:
     """Survivorship: per field, a value from the most trusted source (``source_priority``);
     among equally trusted sources the most recently seen non-empty value; ties by source
     and record key, so the result never depends on load order."""
+    if len(members) == 1:
+        row = members[0]._mapping
+        return {name: (row[name] if row[name] != "" else None) for name in _GOLDEN}
     out: dict[str, Any] = {}
     oldest = dt.datetime.min.replace(tzinfo=UTC)
-    for name in GOLDEN_FIELDS:
-        if name == "lifecycle_stage":
-            continue
+    maps = [m._mapping for m in members]
+    seen = []
+    for row in maps:
+        when = row["seen_at"] or oldest
+        seen.append(when if when.tzinfo else when.replace(tzinfo=UTC))
+    for name in _GOLDEN:
         priority = opts.priority(name)
         best = None
         best_key = None
-        for row in members:
-            value = getattr(row, name)
+        for row, when in zip(maps, seen, strict=True):
+            value = row[name]
             if value is None or value == "":
                 continue
-            seen = row.seen_at or oldest
-            if seen.tzinfo is None:
-                seen = seen.replace(tzinfo=UTC)
-            rank = priority.index(row.source) if row.source in priority else len(priority)
-            sort_key = (-rank, seen, row.source, row.external_id)
+            rank = priority.index(row["source"]) if row["source"] in priority else len(priority)
+            sort_key = (-rank, when, row["source"], row["external_id"])
             if best_key is None or sort_key > best_key:
                 best, best_key = value, sort_key
         out[name] = best
     return out
 
 
-def _model(conn: Connection, columns: matching.Columns, full: bool) -> matching.Model:
+_GOLDEN = tuple(f for f in GOLDEN_FIELDS if f != "lifecycle_stage")
+
+
+def _model(conn: Connection, columns: matching.Columns, full: bool, scored: tuple | None = None) -> matching.Model:
     """The stored model, or a new one trained now (first run, ``full``, or the data doubled).
 
     Between retrainings the weights stay fixed, so records that arrive later are judged
@@ -500,8 +516,10 @@ def _model(conn: Connection, columns: matching.Columns, full: bool) -> matching.
         params = _doc(stored.params)
         if set(params.get("m", {})) == set(columns.kinds):
             return matching.Model.from_json(params)
-    pairs = matching.candidate_pairs(columns)
-    model = matching.train(columns, pairs, matching.compare(columns, pairs))
+    if scored is None:
+        pairs = matching.candidate_pairs(columns)
+        scored = (pairs, matching.compare(columns, pairs))
+    model = matching.train(columns, *scored)
     Upserter(conn).upsert("match_model", [{"name": "default", "params": model.to_json(),
                                             "trained_on": columns.n, "trained_at": dt.datetime.now(UTC)}])
     return model

@@ -371,9 +371,8 @@ def score(model: Model, levels: dict[str, np.ndarray]) -> tuple[np.ndarray, np.n
     return total, 1.0 / (1.0 + np.exp(-np.clip(log_odds, -50, 50)))
 
 
-def evidence(cols: Columns, model: Model, levels: dict[str, np.ndarray], k: int) -> dict[str, dict]:
-    """Per field of pair ``k``: the comparison level and its weight (for person_merge.fields)."""
-    weights = model.weights()
+def evidence(cols: Columns, weights: dict[str, np.ndarray], levels: dict[str, np.ndarray], k: int) -> dict[str, dict]:
+    """Per field of pair ``k``: the comparison level and its weight (``Model.weights()``)."""
     out = {}
     for f in cols.kinds:
         lv = int(levels[f][k])
