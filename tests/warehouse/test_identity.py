@@ -228,3 +228,14 @@ def test_email_provider_rules_and_matching_units():
     assert got[(2, 3)][0] == 2  # nickname
     assert got[(3, 4)] == (1, 1)  # swapped first and last name
     assert got[(3, 5)][0] == 2  # initial
+
+
+def test_every_table_with_personal_data_is_covered_by_forget():
+    """A table that gains a person link or a payload must be added to crm_model/erasure.py."""
+    from crm_model import erasure
+    from crm_model.schema import Base
+
+    linked = {t.name for t in Base.metadata.tables.values() if {"person_id", "person_ref"} & set(t.c.keys())}
+    assert linked <= set(erasure.PERSON_TABLES)
+    documents = {t.name for t in Base.metadata.tables.values() if {"payload", "answers"} & set(t.c.keys())}
+    assert documents <= set(erasure.PAYLOAD_TABLES)
