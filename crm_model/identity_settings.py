@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from crm_model.mapping.common import PERSON_FIELDS
-
 
 class IdentitySettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -45,6 +43,11 @@ class IdentitySettings(BaseModel):
         return self.source_priority.get(field) or self.source_priority.get("*") or []
 
 
-GOLDEN_FIELDS = PERSON_FIELDS
+# the person fields the golden record chooses (crm_model.mapping.common.PERSON_FIELDS;
+# repeated here so loading crmhub.yml imports no mapping code)
+GOLDEN_FIELDS = (
+    "display_name", "first_name", "last_name", "email", "phone", "company", "job_title",
+    "street", "postal_code", "city", "region", "country", "birth_date",
+)
 
 __all__ = ["GOLDEN_FIELDS", "IdentitySettings"]

@@ -239,3 +239,10 @@ def test_every_table_with_personal_data_is_covered_by_forget():
     assert linked <= set(erasure.PERSON_TABLES)
     documents = {t.name for t in Base.metadata.tables.values() if {"payload", "answers"} & set(t.c.keys())}
     assert documents <= set(erasure.PAYLOAD_TABLES)
+
+
+def test_golden_fields_are_the_person_fields():
+    from crm_model.identity_settings import GOLDEN_FIELDS
+    from crm_model.mapping.common import PERSON_FIELDS
+
+    assert GOLDEN_FIELDS == PERSON_FIELDS
