@@ -265,7 +265,7 @@ def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: boo
         if columns is not None:
             pairs = matching.candidate_pairs(columns, only=pending)
             if len(pairs):
-                _, prob = matching.score(model, matching.compare(columns, pairs))
+                _, prob = matching.score(model, matching.compare(columns, pairs), guard=opts.household_guard)
                 hit = pairs[prob >= opts.match_threshold]
                 affected[hit.ravel()] = True
         for rule in rules:
@@ -305,7 +305,7 @@ def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: boo
             pairs = pairs[affected[pairs[:, 0]] & affected[pairs[:, 1]]]
             levels = matching.compare(columns, pairs) if len(pairs) else {}
         if len(pairs):
-            weight, prob = matching.score(model, levels)
+            weight, prob = matching.score(model, levels, guard=opts.household_guard)
             weights = model.weights()
             for k in np.flatnonzero(prob >= opts.match_threshold):
                 i, j = int(pairs[k, 0]), int(pairs[k, 1])
@@ -531,7 +531,7 @@ def _config_rules_changed(conn: Connection, opts: IdentitySettings) -> bool:
                                         opts.email_provider_rules, opts.shared_identifier_names,
                                         opts.source_priority, opts.match_threshold,
                                         opts.compare_attributes, opts.attribute_fields,
-                                        opts.probabilistic]).encode()).hexdigest()
+                                        opts.probabilistic, opts.household_guard]).encode()).hexdigest()
     stored = conn.execute(select(MatchModel.params).where(MatchModel.name == "config")).scalar_one_or_none()
     if stored is not None and _doc(stored).get("digest") == digest:
         return False

@@ -20,6 +20,10 @@ class IdentitySettings(BaseModel):
     # Probabilistic matching on names, address, birth date, company, email local part.
     probabilistic: bool = True
     match_threshold: float = Field(0.95, gt=0, lt=1)
+    # Never join two records probabilistically when both their given names and their birth
+    # dates differ outright: relatives sharing a surname, an address and a landline would
+    # otherwise become one person. Costs a little recall where both were mistyped.
+    household_guard: bool = True
     # Up to this many source_person rows, every run with something new resolves from scratch
     # (cheap at that size, and independent of the order data arrived in); above, runs are
     # incremental with the stored model.

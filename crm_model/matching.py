@@ -268,6 +268,15 @@ def _swapped_names(cols: Columns, pairs: np.ndarray, out: dict[str, np.ndarray])
         out["last_name"][idx[swapped]] = 1
 
 
+def plausible(levels: dict[str, np.ndarray]) -> np.ndarray:
+    """Pairs that may be one person at all: not both the given names and the birth dates
+    differ outright. Without this gate the relatives of a
+    household (same surname, address and landline) look like one person, and EM even
+    learns them as matches."""
+    first, born = levels["first_name"], levels["birth_date"]
+    return ~((first == len(LEVELS["name"]) - 1) & (born == len(LEVELS["code"]) - 1))
+
+
 # ----------------------------------------------------------------------------- model
 
 
@@ -355,7 +364,7 @@ def train(cols: Columns, pairs: np.ndarray, levels: dict[str, np.ndarray], *,
     return Model(m, u, prior)
 
 
-def score(model: Model, levels: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def score(model: Model, levels: dict[str, np.ndarray], *, guard: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Match weight (log2 Bayes factor) and probability per pair."""
     weights = model.weights()
     total = None
@@ -368,7 +377,10 @@ def score(model: Model, levels: dict[str, np.ndarray]) -> tuple[np.ndarray, np.n
         return np.zeros(0), np.zeros(0)
     prior = min(max(model.prior, 1e-6), 1 - 1e-6)
     log_odds = total * math.log(2) + math.log(prior / (1 - prior))
-    return total, 1.0 / (1.0 + np.exp(-np.clip(log_odds, -50, 50)))
+    prob = 1.0 / (1.0 + np.exp(-np.clip(log_odds, -50, 50)))
+    if guard and "first_name" in levels and "birth_date" in levels:
+        prob = np.where(plausible(levels), prob, 0.0)
+    return total, prob
 
 
 def evidence(cols: Columns, weights: dict[str, np.ndarray], levels: dict[str, np.ndarray], k: int) -> dict[str, dict]:
