@@ -1,45 +1,74 @@
 """Identity resolution: one ``person`` per real person across sources.
 
-Every ``source_person`` row (a form respondent, a shop customer, a rep's contact) is
-grouped with every other row that shares a normalised email address or phone
-number (transitively). Each group is one person. Person ids are stable: a group
-keeps the id its rows already had; when a new row bridges two existing persons,
-the lower id survives and the merge is written to ``person_merge`` with the shared
-identifier as evidence. Then ``sql/model/*.sql`` copies person ids onto leads,
-orders, cases, ... and rebuilds each person's golden record.
+Each ``source_person`` row (a form respondent, a shop customer, a rep's contact) is
+joined to others by
 
-This is the deterministic core (exact identifiers, score 1.0). Fuzzy matching on
-names and addresses can add weaker edges with lower scores on the same structure.
+1. **identifiers** (score 1): the same email address (optionally with provider rules:
+   Gmail dots and +tags), phone number, shop customer id (within its source), ad click
+   id (gclid/fbclid of a lead), or a custom identifier from ``identity.identifiers``.
+   An identifier given with more distinct names than ``shared_identifier_names`` (a
+   switchboard, info@, a family landline) joins only the records whose names agree;
+2. **probabilistic matching** (:mod:`crm_model.matching`) of records that share no
+   identifier: names, address, birth date, company, email local part, weighed by a
+   Fellegi-Sunter model trained by EM without labels; pairs above ``match_threshold``
+   are joined;
+3. **rules**: must-merge pairs are joined first, never-merge pairs are never in one person
+   (``identity.must_merge`` / ``never_merge`` in crmhub.yml, and ``crmhub person link|unlink``).
+
+Runs are incremental: only ``source_person`` rows that are new or changed
+(``model_pending``), the persons they belong to and the persons they match are
+re-clustered; a run with nothing pending ends after one indexed query. Clusters are
+connected components built from the edges in a fixed order (rules, identifiers, then
+descending score, ties by record key), so the result does not depend on the order in
+which sources synced. Person ids are stable: a cluster keeps the id most of its records
+had. Every join is written to ``person_merge`` with its evidence and score.
+
+The golden record (survivorship, see :func:`golden`) is rebuilt for the persons that
+changed, then ``sql/model/*.sql`` copies person ids onto leads, orders, cases, ... and
+recomputes lifecycle, first/last touch and first/last seen of those persons only.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+import hashlib
+import json
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, text
+import numpy as np
+from sqlalchemy import Connection, delete, func, insert, or_, select, text, update
 
+from crm_model import matching
+from crm_model.identity_settings import GOLDEN_FIELDS, IdentitySettings
 from crm_model.load import Upserter
+from crm_model.mapping import values as v
 from crm_model.paths import sql_dir
-from crm_model.schema import Identity, Person, PersonMerge, SourcePerson
+from crm_model.schema import Identity, Lead, MatchModel, Person, PersonMerge, PersonRule, SourcePerson
 
 SQL_DIR = sql_dir()
 UTC = dt.UTC
+BATCH = 5000
 
 
 @dataclass
 class ModelResult:
-    persons: int = 0
+    persons: int = 0  # persons touched by this run
     created: int = 0
     merged: int = 0
     attached: int = 0
+    looked_at: int = 0  # source_person rows re-clustered
 
 
 class _UnionFind:
+    """Union-find whose roots carry never-merge tags: a union that would put both sides
+    of a never rule in one set is refused."""
+
     def __init__(self, n: int):
         self.parent = list(range(n))
+        self.tags: dict[int, set[tuple[int, int]]] = {}
 
     def find(self, i: int) -> int:
         root = i
@@ -49,75 +78,494 @@ class _UnionFind:
             self.parent[i], i = root, self.parent[i]
         return root
 
-    def union(self, a: int, b: int) -> None:
+    def union(self, a: int, b: int) -> bool:
         ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
+        if ra == rb:
+            return False
+        ta, tb = self.tags.get(ra), self.tags.get(rb)
+        if ta and tb and any((rule, 1 - side) in tb for rule, side in ta):
+            return False
+        keep, gone = min(ra, rb), max(ra, rb)
+        self.parent[gone] = keep
+        if self.tags.get(gone):
+            self.tags.setdefault(keep, set()).update(self.tags.pop(gone))
+        return True
 
 
-def resolve(conn: Connection) -> ModelResult:
-    """Assign ``source_person.person_id`` and maintain ``person``/``identity``/``person_merge``."""
+# ----------------------------------------------------------------------------- identifiers
+
+_PLUS_TAG_DOMAINS = {"gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com",
+                     "icloud.com", "me.com", "fastmail.com"}
+
+
+def normalise_email(email: str | None, provider_rules: bool) -> str | None:
+    """Lower-case; with provider rules, Gmail dots and +tags (and other providers' +tags) go."""
+    if not email:
+        return None
+    email = email.strip().lower()
+    if not provider_rules or "@" not in email:
+        return email
+    local, _, domain = email.rpartition("@")
+    if domain in _PLUS_TAG_DOMAINS:
+        local = local.split("+", 1)[0]
+    if domain in ("gmail.com", "googlemail.com"):
+        local, domain = local.replace(".", ""), "gmail.com"
+    return f"{local}@{domain}"
+
+
+def _identifiers(row: Any, opts: IdentitySettings, clicks: dict[tuple[str, str], list[str]]) -> list[tuple[str, str]]:
+    """(kind, value) identifiers of one source_person row."""
+    out = []
+    email = normalise_email(row.email, opts.email_provider_rules)
+    if email:
+        out.append(("email", email))
+    if row.phone:
+        out.append(("phone", row.phone))
+    if row.shop_customer_id:  # shop ids are only unique inside their shop
+        out.append(("shop_customer", f"{row.source}/{row.shop_customer_id}"))
+    for click in clicks.get((row.source, row.external_id), ()):
+        out.append(("click_id", click))
+    attrs = _attributes(row) if opts.identifiers else {}
+    for name, columns in opts.identifiers.items():
+        column = columns.get(row.source)
+        value = attrs.get(column) if column else None
+        if value not in (None, ""):
+            out.append((name, str(value).strip().lower()))
+    return out
+
+
+def _attributes(row: Any) -> dict[str, Any]:
+    attrs = row._mapping.get("attributes")
+    if isinstance(attrs, str):
+        try:
+            attrs = json.loads(attrs)
+        except ValueError:
+            return {}
+    return attrs if isinstance(attrs, dict) else {}
+
+
+# ----------------------------------------------------------------------------- rules
+
+
+@dataclass
+class Rule:
+    rule_id: int  # negative: from crmhub.yml
+    kind: str  # must | never
+    left: list[str]
+    right: list[str]
+
+
+def _rules(conn: Connection, opts: IdentitySettings) -> list[Rule]:
+    rules = []
+    for n, (a, b) in enumerate(opts.must_merge, 1):
+        rules.append(Rule(-n, "must", [ref_of(a)], [ref_of(b)]))
+    for n, (a, b) in enumerate(opts.never_merge, 1):
+        rules.append(Rule(-1000 - n, "never", [ref_of(a)], [ref_of(b)]))
+    for r in conn.execute(select(PersonRule.__table__).order_by(PersonRule.rule_id)):
+        rules.append(Rule(r.rule_id, r.kind, list(_doc(r.left_refs)), list(_doc(r.right_refs))))
+    return rules
+
+
+def _doc(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def ref_of(text_ref: str) -> str:
+    """A config reference as a rule ref: an email, a +phone, or SOURCE/EXTERNAL_ID."""
+    s = str(text_ref).strip()
+    if "@" in s:
+        return f"email:{s.lower()}"
+    if s.startswith("+"):
+        return f"phone:{s}"
+    return f"record:{s}"
+
+
+# ----------------------------------------------------------------------------- resolve
+
+_COLUMNS = ("source", "external_id", "person_id", "model_pending", *GOLDEN_FIELDS,
+            "shop_customer_id", "seen_at")
+
+
+def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: bool = False) -> ModelResult:
+    """Assign ``source_person.person_id``; maintain ``person``, ``identity`` and ``person_merge``."""
+    opts = opts or IdentitySettings()
     sp = SourcePerson.__table__
-    rows = conn.execute(
-        select(sp.c.source, sp.c.external_id, sp.c.email, sp.c.phone, sp.c.person_id)
-        .order_by(sp.c.source, sp.c.external_id)
-    ).all()
     result = ModelResult()
-    uf = _UnionFind(len(rows))
-    first_holder: dict[tuple[str, str], int] = {}
-    for i, row in enumerate(rows):
-        for kind, value in (("email", row.email), ("phone", row.phone)):
-            if value:
-                j = first_holder.setdefault((kind, value), i)
-                if j != i:
-                    uf.union(i, j)
+    rules = _rules(conn, opts)
+    rules_changed = _config_rules_changed(conn, opts)
+    pending_filter = or_(sp.c.model_pending.is_(True), sp.c.person_id.is_(None))
+    nothing_new = not full and not rules_changed and conn.execute(
+        select(sp.c.external_id).where(pending_filter).limit(1)).first() is None
+    _prepare_scratch(conn)
+    if nothing_new:
+        _link_records(conn)
+        return result
 
-    groups: dict[int, list[int]] = defaultdict(list)
-    for i in range(len(rows)):
-        groups[uf.find(i)].append(i)
+    needs_attrs = bool(opts.identifiers or opts.compare_attributes or opts.attribute_fields)
+    cols = [sp.c[c] for c in _COLUMNS] + ([sp.c.attributes] if needs_attrs else [])
+    rows = conn.execute(select(*cols).order_by(sp.c.source, sp.c.external_id)).all()
+    n = len(rows)
+    if n == 0:
+        _link_records(conn)
+        return result
+    # Small warehouses are resolved from scratch whenever anything changed: it costs little,
+    # and the model trained on all the data, not on what came first, decides every pair.
+    full = full or n <= opts.full_run_below
+    index = {(r.source, r.external_id): i for i, r in enumerate(rows)}
+    old_pid = [r.person_id for r in rows]
+    pending = np.fromiter((full or r.model_pending is not False or r.person_id is None for r in rows),
+                          dtype=bool, count=n)
+    if rules_changed:  # records named by a rule are looked at again
+        for rule in rules:
+            for i in _expand(rule.left + rule.right, rows, index, opts):
+                pending[i] = True
+
+    members_of: dict[int, list[int]] = defaultdict(list)
+    for i, pid in enumerate(old_pid):
+        if pid is not None:
+            members_of[pid].append(i)
+
+    # ---- deterministic identifiers
+    clicks = _click_ids(conn)
+    holders: dict[tuple[str, str], list[int]] = defaultdict(list)
+    idents = [_identifiers(row, opts, clicks) for row in rows]
+    for i, found in enumerate(idents):
+        for ident in found:
+            holders[ident].append(i)
+    first = [matching.fold(r.first_name) for r in rows]
+    last = [matching.fold(r.last_name) for r in rows]
+    names = [matching.name_key(f, la) for f, la in zip(first, last, strict=True)]
+
+    # ---- probabilistic candidates; a shared email or phone is no evidence there either
+    shared = {ident for ident, hs in holders.items()
+              if ident[0] in ("email", "phone") and len(hs) > 1
+              and len(_name_groups(hs, first, last, names)) > opts.shared_identifier_names}
+    person_rows = [_match_fields(r, opts) for r in rows] if opts.probabilistic else []
+    if shared:
+        for i, row in enumerate(rows):
+            if row.phone and ("phone", row.phone) in shared:
+                person_rows[i]["phone"] = None
+            if row.email and ("email", normalise_email(row.email, opts.email_provider_rules)) in shared:
+                person_rows[i]["email"] = None
+    columns = matching.normalise(person_rows, extra=opts.compare_attributes) if opts.probabilistic else None
+    scored = None  # full runs: the candidate pairs and their levels, computed once
+    if columns is not None and full:
+        all_pairs = matching.candidate_pairs(columns)
+        scored = (all_pairs, matching.compare(columns, all_pairs))
+    model = _model(conn, columns, full, scored) if columns is not None else None
+
+    # ---- the affected set: pending records, what they match, and the persons of both
+    if full:
+        affected = np.ones(n, dtype=bool)
+    else:
+        affected = pending.copy()
+        for ident_holders in holders.values():
+            if len(ident_holders) > 1 and pending[ident_holders].any():
+                affected[ident_holders] = True
+        if columns is not None:
+            pairs = matching.candidate_pairs(columns, only=pending)
+            if len(pairs):
+                _, prob = matching.score(model, matching.compare(columns, pairs), guard=opts.household_guard)
+                hit = pairs[prob >= opts.match_threshold]
+                affected[hit.ravel()] = True
+        for rule in rules:
+            sides = _expand(rule.left + rule.right, rows, index, opts)
+            if sides and affected[sides].any():
+                affected[sides] = True
+        for pid in {old_pid[i] for i in np.flatnonzero(affected) if old_pid[i] is not None}:
+            affected[members_of[pid]] = True
+    chosen = np.flatnonzero(affected)
+    result.looked_at = len(chosen)
+
+    # ---- edges among the affected records, in a fixed order
+    edges: list[tuple[int, float, int, int, str, Any]] = []  # (rank, -score, i, j, evidence, fields)
+    for rule in rules:
+        if rule.kind == "must":
+            sides = [i for i in _expand(rule.left + rule.right, rows, index, opts) if affected[i]]
+            for j in sides[1:]:
+                edges.append((0, -1.0, sides[0], j, f"must-merge rule {rule.rule_id}", None))
+    for (kind, value), ident_holders in holders.items():
+        hs = [i for i in ident_holders if affected[i]]
+        if len(hs) < 2:
+            continue
+        groups = _name_groups(hs, first, last, names)
+        if len(groups) <= opts.shared_identifier_names:
+            for j in hs[1:]:
+                edges.append((1, -1.0, hs[0], j, f"{kind}:{value}", None))
+        else:  # shared: only records naming the same person are joined by it
+            for same in groups:
+                for j in same[1:]:
+                    edges.append((1, -1.0, same[0], j,
+                                  f"{kind}:{value} (shared by {len(groups)} names; names agree)", None))
+    if columns is not None and len(chosen) > 1:
+        if scored is not None:
+            pairs, levels = scored
+        else:
+            pairs = matching.candidate_pairs(columns, only=affected)
+            pairs = pairs[affected[pairs[:, 0]] & affected[pairs[:, 1]]]
+            levels = matching.compare(columns, pairs) if len(pairs) else {}
+        if len(pairs):
+            weight, prob = matching.score(model, levels, guard=opts.household_guard)
+            weights = model.weights()
+            for k in np.flatnonzero(prob >= opts.match_threshold):
+                i, j = int(pairs[k, 0]), int(pairs[k, 1])
+                edges.append((2, -float(prob[k]), i, j, f"probabilistic match (weight {weight[k]:.1f})",
+                              matching.evidence(columns, weights, levels, int(k))))
+    edges.sort(key=lambda e: (e[0], e[1], e[2], e[3]))
+
+    uf = _UnionFind(n)
+    for rule in rules:
+        if rule.kind == "never":
+            for side, refs in ((0, rule.left), (1, rule.right)):
+                for i in _expand(refs, rows, index, opts):
+                    uf.tags.setdefault(uf.find(i), set()).add((rule.rule_id, side))
+    joins: list[tuple[int, int, str, float, Any]] = []  # (record that joined, other, ...)
+    size = defaultdict(lambda: 1)
+    for _, neg, i, j, why, fields in edges:
+        ri, rj = uf.find(i), uf.find(j)
+        if ri == rj:
+            continue
+        grown = size[ri] + size[rj]
+        if uf.union(i, j):
+            # the record of the smaller side is the one that joined (ties: the later record)
+            joiner, other = (i, j) if (size[ri], -i) < (size[rj], -j) else (j, i)
+            size[uf.find(i)] = grown
+            joins.append((joiner, other, why, -neg, fields))
+
+    # ---- person ids: each cluster keeps the id most of its records had
+    clusters: dict[int, list[int]] = defaultdict(list)
+    for i in chosen:
+        clusters[uf.find(int(i))].append(int(i))
+    taken: set[int] = set()
+    new_pid: dict[int, int] = {}
+    need_new: list[int] = []
+    for root in sorted(clusters):
+        ids = Counter(old_pid[i] for i in clusters[root] if old_pid[i] is not None)
+        for pid, _ in sorted(ids.items(), key=lambda kv: (-kv[1], kv[0])):
+            if pid not in taken:
+                taken.add(pid)
+                new_pid[root] = pid
+                break
+        else:
+            need_new.append(root)
+    for root, pid in zip(need_new, _new_persons(conn, len(need_new)), strict=True):
+        new_pid[root] = pid
+    result.created = len(need_new)
+    old_ids = {old_pid[i] for i in chosen if old_pid[i] is not None}
+    retired = sorted(old_ids - set(new_pid.values()))
+    result.merged = len(retired)
 
     now = dt.datetime.now(UTC)
-    assign: list[dict] = []  # source_person rows whose person_id changes
-    merges: list[dict] = []
-    retired: list[int] = []
-    new_ids = iter(_new_persons(conn, sum(
-        1 for members in groups.values() if all(rows[i].person_id is None for i in members))))
-    for members in groups.values():
-        existing = sorted({rows[i].person_id for i in members if rows[i].person_id is not None})
-        if existing:
-            person_id = existing[0]
-            for other in existing[1:]:
-                retired.append(other)
-                merges.append({"person_id": person_id, "merged_person_id": other, "source": None,
-                               "external_id": None, "evidence": _evidence(rows, members),
-                               "score": Decimal(1), "merged_at": now})
-        else:
-            person_id = next(new_ids)
-            result.created += 1
-        for i in members:
-            row = rows[i]
-            if row.person_id == person_id:
-                continue
-            assign.append({"s": row.source, "e": row.external_id, "p": person_id})
-            if len(members) > 1 and (existing or i != members[0]):
-                result.attached += 1
-                merges.append({"person_id": person_id, "merged_person_id": None, "source": row.source,
-                               "external_id": row.external_id, "evidence": _evidence(rows, members, i),
-                               "score": Decimal(1), "merged_at": now})
-    result.merged = len(retired)
-    result.persons = len(groups)
+    touched_roots = [root for root, members in clusters.items()
+                     if any(pending[i] or old_pid[i] != new_pid[root] for i in members)]
+    changed_rows = [{"source": rows[i].source, "external_id": rows[i].external_id,
+                     "person_id": new_pid[root], "model_pending": False}
+                    for root in touched_roots for i in clusters[root]
+                    if pending[i] or old_pid[i] != new_pid[root]]
+    merges = []
+    for joiner, other, why, score, fields in joins:
+        pid = new_pid[uf.find(joiner)]
+        if old_pid[joiner] is not None and old_pid[joiner] == old_pid[other]:
+            continue  # already one person: nothing new
+        merges.append({"person_id": pid, "merged_person_id": None, "source": rows[joiner].source,
+                       "external_id": rows[joiner].external_id, "evidence": why[:400],
+                       "score": Decimal(str(round(score, 4))), "merged_at": now, "fields": fields})
+    for pid in retired:
+        survivor = next(new_pid[r] for r in clusters if any(old_pid[i] == pid for i in clusters[r]))
+        merges.append({"person_id": survivor, "merged_person_id": pid, "source": None, "external_id": None,
+                       "evidence": "its records now belong to this person", "score": Decimal(1),
+                       "merged_at": now, "fields": None})
+    result.attached = sum(1 for m in merges if m["merged_person_id"] is None)
+    result.persons = len(touched_roots)
 
-    if assign:
-        conn.execute(
-            text("UPDATE source_person SET person_id = :p WHERE source = :s AND external_id = :e"), assign
-        )
+    up = Upserter(conn)
+    for start in range(0, len(changed_rows), 50_000):
+        up.upsert("source_person", changed_rows[start:start + 50_000])
     if merges:
         conn.execute(insert(PersonMerge), merges)
-    if retired:  # their records follow source_person to the survivor in sql/model
-        conn.execute(delete(Person).where(Person.person_id.in_(retired)))
-    _refresh_identities(conn)
-    run_sql(conn, "model")
+    if retired:
+        for start in range(0, len(retired), BATCH):
+            chunk = retired[start:start + BATCH]
+            conn.execute(delete(Identity).where(Identity.person_id.in_(chunk)))
+            conn.execute(delete(Person).where(Person.person_id.in_(chunk)))
+
+    # ---- golden records and identities of the persons that changed
+    golden_rows = []
+    identity_rows = []
+    dirty = []
+    for root in touched_roots:
+        pid = new_pid[root]
+        members = [rows[i] for i in clusters[root]]
+        golden_rows.append({"person_id": pid, **golden(members, opts)})
+        dirty.append(pid)
+        for i in clusters[root]:
+            row = rows[i]
+            for kind, value in idents[i]:
+                if kind == "shop_customer":
+                    kind, value = "external_id", row.shop_customer_id
+                identity_rows.append({"kind": kind[:16], "value": str(value)[:320], "source": row.source,
+                                      "person_id": pid})
+            identity_rows.append({"kind": "external_id", "value": row.external_id[:320], "source": row.source,
+                                  "person_id": pid})
+    for start in range(0, len(dirty), BATCH):
+        conn.execute(delete(Identity).where(Identity.person_id.in_(dirty[start:start + BATCH])))
+    for start in range(0, len(golden_rows), 50_000):
+        up.upsert("person", golden_rows[start:start + 50_000])
+    for start in range(0, len(identity_rows), 50_000):
+        up.upsert("identity", identity_rows[start:start + 50_000])
+
+    _mark_dirty(conn, dirty, [(r["source"], r["external_id"]) for r in changed_rows])
+    _link_records(conn)
     return result
+
+
+def _name_groups(holders: list[int], first: list[str], last: list[str], names: list[str]) -> list[list[int]]:
+    """The holders of one identifier, grouped by the person their names describe.
+
+    Names agree when the last names are close (Jaro-Winkler >= 0.85) and the first names
+    are too, or are nicknames or initials of each other; a typo is not another person.
+    Holders without a name are in no group. Many holders: exact names only (fast path).
+    """
+    named = [i for i in holders if names[i]]
+    if len(named) > 50:
+        exact: dict[str, list[int]] = defaultdict(list)
+        for i in named:
+            exact[names[i]].append(i)
+        return list(exact.values())
+    groups: list[list[int]] = []
+    for i in named:
+        for group in groups:
+            j = group[0]
+            if _names_agree(first[i], last[i], first[j], last[j]):
+                group.append(i)
+                break
+        else:
+            groups.append([i])
+    return groups
+
+
+def _names_agree(f1: str, l1: str, f2: str, l2: str) -> bool:
+    from rapidfuzz.distance import JaroWinkler
+
+    def close(a: str, b: str) -> bool:
+        return not a or not b or a == b or JaroWinkler.normalized_similarity(a, b) >= 0.85
+
+    def given(a: str, b: str) -> bool:
+        if not a or not b or a[0] == b[0] and (len(a) == 1 or len(b) == 1):
+            return True
+        return matching.NICKNAMES.get(a, a) == matching.NICKNAMES.get(b, b) or close(a, b)
+
+    if close(l1, l2) and given(f1, f2):
+        return True
+    return bool(f1 and l1 and f1 == l2 and l1 == f2)  # first and last swapped
+
+
+def _match_fields(row: Any, opts: IdentitySettings) -> dict[str, Any]:
+    """The fields the matcher compares: person fields, then attributes standing in for them."""
+    out = {f: getattr(row, f) for f in GOLDEN_FIELDS}
+    if opts.attribute_fields or opts.compare_attributes:
+        attrs = _attributes(row)
+        for column, target in opts.attribute_fields.items():
+            if not out.get(target) and attrs.get(column) not in (None, ""):
+                out[target] = attrs[column]
+        for column in opts.compare_attributes:
+            out[column] = attrs.get(column)
+    return out
+
+
+def golden(members: list[Any], opts: IdentitySettings) -> dict[str, Any]:
+    """Survivorship: per field, a value from the most trusted source (``source_priority``);
+    among equally trusted sources the most recently seen non-empty value; ties by source
+    and record key, so the result never depends on load order."""
+    if len(members) == 1:
+        row = members[0]._mapping
+        return {name: (row[name] if row[name] != "" else None) for name in _GOLDEN}
+    out: dict[str, Any] = {}
+    oldest = dt.datetime.min.replace(tzinfo=UTC)
+    maps = [m._mapping for m in members]
+    seen = []
+    for row in maps:
+        when = row["seen_at"] or oldest
+        seen.append(when if when.tzinfo else when.replace(tzinfo=UTC))
+    for name in _GOLDEN:
+        priority = opts.priority(name)
+        best = None
+        best_key = None
+        for row, when in zip(maps, seen, strict=True):
+            value = row[name]
+            if value is None or value == "":
+                continue
+            rank = priority.index(row["source"]) if row["source"] in priority else len(priority)
+            sort_key = (-rank, when, row["source"], row["external_id"])
+            if best_key is None or sort_key > best_key:
+                best, best_key = value, sort_key
+        out[name] = best
+    return out
+
+
+_GOLDEN = tuple(f for f in GOLDEN_FIELDS if f != "lifecycle_stage")
+
+
+def _model(conn: Connection, columns: matching.Columns, full: bool, scored: tuple | None = None) -> matching.Model:
+    """The stored model, or a new one trained now (first run, ``full``, or the data doubled).
+
+    Between retrainings the weights stay fixed, so records that arrive later are judged
+    by the same model as those before them."""
+    stored = conn.execute(select(MatchModel.__table__).where(MatchModel.name == "default")).first()
+    if stored is not None and not full and columns.n <= 2 * max(stored.trained_on, 1):
+        params = _doc(stored.params)
+        if set(params.get("m", {})) == set(columns.kinds):
+            return matching.Model.from_json(params)
+    if scored is None:
+        pairs = matching.candidate_pairs(columns)
+        scored = (pairs, matching.compare(columns, pairs))
+    model = matching.train(columns, *scored)
+    Upserter(conn).upsert("match_model", [{"name": "default", "params": model.to_json(),
+                                            "trained_on": columns.n, "trained_at": dt.datetime.now(UTC)}])
+    return model
+
+
+def _config_rules_changed(conn: Connection, opts: IdentitySettings) -> bool:
+    """Whether the rules in crmhub.yml differ from those the last run applied."""
+    digest = hashlib.sha256(json.dumps([opts.must_merge, opts.never_merge, opts.identifiers,
+                                        opts.email_provider_rules, opts.shared_identifier_names,
+                                        opts.source_priority, opts.match_threshold,
+                                        opts.compare_attributes, opts.attribute_fields,
+                                        opts.probabilistic, opts.household_guard]).encode()).hexdigest()
+    stored = conn.execute(select(MatchModel.params).where(MatchModel.name == "config")).scalar_one_or_none()
+    if stored is not None and _doc(stored).get("digest") == digest:
+        return False
+    Upserter(conn).upsert("match_model", [{"name": "config", "params": {"digest": digest}, "trained_on": 0,
+                                            "trained_at": dt.datetime.now(UTC)}])
+    return stored is not None  # the first run looks at everything anyway
+
+
+def _expand(refs: list[str], rows: list[Any], index: dict, opts: IdentitySettings) -> list[int]:
+    """Record indexes a rule's refs name."""
+    out = []
+    wanted = set(refs)
+    for ref in refs:
+        if ref.startswith("record:"):
+            source, _, external_id = ref[7:].partition("/")
+            i = index.get((source, external_id))
+            if i is not None:
+                out.append(i)
+    if any(r.startswith(("email:", "phone:")) for r in refs):
+        for i, row in enumerate(rows):
+            if (row.email and f"email:{row.email}" in wanted) or (row.phone and f"phone:{row.phone}" in wanted):
+                out.append(i)
+    return sorted(set(out))
+
+
+def _click_ids(conn: Connection) -> dict[tuple[str, str], list[str]]:
+    """Ad click ids of leads, by the lead's source_person row."""
+    out: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for row in conn.execute(select(Lead.source, Lead.person_ref, Lead.gclid, Lead.fbclid)
+                            .where(or_(Lead.gclid.is_not(None), Lead.fbclid.is_not(None)))):
+        for click in (row.gclid, row.fbclid):
+            if click and row.person_ref:
+                out[(row.source, row.person_ref)].append(click)
+    return out
 
 
 def _new_persons(conn: Connection, count: int) -> list[int]:
@@ -128,35 +576,57 @@ def _new_persons(conn: Connection, count: int) -> list[int]:
     return list(conn.execute(stmt, [{"lifecycle_stage": "lead"}] * count).scalars())
 
 
-def _evidence(rows, members: list[int], i: int | None = None) -> str:
-    """The identifier a member shares with the rest of its group, as kind:value."""
-    candidates = [i] if i is not None else members
-    for kind in ("email", "phone"):
-        for c in candidates:
-            value = getattr(rows[c], kind)
-            if value and sum(1 for m in members if getattr(rows[m], kind) == value) > 1:
-                return f"{kind}:{value}"
-    return "group"
+# ----------------------------------------------------------------------------- records
 
 
-def _refresh_identities(conn: Connection) -> None:
-    """identity = every (kind, value, source) a person is known by; rewritten when it differs."""
-    sp = SourcePerson.__table__
-    wanted: dict[tuple[str, str, str], int] = {}
-    for row in conn.execute(select(sp.c.source, sp.c.external_id, sp.c.email, sp.c.phone,
-                                   sp.c.shop_customer_id, sp.c.person_id)
-                            .where(sp.c.person_id.is_not(None))):
-        for kind, value in (("email", row.email), ("phone", row.phone),
-                            ("external_id", row.shop_customer_id)):
-            if value:
-                wanted[(kind, value, row.source)] = row.person_id
-        wanted[("external_id", row.external_id, row.source)] = row.person_id
-    have = {(r.kind, r.value, r.source): r.person_id for r in conn.execute(select(Identity))}
-    stale = [{"kind": k, "value": v, "source": s} for (k, v, s) in have.keys() - wanted.keys()]
-    changed = [{"kind": k, "value": v, "source": s, "person_id": p}
-               for (k, v, s), p in wanted.items() if have.get((k, v, s)) != p]
-    Upserter(conn).delete_keys("identity", stale)
-    Upserter(conn).upsert("identity", changed)
+def _prepare_scratch(conn: Connection) -> None:
+    """Per-run scratch tables (temporary, per connection) that sql/model reads."""
+    conn.exec_driver_sql("CREATE TEMPORARY TABLE IF NOT EXISTS model_dirty (person_id INTEGER PRIMARY KEY)")
+    conn.exec_driver_sql("CREATE TEMPORARY TABLE IF NOT EXISTS model_refs "
+                         "(source VARCHAR(64), external_id VARCHAR(255), PRIMARY KEY (source, external_id))")
+    conn.exec_driver_sql("DELETE FROM model_dirty")
+    conn.exec_driver_sql("DELETE FROM model_refs")
+
+
+def _mark_dirty(conn: Connection, persons: list[int], refs: list[tuple[str, str]]) -> None:
+    if persons:
+        conn.execute(text("INSERT INTO model_dirty (person_id) VALUES (:p)"), [{"p": p} for p in persons])
+    if refs:
+        conn.execute(text("INSERT INTO model_refs (source, external_id) VALUES (:s, :e)"),
+                     [{"s": s, "e": e} for s, e in refs])
+
+
+def _link_records(conn: Connection) -> None:
+    """Person ids onto records (sql/model), ad clicks onto their lead's person, then the
+    lifecycle and touch facts of every person that changed."""
+    run_sql(conn, "model")
+    _link_ad_clicks(conn)
+    run_sql(conn, "model_persons")
+
+
+def _link_ad_clicks(conn: Connection) -> None:
+    """An ad_click touchpoint whose URL carries a lead's gclid/fbclid joins that lead's person."""
+    from crm_model.schema import Touchpoint
+
+    tp = Touchpoint.__table__
+    clicks = conn.execute(select(tp.c.source, tp.c.external_id, tp.c.url).where(
+        tp.c.person_id.is_(None), tp.c.person_ref.is_(None), tp.c.channel == "ad_click",
+        tp.c.url.is_not(None))).all()
+    if not clicks:
+        return
+    owners = dict(conn.execute(select(Identity.value, Identity.person_id).where(Identity.kind == "click_id")).all())
+    updates = []
+    for row in clicks:
+        params = v.url_params(row.url)
+        for key in v.CLICK_IDS:
+            pid = owners.get(params.get(key))
+            if pid is not None:
+                updates.append({"s": row.source, "e": row.external_id, "p": pid})
+                break
+    if updates:
+        conn.execute(text("UPDATE touchpoint SET person_id = :p WHERE source = :s AND external_id = :e"), updates)
+        conn.execute(text("INSERT INTO model_dirty (person_id) SELECT :p WHERE NOT EXISTS "
+                          "(SELECT 1 FROM model_dirty WHERE person_id = :p)"), [{"p": u["p"]} for u in updates])
 
 
 def run_sql(conn: Connection, folder: str) -> None:
@@ -171,4 +641,18 @@ def _statements(sql: str) -> list[str]:
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
-__all__ = ["ModelResult", "resolve", "run_sql"]
+def mark_pending(conn: Connection, refs: list[tuple[str, str]]) -> None:
+    """Have the next model run look at these source_person rows again."""
+    sp = SourcePerson.__table__
+    for source, external_id in refs:
+        conn.execute(update(sp).where(sp.c.source == source, sp.c.external_id == external_id)
+                     .values(model_pending=True))
+
+
+def pending_count(conn: Connection) -> int:
+    sp = SourcePerson.__table__
+    return conn.execute(select(func.count()).select_from(sp).where(
+        or_(sp.c.model_pending.is_(True), sp.c.person_id.is_(None)))).scalar_one()
+
+
+__all__ = ["ModelResult", "golden", "mark_pending", "normalise_email", "ref_of", "resolve", "run_sql"]

@@ -99,8 +99,9 @@ class Upserter:
             stmt = insert.on_conflict_do_nothing(index_elements=pk)
         else:
             where = None
-            if update_if_changed:
-                where = _or(*(table.c[c].is_distinct_from(insert.excluded[c]) for c in update_if_changed))
+            if update_if_changed:  # keep_known: a NULL is no change
+                where = _or(*((func.coalesce(insert.excluded[c], table.c[c]) if keep_known else insert.excluded[c])
+                              .is_distinct_from(table.c[c]) for c in update_if_changed))
             new = {c: insert.excluded[c] for c in updates}
             if keep_known:
                 new = {c: func.coalesce(v, table.c[c]) for c, v in new.items()}
@@ -140,8 +141,10 @@ class Upserter:
                 f"{c} = " + value.format(c=c, t=table.name) for c in updates
             )
             if update_if_changed:
+                changed = ("COALESCE(EXCLUDED.{c}, {t}.{c})" if keep_known else "EXCLUDED.{c}") + \
+                    " IS DISTINCT FROM {t}.{c}"
                 conflict += " WHERE " + " OR ".join(
-                    f"{table.name}.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in update_if_changed
+                    changed.format(c=c, t=table.name) for c in update_if_changed
                 )
         self.conn.exec_driver_sql(
             f"INSERT INTO {table.name} ({col_list}) SELECT {col_list} FROM {staging} {conflict}"

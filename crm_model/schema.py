@@ -121,6 +121,13 @@ class SourcePerson(SourceRecord, PersonFields, Base):
     shop_customer_id: Mapped[str | None] = col(String(255), "Customer id in a shop system.")
     seen_at: Mapped[dt.datetime | None] = col(UtcDateTime, "When the source last saw this person.")
     marketing_consent: Mapped[bool | None] = col(Boolean, "Opted in to marketing email, if known.")
+    attributes: Mapped[Any] = col(
+        Document, "Source columns with no warehouse field, as JSON {column: value} (kept, never dropped)."
+    )
+    model_pending: Mapped[bool | None] = col(
+        Boolean, "True when the row is new or changed since identity resolution last looked at it.",
+        index=True,
+    )
 
 
 class Identity(Base):
@@ -147,6 +154,45 @@ class PersonMerge(Base):
     evidence: Mapped[str] = mapped_column(String(400), comment="Shared identifier, kind:value.")
     score: Mapped[Decimal] = mapped_column(Money, comment="Match confidence, 0..1 (1 = exact id).")
     merged_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, comment="When the merge was made.")
+    fields: Mapped[Any] = col(
+        Document, "Probabilistic matches: per field, the comparison level and its weight (JSON)."
+    )
+
+
+class PersonRule(Base):
+    """Manual identity decisions (`crmhub person link|unlink`), applied on every model run."""
+
+    __tablename__ = "person_rule"
+
+    rule_id: Mapped[int] = mapped_column(Integer, primary_key=True, comment="Row id.")
+    kind: Mapped[str] = mapped_column(String(8), comment="must (always one person) or never (never one person).")
+    left_refs: Mapped[Any] = mapped_column(
+        Document, comment="One side: JSON list of 'email:...', 'phone:...' or 'record:SOURCE/EXTERNAL_ID'."
+    )
+    right_refs: Mapped[Any] = mapped_column(Document, comment="The other side, same form.")
+    note: Mapped[str | None] = col(String(255), "What the user typed (ids or emails).")
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, comment="When the rule was made.")
+
+
+class MatchModel(Base):
+    """The trained probabilistic matching model (Fellegi-Sunter m/u per comparison level)."""
+
+    __tablename__ = "match_model"
+
+    name: Mapped[str] = key(String(64), "Model name ('default').")
+    params: Mapped[Any] = mapped_column(Document, comment="m and u probabilities per field level (JSON).")
+    trained_on: Mapped[int] = mapped_column(Integer, comment="Records it was trained on.")
+    trained_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, comment="When.")
+
+
+class ErasureTombstone(Base):
+    """Hashes of erased people's identifiers: a sync drops records that match one."""
+
+    __tablename__ = "erasure_tombstone"
+
+    digest: Mapped[str] = key(String(64), "SHA-256 of kind:normalised value (no personal data kept).")
+    kind: Mapped[str] = mapped_column(String(16), comment="email, phone or name_birth (name and birth date).")
+    erased_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, comment="When `crmhub forget` ran.")
 
 
 # --------------------------------------------------------------------- leads, prospects
@@ -438,4 +484,5 @@ UNIFIED_TABLES = (
     "ad", "ad_stat_daily", "web_traffic_daily", "email_message", "product", "customer_order",
     "order_line", "service_case", "service_contract", "feedback",
 )
-OPERATIONS_TABLES = ("sync_run", "sync_state", "raw_record", "rejected_record", "report_run")
+OPERATIONS_TABLES = ("sync_run", "sync_state", "raw_record", "rejected_record", "report_run",
+                     "person_rule", "match_model", "erasure_tombstone")

@@ -27,6 +27,8 @@ from sqlalchemy import Connection, Engine, select, text, update
 
 from connectors.sdk.streams import Connector, Page, StreamSpec, StreamState, parse_utc
 from crm_model import faults
+from crm_model.erasure import digest as erasure_digest
+from crm_model.erasure import load_tombstones, name_birth_key
 from crm_model.load import TABLES, JsonText, Upserter, json_default
 from crm_model.locks import source_lock
 from crm_model.mapping import MapContext, Mapper, Reject, Row, find_mapping
@@ -100,7 +102,9 @@ class Batch:
 class BatchBuilder:
     """Turns records of one stream into the rows of one transaction (pure, no I/O)."""
 
-    def __init__(self, source: str, spec: StreamSpec, mapper: Mapper | None, ctx: MapContext, dialect: str):
+    def __init__(self, source: str, spec: StreamSpec, mapper: Mapper | None, ctx: MapContext, dialect: str,
+                 tombstones: frozenset[str] = frozenset()):
+        self.tombstones = tombstones  # digests of erased people's emails and phones (crmhub forget)
         self.source = source
         self.spec = spec
         self.mapper = mapper
@@ -129,6 +133,15 @@ class BatchBuilder:
             rows: list[Row] = []
             if reason is None and self.mapper is not None:
                 reason, rows = self._map(record)
+                if reason is None and self.tombstones and self._erased(rows):
+                    # nothing of an erased person is stored again: no payload, no key
+                    batch.rejects.append({
+                        "source": self.source, "stream": self.spec.name,
+                        "record_key": "#erased:" + hashlib.sha1(key.encode()).hexdigest(),
+                        "payload": None, "reason": "a person erased by `crmhub forget`: not stored",
+                        "sync_run_id": run_id, "rejected_at": at,
+                    })
+                    continue
             if land_raw:
                 batch.raw.append({
                     "source": self.source, "stream": self.spec.name, "record_key": key,
@@ -147,6 +160,22 @@ class BatchBuilder:
             for row in rows:
                 batch.unified[row.table].append(row.values)
         return batch
+
+    def _erased(self, rows: list[Row]) -> bool:
+        for row in rows:
+            if row.table == "source_person":
+                vals = row.values
+                for kind in ("email", "phone"):
+                    value = vals.get(kind)
+                    if value and erasure_digest(kind, str(value)) in self.tombstones:
+                        return True
+                first, last = vals.get("first_name"), vals.get("last_name")
+                if not first and not last and vals.get("display_name"):
+                    first, _, last = str(vals["display_name"]).partition(" ")
+                born = name_birth_key(first, last, vals.get("birth_date"))
+                if born and erasure_digest("name_birth", born) in self.tombstones:
+                    return True
+        return False
 
     def _map(self, record: dict[str, Any]) -> tuple[str | None, list[Row]]:
         try:
@@ -180,6 +209,11 @@ def write_batch(conn: Connection, source: str, stream: str, batch: Batch, *,
         )
     faults.checkpoint("raw")
     for table, rows in batch.unified.items():
+        if table == "source_person":  # a new or changed person is pending for identity resolution
+            changed = sorted({c for r in rows for c in r} - {"source", "external_id"})
+            rows = [{**r, "model_pending": True} for r in rows]
+            up.upsert(table, rows, keep_known=True, update_if_changed=changed)
+            continue
         up.upsert(table, rows, keep_known=table in ACCUMULATING)
     up.upsert("rejected_record", batch.rejects, update_if_changed=["reason"])
     if clear_rejects and batch.mapped_keys:
@@ -381,7 +415,8 @@ def _close(pages: Any) -> None:
 def _sync_stream(engine, run_id, connector, spec, ctx, full_refresh, out: StreamResult, progress, since=None):
     source = ctx.source
     mapper = find_mapping(ctx.connector, spec.name)
-    builder = BatchBuilder(source, spec, mapper, ctx, engine.dialect.name)
+    with engine.connect() as conn:
+        builder = BatchBuilder(source, spec, mapper, ctx, engine.dialect.name, load_tombstones(conn))
     with engine.connect() as conn:
         saved = {} if full_refresh or since else load_state(conn, source, spec.name)
         had_rejects = conn.execute(
@@ -486,7 +521,9 @@ def ingest(engine: Engine, source: str, connector_type: str, spec: StreamSpec,
     """
     mapper = find_mapping(connector_type, spec.name)
     ctx = MapContext(source, spec.name, connector_type, options or {})
-    batch = BatchBuilder(source, spec, mapper, ctx, engine.dialect.name).build(records, None, now())
+    with engine.connect() as conn:
+        tombstones = load_tombstones(conn)
+    batch = BatchBuilder(source, spec, mapper, ctx, engine.dialect.name, tombstones).build(records, None, now())
     with engine.begin() as conn:
         write_batch(conn, source, spec.name, batch, clear_rejects=True)
     return StreamResult(spec.name, read=len(records), loaded=batch.loaded, rejected=len(batch.rejects), pages=1)

@@ -26,6 +26,8 @@ connectors_app = typer.Typer(help="List, scaffold and check connectors.", no_arg
 app.add_typer(connectors_app, name="connectors")
 lead_app = typer.Typer(help="Enter leads by hand.", no_args_is_help=True)
 app.add_typer(lead_app, name="lead")
+person_app = typer.Typer(help="The customer 360, and manual merge rules.", no_args_is_help=True)
+app.add_typer(person_app, name="person")
 
 ConfigOpt = Annotated[
     Path | None,
@@ -118,14 +120,76 @@ def sync(
 @app.command()
 def model(
     remap_all: Annotated[bool, typer.Option("--remap-all", help="Re-map every raw record, not just changed mappings.")] = False,
+    full: Annotated[bool, typer.Option("--full", help="Re-resolve every person and retrain the matcher.")] = False,
     config: ConfigOpt = None,
 ) -> None:
     """Re-map raw records to unified tables and resolve one person per real person."""
     from crmhub import jobs
 
-    s = jobs.model(_load(config), remap_all=remap_all)
-    _out(f"model: {s.persons:,} persons ({s.created:,} new, {s.merged:,} merged, {s.attached:,} records "
-         f"attached); re-mapped {s.remapped:,} records, {s.rejected:,} rejected")
+    s = jobs.model(_load(config), remap_all=remap_all, full=full)
+    _out(f"model: {s.persons:,} persons changed ({s.created:,} new, {s.merged:,} merged, {s.attached:,} records "
+         f"attached; {s.looked_at:,} records looked at); re-mapped {s.remapped:,} records, {s.rejected:,} rejected")
+
+
+@person_app.command("show")
+def person_show(
+    who: Annotated[str, typer.Argument(help="A person id or an email address.")],
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of text.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """The customer 360: identities and why each joined, leads, touchpoints, emails, orders, cases."""
+    from crmhub import persons
+
+    data = persons.show(_load(config), who)
+    if as_json:
+        _out(persons.to_json(data))
+    else:
+        for line in persons.render(data):
+            _out(line)
+
+
+@person_app.command("link")
+def person_link(
+    a: Annotated[str, typer.Argument(help="A person id or an email address.")],
+    b: Annotated[str, typer.Argument(help="Another person id or email address.")],
+    config: ConfigOpt = None,
+) -> None:
+    """Always treat A and B as one person (applied by every `crmhub model`)."""
+    from crmhub import persons
+
+    _out(persons.link(_load(config), a, b, never=False))
+
+
+@person_app.command("unlink")
+def person_unlink(
+    a: Annotated[str, typer.Argument(help="A person id or an email address.")],
+    b: Annotated[str, typer.Argument(help="Another person id or email address.")],
+    config: ConfigOpt = None,
+) -> None:
+    """Never treat A and B as one person (applied by every `crmhub model`)."""
+    from crmhub import persons
+
+    _out(persons.link(_load(config), a, b, never=True))
+
+
+@app.command()
+def forget(
+    who: Annotated[str, typer.Argument(help="An email address or a person id.")],
+    config: ConfigOpt = None,
+) -> None:
+    """Erase a person everywhere (records, raw payloads, quarantine, mail, report files)."""
+    from crmhub import persons
+
+    done = persons.forget(_load(config), who)
+    if not done.removed and not done.files:
+        _out(f"nothing found for {who}")
+        return
+    _out(f"erased person {', '.join(map(str, done.person_ids)) or '(no person id)'}:")
+    for table, n in sorted(done.removed.items()):
+        _out(f"  {table}: {n:,} rows")
+    for path in done.files:
+        _out(f"  report file rewritten: {path}")
+    _out(f"  {done.tombstones} hashed tombstones keep later syncs from bringing them back")
 
 
 @app.command()

@@ -27,6 +27,7 @@ from pydantic import (
 )
 from sqlalchemy.engine import make_url
 
+from crm_model.identity_settings import IdentitySettings
 from crmhub.errors import ConfigError
 
 DEFAULT_PATH = "crmhub.yml"
@@ -96,6 +97,7 @@ class Settings(Strict):
     reports: dict[str, ReportSettings] = Field(default_factory=dict)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
 
     @field_validator("sources", "reports")
     @classmethod

@@ -100,7 +100,8 @@ class ModelSummary(identity.ModelResult):
     rejected: int = 0  # ... of which the new mapping rejected
 
 
-def model(cfg: Config, *, remap_all: bool = False, engine: Engine | None = None) -> ModelSummary:
+def model(cfg: Config, *, remap_all: bool = False, full: bool = False,
+          engine: Engine | None = None) -> ModelSummary:
     """Re-map raw records whose mapping changed, resolve identities, rebuild persons."""
     own = engine is None
     engine = engine or warehouse(cfg)
@@ -121,7 +122,7 @@ def model(cfg: Config, *, remap_all: bool = False, engine: Engine | None = None)
             summary.remapped += mapped
             summary.rejected += rejected
         with engine.begin() as conn:
-            result = identity.resolve(conn)
+            result = identity.resolve(conn, cfg.settings.identity, full=full)
         summary = ModelSummary(**vars(result), remapped=summary.remapped, rejected=summary.rejected)
     finally:
         if own:

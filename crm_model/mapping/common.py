@@ -67,6 +67,7 @@ def lead_rows(
     tracking: Mapping[str, Any] | None = None,
     note: str | None = None,
     channel: str = "form",
+    attributes: Mapping[str, Any] | None = None,
 ) -> list[Row]:
     """The rows a lead becomes: who (source_person), the lead, and its touchpoint.
 
@@ -100,7 +101,8 @@ def lead_rows(
         "url": v.text(landing_page),
     }
     return [
-        person_row(person_ref, stage="lead", seen_at=submitted_at, **person),
+        person_row(person_ref, stage="lead", seen_at=submitted_at,
+                   **({"attributes": dict(attributes)} if attributes else {}), **person),
         Row("lead", lead),
         Row("touchpoint", touch),
     ]

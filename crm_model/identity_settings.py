@@ -1,0 +1,57 @@
+"""The ``identity:`` block of crmhub.yml: how identity resolution matches and merges.
+
+Kept apart from :mod:`crm_model.identity` so loading the config stays light.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class IdentitySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Gmail ignores dots and +tags (a.b+news@gmail.com is ab@gmail.com); Outlook, iCloud
+    # and Fastmail ignore +tags. Off by default: a company domain may treat them as distinct.
+    email_provider_rules: bool = False
+    # Custom identifiers: name -> {source: column kept in source_person.attributes}.
+    # Records that share a value of one identifier are the same person, across sources.
+    identifiers: dict[str, dict[str, str]] = Field(default_factory=dict)
+    # Probabilistic matching on names, address, birth date, company, email local part.
+    probabilistic: bool = True
+    match_threshold: float = Field(0.95, gt=0, lt=1)
+    # Never join two records probabilistically when both their given names and their birth
+    # dates differ outright: relatives sharing a surname, an address and a landline would
+    # otherwise become one person. Costs a little recall where both were mistyped.
+    household_guard: bool = True
+    # Up to this many source_person rows, every run with something new resolves from scratch
+    # (cheap at that size, and independent of the order data arrived in); above, runs are
+    # incremental with the stored model.
+    full_run_below: int = Field(20_000, ge=0)
+    # attributes columns compared too (each as a code: exact / one edit / different)
+    compare_attributes: list[str] = Field(default_factory=list)
+    # attributes column -> person field it stands for when that field is empty
+    attribute_fields: dict[str, str] = Field(default_factory=dict)
+    # An email or phone given with more distinct names than this is shared (a switchboard,
+    # info@, a family landline): it then joins only records whose names agree.
+    shared_identifier_names: int = Field(1, ge=1)
+    # Pairs of references that are never / always one person: an email, a +phone, or
+    # SOURCE/EXTERNAL_ID of a source_person row.
+    never_merge: list[tuple[str, str]] = Field(default_factory=list)
+    must_merge: list[tuple[str, str]] = Field(default_factory=list)
+    # Survivorship: field (or "*" for every field) -> sources, most trusted first. A value
+    # from a listed source beats any other; among equals the most recent non-empty wins.
+    source_priority: dict[str, list[str]] = Field(default_factory=dict)
+
+    def priority(self, field: str) -> list[str]:
+        return self.source_priority.get(field) or self.source_priority.get("*") or []
+
+
+# the person fields the golden record chooses (crm_model.mapping.common.PERSON_FIELDS;
+# repeated here so loading crmhub.yml imports no mapping code)
+GOLDEN_FIELDS = (
+    "display_name", "first_name", "last_name", "email", "phone", "company", "job_title",
+    "street", "postal_code", "city", "region", "country", "birth_date",
+)
+
+__all__ = ["GOLDEN_FIELDS", "IdentitySettings"]

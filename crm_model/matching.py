@@ -1,0 +1,397 @@
+"""Probabilistic record linkage: a Fellegi-Sunter model trained without labels.
+
+Pure functions on column arrays (no database here), so they are tested and
+benchmarked on their own:
+
+1. :func:`normalise` turns person rows into comparable columns (lower case, accents
+   and non-Latin letters folded to ASCII, nicknames to a canonical first name).
+2. :func:`candidate_pairs` blocks: records that agree on at least one blocking key
+   (name pair in either order, last name + birth date, postal code + name prefix, ...)
+   become candidate pairs. Each key sorts the records and pairs only neighbours
+   within an equal-key run, at most ``window`` apart, so the cost grows near-linearly.
+3. :func:`compare` gives each pair one comparison level per field (exact, close,
+   similar, different, or missing), with Jaro-Winkler from rapidfuzz.
+4. :func:`train` estimates u (chance agreement) from random record pairs and m (agreement
+   among true matches) by expectation-maximisation over the candidate pairs' level
+   patterns: no labels are used.
+5. :func:`score` turns each pair's levels into a match weight and a probability.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from rapidfuzz.distance import JaroWinkler, Levenshtein
+from rapidfuzz.process import cpdist
+
+# ----------------------------------------------------------------------------- normalise
+
+_PUNCT = {ord(c): " " for c in "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~\t\n\r"}
+# Non-Latin letters that NFKD does not decompose: a small transliteration (Cyrillic, Greek).
+_TRANSLIT = {
+    **dict(zip("абвгдезийклмнопрстуфыэ", "abvgdezijklmnoprstufye", strict=True)),
+    "ё": "e", "ж": "zh", "х": "kh", "ц": "ts", "ч": "ch", "ш": "sh", "щ": "shch", "ъ": "", "ь": "",
+    "ю": "yu", "я": "ya", "є": "ye", "і": "i", "ї": "yi", "ґ": "g",
+    **dict(zip("αβγδεζηθικλμνξοπρστυφχψω", "abgdezitiklmnxoprstyfxpo", strict=True)),
+    "ς": "s", "ß": "ss", "æ": "ae", "ø": "o", "œ": "oe", "ł": "l", "đ": "d", "ð": "d", "þ": "th",
+}
+_TRANSLIT_TABLE = str.maketrans({k: v for k, v in _TRANSLIT.items()})
+
+# Common English and German nicknames -> one canonical given name.
+NICKNAMES: dict[str, str] = {}
+for canon, nicks in {
+    "william": "bill billy will willy liam", "robert": "bob bobby rob robbie bert",
+    "richard": "dick rick ricky rich", "james": "jim jimmy jamie", "john": "jack johnny jon",
+    "michael": "mike mikey mick", "thomas": "tom tommy", "joseph": "joe joey",
+    "charles": "charlie chuck chas", "edward": "ed eddie ted ned", "anthony": "tony",
+    "christopher": "chris kit", "daniel": "dan danny", "david": "dave davy",
+    "matthew": "matt", "nicholas": "nick nicky", "andrew": "andy drew", "benjamin": "ben benny",
+    "samuel": "sam sammy", "alexander": "alex sasha sandy", "steven": "steve stephen",
+    "jonathan": "jon jonny", "timothy": "tim timmy", "patrick": "pat paddy",
+    "katherine": "kate katie kathy cathy catherine kathryn kat kitty", "elizabeth": "liz lizzy beth betty eliza lisa elise",
+    "margaret": "maggie meg peggy marge greta", "jennifer": "jen jenny", "susan": "sue suzy susie",
+    "rebecca": "becky becca", "deborah": "deb debbie", "patricia": "pat patty trish",
+    "victoria": "vicky tori", "jessica": "jess jessie", "alexandra": "alex sandra lexi",
+    "christine": "chris christina tina", "abigail": "abby", "dorothy": "dot dottie",
+    "johannes": "hans jan", "wolfgang": "wolf", "friedrich": "fritz", "josef": "sepp",
+}.items():
+    for nick in nicks.split():
+        NICKNAMES.setdefault(nick, canon)
+
+
+def fold(value: str | None) -> str:
+    """Lower-case ASCII words: 'Zoë  O'Brien-Smith' -> 'zoe o brien smith'."""
+    if not value:
+        return ""
+    s = value.lower()
+    if not s.isascii():
+        s = s.translate(_TRANSLIT_TABLE)
+        s = "".join(c for c in unicodedata.normalize("NFKD", s) if not unicodedata.combining(c))
+    return " ".join(s.translate(_PUNCT).split())
+
+
+_DIGITS = re.compile(r"\D+")
+
+# Field -> how it is compared. "name": exact / nickname-or-initial / JW >= .92 / JW >= .8;
+# "text": exact / JW >= .92 / JW >= .8; "code": exact / one edit; "exact": exact only.
+FIELDS: dict[str, str] = {
+    "first_name": "name", "last_name": "name", "birth_date": "code", "street": "text",
+    "postal_code": "code", "city": "text", "region": "exact", "country": "exact",
+    "company": "text", "email_local": "text", "phone": "code",
+}
+LEVELS = {"name": ("missing", "exact", "nickname or initial", "jaro-winkler >= 0.92",
+                   "jaro-winkler >= 0.80", "different"),
+          "text": ("missing", "exact", "jaro-winkler >= 0.92", "jaro-winkler >= 0.80", "different"),
+          "code": ("missing", "exact", "one edit", "different"),
+          "exact": ("missing", "exact", "different")}
+
+
+@dataclass
+class Columns:
+    """Normalised person columns, one list per field, all of one length."""
+
+    n: int
+    values: dict[str, list[str]] = field(default_factory=dict)
+    first_canon: list[str] = field(default_factory=list)
+    kinds: dict[str, str] = field(default_factory=dict)  # field -> comparison kind
+    initial: dict[str, np.ndarray] = field(default_factory=dict)  # name field -> first letter
+    short: dict[str, np.ndarray] = field(default_factory=dict)  # name field -> is a lone initial
+
+
+def normalise(rows: Sequence[dict], extra: Iterable[str] = ()) -> Columns:
+    """Comparable columns of person rows (dicts with the person fields; ``extra`` fields compared as codes)."""
+    n = len(rows)
+    cols = Columns(n)
+
+    def column(name: str) -> list:
+        return [r.get(name) for r in rows]
+
+    first = [fold(x) for x in column("first_name")]
+    last = [fold(x) for x in column("last_name")]
+    cols.values["first_name"] = first
+    cols.values["last_name"] = last
+    cols.first_canon = [NICKNAMES.get(f, f) for f in first]
+    cols.values["birth_date"] = [_DIGITS.sub("", str(x)) if x else "" for x in column("birth_date")]
+    cols.values["street"] = [fold(x) for x in column("street")]
+    cols.values["postal_code"] = [fold(x).replace(" ", "") for x in column("postal_code")]
+    for name in ("city", "region", "company"):
+        cols.values[name] = [fold(x) for x in column(name)]
+    cols.values["country"] = [(x or "").lower() for x in column("country")]
+    cols.values["email_local"] = [fold((x or "").partition("@")[0]) for x in column("email")]
+    cols.values["phone"] = [_DIGITS.sub("", x) if x else "" for x in column("phone")]
+    cols.kinds = dict(FIELDS)
+    for name in ("first_name", "last_name"):
+        cols.initial[name] = np.asarray([x[:1] for x in cols.values[name]], dtype=object)
+        cols.short[name] = np.fromiter((len(x) == 1 for x in cols.values[name]), dtype=bool, count=n)
+    for name in extra:
+        cols.values[name] = [fold(str(x)) if x not in (None, "") else "" for x in column(name)]
+        cols.kinds[name] = "code"
+    return cols
+
+
+def name_key(first: str, last: str) -> str:
+    """Who a record names, for counting the distinct people behind a shared identifier."""
+    return f"{NICKNAMES.get(first, first)}|{last}" if (first or last) else ""
+
+
+# ----------------------------------------------------------------------------- blocking
+
+
+def blocking_keys(cols: Columns) -> dict[str, list[str]]:
+    """Named blocking keys per record ('' = no key)."""
+    v = cols.values
+    first, last, dob, postal = v["first_name"], v["last_name"], v["birth_date"], v["postal_code"]
+    canon = cols.first_canon
+
+    def both(a: list[str], b: list[str]) -> list[str]:
+        return [f"{x}|{y}" if x and y else "" for x, y in zip(a, b, strict=True)]
+
+    keys = {
+        # the name pair in either order: swapped first/last names still meet
+        "names": [f"{min(a, b)}|{max(a, b)}" if a and b else "" for a, b in zip(canon, last, strict=True)],
+        "last+dob": both(last, dob),
+        "first+dob": both(canon, dob),
+        "postal+last3": both(postal, [x[:3] for x in last]),
+        "postal+first3": both(postal, [x[:3] for x in canon]),
+        "dob+postal": both(dob, postal),
+        "street+postal": both(v["street"], postal),
+        "email_local": [x if len(x) >= 4 else "" for x in v["email_local"]],
+        "phone": [x if len(x) >= 6 else "" for x in v["phone"]],
+        "last_skeleton+first1": both([_skeleton(x) for x in last], [x[:1] for x in first]),
+    }
+    for name, kind in cols.kinds.items():
+        if name not in FIELDS and kind == "code":
+            keys[name] = [x if len(x) >= 4 else "" for x in v[name]]
+    return keys
+
+
+def _skeleton(word: str) -> str:
+    """A crude phonetic key: first letter, then consonants without repeats."""
+    if not word:
+        return ""
+    out = [word[0]]
+    for c in word[1:]:
+        if c not in "aeiouyhw " and c != out[-1]:
+            out.append(c)
+    return "".join(out[:5])
+
+
+def candidate_pairs(cols: Columns, *, window: int = 40, only: np.ndarray | None = None) -> np.ndarray:
+    """Pairs (i < j) sharing a blocking key, as an (n, 2) int array without repeats.
+
+    ``only``: a boolean mask; keep pairs with at least one record in it (incremental runs).
+    """
+    found = []
+    for keys in blocking_keys(cols).values():
+        codes: dict[str, int] = {"": -1}
+        ids = np.fromiter((codes.setdefault(k, len(codes)) for k in keys), dtype=np.int64, count=cols.n)
+        keep = np.flatnonzero(ids >= 0)
+        if keep.size < 2:
+            continue
+        order = keep[np.argsort(ids[keep], kind="stable")]
+        sorted_ids = ids[order]
+        for d in range(1, window + 1):
+            same = sorted_ids[d:] == sorted_ids[:-d]
+            if not same.any():
+                break
+            a, b = order[:-d][same], order[d:][same]
+            if only is not None:
+                hit = only[a] | only[b]
+                a, b = a[hit], b[hit]
+            found.append(np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1))
+    if not found:
+        return np.empty((0, 2), dtype=np.int64)
+    pairs = np.concatenate(found)
+    packed = np.unique(pairs[:, 0] * cols.n + pairs[:, 1])
+    return np.stack([packed // cols.n, packed % cols.n], axis=1)
+
+
+# ----------------------------------------------------------------------------- compare
+
+
+def compare(cols: Columns, pairs: np.ndarray) -> dict[str, np.ndarray]:
+    """Comparison level per field per pair (int8; 0 = missing on either side)."""
+    a, b = pairs[:, 0], pairs[:, 1]
+    out: dict[str, np.ndarray] = {}
+    arrays = {name: np.asarray(vals, dtype=object) for name, vals in cols.values.items()}
+    canon = np.asarray(cols.first_canon, dtype=object)
+    for name, kind in cols.kinds.items():
+        col = arrays[name]
+        va, vb = col[a], col[b]
+        missing = (va == "") | (vb == "")
+        exact = (va == vb) & ~missing
+        level = np.zeros(len(pairs), dtype=np.int8)
+        rest = ~missing & ~exact
+        if kind == "exact":
+            level[exact], level[rest] = 1, 2
+        elif kind == "code":
+            level[exact] = 1
+            idx = np.flatnonzero(rest)
+            dist = cpdist(list(va[idx]), list(vb[idx]), scorer=Levenshtein.distance, workers=1) if idx.size else []
+            level[idx] = np.where(np.asarray(dist) <= 1, 2, 3)
+        else:
+            level[exact] = 1
+            idx = np.flatnonzero(rest)
+            sim = np.asarray(cpdist(list(va[idx]), list(vb[idx]), scorer=JaroWinkler.normalized_similarity,
+                                    workers=1)) if idx.size else np.empty(0)
+            if kind == "name":
+                if name == "first_name":
+                    alias = canon[a[idx]] == canon[b[idx]]
+                else:
+                    alias = np.zeros(idx.size, dtype=bool)
+                ia, ib = a[idx], b[idx]
+                initial = (cols.short[name][ia] | cols.short[name][ib]) & (cols.initial[name][ia] == cols.initial[name][ib])
+                level[idx] = np.select([alias | initial, sim >= 0.92, sim >= 0.8], [2, 3, 4], 5)
+            else:
+                level[idx] = np.select([sim >= 0.92, sim >= 0.8], [2, 3], 4)
+        out[name] = level
+    _swapped_names(cols, pairs, out)
+    return out
+
+
+def _swapped_names(cols: Columns, pairs: np.ndarray, out: dict[str, np.ndarray]) -> None:
+    """First and last name typed the other way round count as both names exact."""
+    first = np.asarray(cols.values["first_name"], dtype=object)
+    last = np.asarray(cols.values["last_name"], dtype=object)
+    a, b = pairs[:, 0], pairs[:, 1]
+    bad = (out["first_name"] > 1) & (out["last_name"] > 1)
+    idx = np.flatnonzero(bad)
+    if idx.size:
+        swapped = (first[a[idx]] == last[b[idx]]) & (last[a[idx]] == first[b[idx]])
+        out["first_name"][idx[swapped]] = 1
+        out["last_name"][idx[swapped]] = 1
+
+
+def plausible(levels: dict[str, np.ndarray]) -> np.ndarray:
+    """Pairs that may be one person at all: not both the given names and the birth dates
+    differ outright. Without this gate the relatives of a
+    household (same surname, address and landline) look like one person, and EM even
+    learns them as matches."""
+    first, born = levels["first_name"], levels["birth_date"]
+    return ~((first == len(LEVELS["name"]) - 1) & (born == len(LEVELS["code"]) - 1))
+
+
+# ----------------------------------------------------------------------------- model
+
+
+@dataclass
+class Model:
+    """m and u per field and level (index = level; level 0, missing, is neutral)."""
+
+    m: dict[str, list[float]]
+    u: dict[str, list[float]]
+    prior: float  # share of candidate pairs that match
+
+    def weights(self) -> dict[str, np.ndarray]:
+        return {f: np.array([0.0] + [math.log2(self.m[f][k] / self.u[f][k]) for k in range(1, len(self.m[f]))])
+                for f in self.m}
+
+    def to_json(self) -> dict:
+        return {"m": self.m, "u": self.u, "prior": self.prior}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Model:
+        return cls(data["m"], data["u"], data["prior"])
+
+
+def _levels(cols: Columns, name: str) -> int:
+    return len(LEVELS[cols.kinds[name]])
+
+
+def _random_pairs(n: int, count: int, seed: int = 20) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, n, size=count)
+    b = rng.integers(0, n, size=count)
+    keep = a != b
+    return np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1)[keep]
+
+
+def train(cols: Columns, pairs: np.ndarray, levels: dict[str, np.ndarray], *,
+          iterations: int = 40, u_sample: int = 50_000) -> Model:
+    """u from random pairs (almost all non-matches), then m and the prior by EM."""
+    fields = list(cols.kinds)
+    u: dict[str, list[float]] = {}
+    if cols.n >= 2:
+        rand = compare(cols, _random_pairs(cols.n, min(u_sample, cols.n * (cols.n - 1) // 2)))
+    else:
+        rand = {f: np.zeros(0, dtype=np.int8) for f in fields}
+    for f in fields:
+        k = _levels(cols, f)
+        # chance of exact agreement from the value frequencies (exact even for rare values);
+        # how the other pairs spread over the fuzzy levels from the random sample
+        tally = Counter(cols.values[f])
+        tally.pop("", None)
+        freq = np.fromiter(tally.values(), dtype=float, count=len(tally)) if tally else np.ones(1)
+        p_exact = float(((freq / freq.sum()) ** 2).sum())
+        counts = np.bincount(rand[f], minlength=k)[2:].astype(float) + 1.0  # Laplace smoothing
+        u[f] = [0.0] + [max(x, 1e-7) for x in [p_exact, *((1 - p_exact) * counts / counts.sum())]]
+    # EM over distinct level patterns (a few thousand at most), weighted by their counts
+    if len(pairs) == 0:
+        return Model({f: [0.0] + [1.0 / (_levels(cols, f) - 1)] * (_levels(cols, f) - 1) for f in fields}, u, 0.0)
+    matrix = np.stack([levels[f] for f in fields], axis=1)
+    patterns, counts = np.unique(matrix, axis=0, return_counts=True)
+    counts = counts.astype(float)
+    m: dict[str, list[float]] = {}
+    for f in fields:  # start: matches mostly agree exactly
+        k = _levels(cols, f)
+        start = np.full(k - 1, 0.05 / max(k - 2, 1))
+        start[0] = 0.95
+        m[f] = [0.0] + list(start / start.sum())
+    prior = 0.1
+    for _ in range(iterations):
+        logm = np.zeros(len(patterns))
+        logu = np.zeros(len(patterns))
+        for j, f in enumerate(fields):
+            lv = patterns[:, j]
+            mf, uf = np.asarray(m[f]), np.asarray(u[f])
+            present = lv > 0
+            logm[present] += np.log(mf[lv[present]])
+            logu[present] += np.log(uf[lv[present]])
+        odds = np.log(prior) - np.log1p(-prior) + logm - logu
+        p = 1.0 / (1.0 + np.exp(-np.clip(odds, -50, 50)))
+        w = p * counts
+        prior = float(np.clip(w.sum() / counts.sum(), 1e-6, 1 - 1e-6))
+        for j, f in enumerate(fields):
+            k = _levels(cols, f)
+            agg = np.bincount(patterns[:, j], weights=w, minlength=k)[1:] + 1e-3
+            m[f] = [0.0] + list(agg / agg.sum())
+    return Model(m, u, prior)
+
+
+def score(model: Model, levels: dict[str, np.ndarray], *, guard: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Match weight (log2 Bayes factor) and probability per pair."""
+    weights = model.weights()
+    total = None
+    for f, w in weights.items():
+        if f not in levels:
+            continue
+        contrib = w[levels[f]]
+        total = contrib if total is None else total + contrib
+    if total is None:
+        return np.zeros(0), np.zeros(0)
+    prior = min(max(model.prior, 1e-6), 1 - 1e-6)
+    log_odds = total * math.log(2) + math.log(prior / (1 - prior))
+    prob = 1.0 / (1.0 + np.exp(-np.clip(log_odds, -50, 50)))
+    if guard and "first_name" in levels and "birth_date" in levels:
+        prob = np.where(plausible(levels), prob, 0.0)
+    return total, prob
+
+
+def evidence(cols: Columns, weights: dict[str, np.ndarray], levels: dict[str, np.ndarray], k: int) -> dict[str, dict]:
+    """Per field of pair ``k``: the comparison level and its weight (``Model.weights()``)."""
+    out = {}
+    for f in cols.kinds:
+        lv = int(levels[f][k])
+        if lv:
+            out[f] = {"level": LEVELS[cols.kinds[f]][lv], "weight": round(float(weights[f][lv]), 2)}
+    return out
+
+
+__all__ = ["Columns", "Model", "candidate_pairs", "compare", "evidence", "fold", "name_key",
+           "normalise", "score", "train"]

@@ -1,0 +1,52 @@
+-- Facts of each person that changed in this model run (listed in model_dirty):
+-- lifecycle stage, first/last seen, first/last touch. The golden record's own fields
+-- (name, email, address, ...) are chosen by survivorship rules in crm_model/identity.py.
+
+-- Lifecycle: customer once something was bought (an order that is not cancelled,
+-- failed, unpaid or a draft/test), prospect once they engaged beyond a form (ad or
+-- email click, visit, call), else lead.
+UPDATE person SET lifecycle_stage = CASE
+    WHEN EXISTS (SELECT 1 FROM customer_order o WHERE o.person_id = person.person_id
+                 AND COALESCE(o.status, '') NOT IN (
+                     'cancelled', 'failed', 'void', 'voided', 'draft', 'test', 'trash', 'expired',
+                     'pending', 'checkout-draft', 'uncollectible', 'open', 'on-hold', 'authorized'))
+      OR EXISTS (SELECT 1 FROM source_person sp
+                 WHERE sp.person_id = person.person_id AND sp.lifecycle_stage = 'customer')
+        THEN 'customer'
+    WHEN EXISTS (SELECT 1 FROM touchpoint t WHERE t.person_id = person.person_id
+                 AND t.channel IN ('ad_click', 'email_click', 'web_visit', 'site_visit', 'phone_call'))
+      OR EXISTS (SELECT 1 FROM source_person sp
+                 WHERE sp.person_id = person.person_id AND sp.lifecycle_stage = 'prospect')
+        THEN 'prospect'
+    ELSE 'lead'
+END
+WHERE person_id IN (SELECT person_id FROM model_dirty);
+
+-- First and last time any source saw the person.
+UPDATE person SET
+    first_seen_at = (SELECT MIN(t) FROM (
+        SELECT occurred_at AS t FROM touchpoint WHERE person_id = person.person_id
+        UNION ALL SELECT ordered_at FROM customer_order WHERE person_id = person.person_id
+        UNION ALL SELECT seen_at FROM source_person WHERE person_id = person.person_id) seen),
+    last_seen_at = (SELECT MAX(t) FROM (
+        SELECT occurred_at AS t FROM touchpoint WHERE person_id = person.person_id
+        UNION ALL SELECT ordered_at FROM customer_order WHERE person_id = person.person_id
+        UNION ALL SELECT seen_at FROM source_person WHERE person_id = person.person_id) seen)
+WHERE person_id IN (SELECT person_id FROM model_dirty);
+
+-- Attribution: the first and the latest touchpoint (utm_source, else the affiliate
+-- site, else the crmhub source) and its campaign.
+UPDATE person SET
+    first_touch_source = (SELECT COALESCE(t.utm_source, t.affiliate_site, t.source) FROM touchpoint t
+        WHERE t.person_id = person.person_id AND t.occurred_at IS NOT NULL
+        ORDER BY t.occurred_at, t.source, t.external_id LIMIT 1),
+    first_touch_campaign = (SELECT t.campaign_id FROM touchpoint t
+        WHERE t.person_id = person.person_id AND t.occurred_at IS NOT NULL
+        ORDER BY t.occurred_at, t.source, t.external_id LIMIT 1),
+    last_touch_source = (SELECT COALESCE(t.utm_source, t.affiliate_site, t.source) FROM touchpoint t
+        WHERE t.person_id = person.person_id AND t.occurred_at IS NOT NULL
+        ORDER BY t.occurred_at DESC, t.source DESC, t.external_id DESC LIMIT 1),
+    last_touch_campaign = (SELECT t.campaign_id FROM touchpoint t
+        WHERE t.person_id = person.person_id AND t.occurred_at IS NOT NULL
+        ORDER BY t.occurred_at DESC, t.source DESC, t.external_id DESC LIMIT 1)
+WHERE person_id IN (SELECT person_id FROM model_dirty);

@@ -1,0 +1,248 @@
+"""Identity resolution, customer 360 and erasure, on SQLite and PostgreSQL.
+
+People are loaded the way a user loads them: csv sources synced through the engine,
+then `crmhub model`. The same woman appears as a form lead with her work email, a shop
+customer with her phone and a typo in her name, and a support contact from her
+personal Gmail address.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sqlalchemy import text
+
+from crm_model import matching
+from crm_model.identity import normalise_email
+from crmhub import jobs, persons
+from crmhub.cli import main
+from tests.conftest import rows
+
+LEADS = (
+    "lead_id,first_name,last_name,email,phone,company,street,postal_code,city,birth_date,submitted_at,gclid,customer_no\n"
+    "L1,Katherine,Johnson,k.johnson@acme.example,,Acme,12 Elm Street,10115,Berlin,1980-04-02,2026-03-01T10:00:00Z,G-111,C-77\n"
+    "L2,Peter,Miller,peter@miller.example,+49 30 1111111,,,,,,2026-03-02T10:00:00Z,,\n"
+    "L3,Anna,Schmidt,info@switchboard.example,+49 30 9999999,Switchboard GmbH,,,,,2026-03-03T10:00:00Z,,\n"
+    "L4,Boris,Weber,info@switchboard.example,+49 30 9999999,Switchboard GmbH,,,,,2026-03-04T10:00:00Z,,\n"
+)
+CUSTOMERS = (
+    "customer_id,first_name,last_name,email,phone,street,postal_code,city,birth_date,customer_number\n"
+    "S1,Katherina,Jonson,,+49 30 5555555,12 Elm Str,10115,Berlin,1980-04-02,\n"
+    "S2,Kate,Johnson,kate.johnson+shop@gmail.com,+49 30 5555555,,,,,C-77\n"
+    "S3,Peter,Miller,,+49 30 1111111,,,,,\n"
+    "S4,Laura,Fischer,laura@fischer.example,,Hauptstr. 1,80331,Munich,1975-01-01,\n"
+    "S5,Katharine,Johnsonn,,,12 Elm Street,10115,Berlin,1980-04-02,\n"
+)
+SUPPORT = (
+    "contact_id,name,email,phone\n"
+    "T1,Kate Johnson,katejohnson@gmail.com,\n"
+    "T2,Laura Fischer,laura@fischer.example,\n"
+)
+
+
+def sources(tmp_path: Path, order: tuple[str, ...] = ("leads", "shop", "support")) -> dict:
+    files = {"leads": ("leads.csv", LEADS, "lead", "lead_id"), "shop": ("shop.csv", CUSTOMERS, "person", "customer_id"),
+             "support": ("support.csv", SUPPORT, "person", "contact_id")}
+    out = {}
+    for name in order:
+        file, content, entity, key = files[name]
+        (tmp_path / file).write_text(content)
+        out[name] = {"connector": "csv", "config": {"path": file, "entity": entity, "key": key,
+                                                    "default_region": "DE"}}
+    return out
+
+
+IDENTITY = {"email_provider_rules": True,
+            "identifiers": {"customer_number": {"leads": "customer_no", "shop": "customer_number"}}}
+
+
+def persons_by_record(engine) -> dict[tuple[str, str], int]:
+    return {(r["source"], r["external_id"]): r["person_id"] for r in rows(engine, "source_person")}
+
+
+def partition(engine) -> set[frozenset]:
+    groups: dict[int, set] = {}
+    for key, pid in persons_by_record(engine).items():
+        groups.setdefault(pid, set()).add(key)
+    return {frozenset(g) for g in groups.values()}
+
+
+def test_one_person_across_sources_and_why(tmp_path, write_config, warehouse, capsys):
+    cfg = write_config(sources(tmp_path), identity=IDENTITY)
+    jobs.sync(cfg)
+    summary = jobs.model(cfg)
+    assert summary.created == len(partition(warehouse))
+    kate = {("leads", "lead:L1"), ("shop", "S1"), ("shop", "S2"), ("shop", "S5"), ("support", "T1")}
+    groups = partition(warehouse)
+    assert frozenset(kate) in groups, groups  # probabilistic, custom id, phone, Gmail rules
+    assert frozenset({("leads", "lead:L2"), ("shop", "S3")}) in groups  # same phone, same name
+    # a switchboard email and phone shared by two different names join nobody
+    assert frozenset({("leads", "lead:L3")}) in groups and frozenset({("leads", "lead:L4")}) in groups
+    assert frozenset({("shop", "S4"), ("support", "T2")}) in groups
+
+    data = persons.show(cfg, "katejohnson@gmail.com")
+    assert {(r["source"], r["external_id"]) for r in data["identities"]} == kate
+    why = {r["external_id"]: r["joined_by"] for r in data["identities"]}
+    assert why["lead:L1"]["evidence"] == "first record of this person"
+    assert why["S2"]["evidence"] == "customer_number:c-77"
+    assert why["S1"]["evidence"] == "phone:+49305555555"
+    assert why["T1"]["evidence"] == "email:katejohnson@gmail.com"  # Gmail dots and +tag
+    assert why["S5"]["evidence"].startswith("probabilistic match")  # no shared identifier at all
+    assert why["S5"]["fields"]["birth_date"]["level"] == "exact"
+    assert why["S5"]["fields"]["last_name"]["level"].startswith("jaro-winkler")
+    assert len(data["leads"]) == 1 and data["person"]["lifecycle_stage"] == "lead"
+    assert main(["person", "show", "-c", str(cfg.path), "katejohnson@gmail.com"]) == 0
+    shown = capsys.readouterr().out
+    assert "joined by: customer_number:c-77" in shown and "birth_date: exact" in shown
+    assert "leads (1):" in shown and "lifecycle: lead" in shown
+    assert main(["person", "show", "--json", "-c", str(cfg.path), str(data["person"]["person_id"])]) == 0
+    assert json.loads(capsys.readouterr().out)["person"]["email"] == data["person"]["email"]
+    assert main(["person", "show", "-c", str(cfg.path), "nobody@nowhere.example"]) == 1
+    assert "no person with email nobody@nowhere.example" in capsys.readouterr().err
+    merges = rows(warehouse, "person_merge")
+    assert all(m["evidence"] for m in merges)
+    # the shared switchboard number was weighed by the names behind it
+    lone = persons.show(cfg, str(persons_by_record(warehouse)[("leads", "lead:L3")]))
+    assert lone["person"]["display_name"] == "Anna Schmidt"
+    # attributes keep the columns with no warehouse field
+    shop = {r["external_id"]: r for r in rows(warehouse, "source_person") if r["source"] == "shop"}
+    assert shop["S2"]["attributes"] == {"customer_number": "C-77"}
+
+
+def test_order_of_sources_does_not_change_persons_and_rerun_changes_nothing(tmp_path, write_config, warehouse):
+    cfg = write_config(sources(tmp_path, ("support", "shop", "leads")), identity=IDENTITY)
+    for name in ("support", "shop", "leads"):  # one source at a time, models in between
+        jobs.sync(cfg, [name])
+        jobs.model(cfg)
+    incremental = partition(warehouse)
+    before = {t: rows(warehouse, t) for t in ("person", "source_person", "identity", "person_merge", "lead")}
+    again = jobs.model(cfg)
+    assert (again.persons, again.created, again.merged, again.looked_at) == (0, 0, 0, 0)
+    assert {t: rows(warehouse, t) for t in before} == before
+    jobs.model(cfg, full=True)  # from scratch, in one go: the same persons
+    assert partition(warehouse) == incremental
+    kate = {("leads", "lead:L1"), ("shop", "S1"), ("shop", "S2"), ("shop", "S5"), ("support", "T1")}
+    assert frozenset(kate) in incremental
+
+
+def test_never_merge_holds_and_must_merge_joins(tmp_path, write_config, warehouse):
+    # incremental runs (full_run_below 0): only what changed and the persons it touches
+    cfg = write_config(sources(tmp_path), identity={**IDENTITY, "full_run_below": 0,
+                                                    "never_merge": [["laura@fischer.example", "shop/S4"]]})
+    jobs.sync(cfg)
+    jobs.model(cfg)
+    by = persons_by_record(warehouse)
+    assert by[("shop", "S4")] != by[("support", "T2")]
+    # unlink by command: the switchboard lead stays apart from Peter; link joins two
+    assert main(["person", "link", "-c", str(cfg.path), "peter@miller.example", "info@switchboard.example"]) == 0
+    assert main(["person", "unlink", "-c", str(cfg.path), str(by[("shop", "S1")]),
+                 "k.johnson@acme.example"]) == 0
+    jobs.model(cfg)
+    by = persons_by_record(warehouse)
+    assert by[("leads", "lead:L2")] == by[("leads", "lead:L3")] == by[("shop", "S3")]
+    assert by[("shop", "S1")] != by[("leads", "lead:L1")]
+    assert by[("shop", "S4")] != by[("support", "T2")]
+    assert jobs.model(cfg).looked_at == 0  # rules hold on the next runs without redoing work
+    jobs.model(cfg, full=True)
+    assert persons_by_record(warehouse)[("shop", "S1")] != persons_by_record(warehouse)[("leads", "lead:L1")]
+
+
+def test_forget_leaves_nothing_and_the_next_sync_does_not_bring_it_back(tmp_path, write_config, warehouse):
+    cfg = write_config(sources(tmp_path), identity=IDENTITY)
+    jobs.sync(cfg)
+    jobs.model(cfg)
+    report_dir = tmp_path / "reports"
+    report_dir.mkdir()
+    (report_dir / "weekly.csv").write_text("name,email\nKatherine Johnson,k.johnson@acme.example\nLaura Fischer,x\n")
+    with warehouse.begin() as conn:
+        conn.execute(text("INSERT INTO report_run (name, report, status, started_at, output_path) "
+                          "VALUES ('weekly', 'sales', 'success', CURRENT_TIMESTAMP, :p)"), {"p": str(report_dir)})
+        conn.execute(text("INSERT INTO email_message (source, message_id, from_address, to_addresses, subject) "
+                          "VALUES ('mail', '<1@x>', 'katejohnson@gmail.com', :t, 'hello'), "
+                          "('mail', '<2@x>', 'laura@fischer.example', :u, 'hi all')"),
+                     {"t": json.dumps(["support@shop.example"]),
+                      "u": json.dumps(["katejohnson@gmail.com", "boss@shop.example"])})
+        conn.execute(text("INSERT INTO rejected_record (source, stream, record_key, payload, reason, rejected_at) "
+                          "VALUES ('shop', 'rows', 'S9', :p, 'bad', CURRENT_TIMESTAMP)"),
+                     {"p": json.dumps({"name": "Katherine Johnson", "phone": "030 5555555"})})
+    pid = persons_by_record(warehouse)[("support", "T1")]
+    assert main(["forget", "-c", str(cfg.path), "k.johnson@acme.example"]) == 0
+    needles = ["k.johnson@acme.example", "katejohnson@gmail.com", "kate.johnson+shop@gmail.com", "+49305555555", "30 5555555",
+               "Katherine", "Katherina", "Jonson", "Kate Johnson"]
+    assert _found(warehouse, needles) == []
+    assert "Katherine" not in (report_dir / "weekly.csv").read_text()
+    assert "Laura Fischer" in (report_dir / "weekly.csv").read_text()
+    assert [r["message_id"] for r in rows(warehouse, "email_message")] == ["<2@x>"]
+    with warehouse.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM person WHERE person_id = :p"), {"p": pid}).scalar() == 0
+    # a full re-read of every source lands nothing about her again
+    jobs.sync(cfg, full_refresh=True)
+    jobs.model(cfg)
+    assert _found(warehouse, needles) == []
+    assert any("erased" in r["reason"] for r in rows(warehouse, "rejected_record"))
+    assert len(partition(warehouse)) == 4  # Peter, Anna, Boris, Laura
+
+
+def _found(engine, needles: list[str]) -> list[tuple[str, str]]:
+    """Every (table, needle) where a needle appears in any column of any row."""
+    from crm_model.load import TABLES
+
+    hits = []
+    for name in TABLES:
+        for row in rows(engine, name):
+            blob = json.dumps(row, default=str).lower()
+            hits += [(name, n) for n in needles if n.lower() in blob]
+    return hits
+
+
+def test_shared_phone_by_many_names_does_not_merge_them(tmp_path, write_config, warehouse):
+    # 200 different people; each phone number is written down for 20 of them (a switchboard)
+    first = ["Anna", "Boris", "Clara", "David", "Emil", "Frieda", "Gustav", "Hanna", "Ivan", "Jana",
+             "Karl", "Lena", "Moritz", "Nina", "Otto", "Paula", "Quirin", "Rosa", "Stefan", "Tanja"]
+    last = ["Mueller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker", "Hoffmann", "Koch"]
+    lines = ["lead_id,first_name,last_name,phone"]
+    lines += [f"{n},{first[n % 20]},{last[n // 20]},+49 30 10000{n % 10:02d}" for n in range(200)]
+    (tmp_path / "sheet.csv").write_text("\n".join(lines) + "\n")
+    cfg = write_config({"sheet": {"connector": "csv", "config": {"path": "sheet.csv", "entity": "lead",
+                                                                 "key": "lead_id"}}})
+    jobs.sync(cfg)
+    jobs.model(cfg)
+    assert len(partition(warehouse)) == 200
+
+
+def test_email_provider_rules_and_matching_units():
+    assert normalise_email("K.Johnson+News@GoogleMail.com", True) == "kjohnson@gmail.com"
+    assert normalise_email("k.johnson+news@acme.example", True) == "k.johnson+news@acme.example"
+    assert normalise_email("K.Johnson+x@gmail.com", False) == "k.johnson+x@gmail.com"
+    cols = matching.normalise([
+        {"first_name": "Иван", "last_name": "Петров"}, {"first_name": "Ivan", "last_name": "Petrov"},
+        {"first_name": "Bill", "last_name": "Smith"}, {"first_name": "William", "last_name": "Smith"},
+        {"first_name": "Smith", "last_name": "William"}, {"first_name": "W", "last_name": "Smith"},
+    ])
+    pairs = matching.candidate_pairs(cols)
+    levels = matching.compare(cols, pairs)
+    got = {(int(a), int(b)): (int(levels["first_name"][k]), int(levels["last_name"][k]))
+           for k, (a, b) in enumerate(pairs)}
+    assert got[(0, 1)] == (1, 1)  # transliteration
+    assert got[(2, 3)][0] == 2  # nickname
+    assert got[(3, 4)] == (1, 1)  # swapped first and last name
+    assert got[(3, 5)][0] == 2  # initial
+
+
+def test_every_table_with_personal_data_is_covered_by_forget():
+    """A table that gains a person link or a payload must be added to crm_model/erasure.py."""
+    from crm_model import erasure
+    from crm_model.schema import Base
+
+    linked = {t.name for t in Base.metadata.tables.values() if {"person_id", "person_ref"} & set(t.c.keys())}
+    assert linked <= set(erasure.PERSON_TABLES)
+    documents = {t.name for t in Base.metadata.tables.values() if {"payload", "answers"} & set(t.c.keys())}
+    assert documents <= set(erasure.PAYLOAD_TABLES)
+
+
+def test_golden_fields_are_the_person_fields():
+    from crm_model.identity_settings import GOLDEN_FIELDS
+    from crm_model.mapping.common import PERSON_FIELDS
+
+    assert GOLDEN_FIELDS == PERSON_FIELDS
