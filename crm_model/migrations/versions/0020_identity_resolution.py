@@ -10,7 +10,7 @@ from sqlalchemy.dialects import postgresql
 import crm_model.types
 
 revision = '0020'
-down_revision = '0001'
+down_revision = '0017'
 branch_labels = None
 depends_on = None
 
