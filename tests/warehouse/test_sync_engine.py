@@ -172,7 +172,8 @@ def test_mapped_values_that_do_not_fit_reject_the_record(warehouse, monkeypatch)
     monkeypatch.setitem(mapping_mod._REGISTRY, ("feed", "*"), mapping_mod.Mapper(too_long, 1))
     result = sync(warehouse, "crm", feed(pages=[PAGES[0][:1]]), "feed", streams=["people"])
     assert result.rejected == 1
-    assert rows(warehouse, "rejected_record")[0]["reason"] == "source_person.country: longer than 2 characters"
+    (rejected,) = rows(warehouse, "rejected_record")
+    assert rejected["reason"] == f"people record {rejected['record_key']}: source_person.country: longer than 2 characters"
 
 
 def test_reject_exception_is_a_value_error():
