@@ -181,7 +181,7 @@ def test_memory_stays_flat_whatever_the_width(tmp_path):
         tracemalloc.stop()
     assert results["wide_header.csv"] == [(None, "cannot be read as a table: row is longer than 1,048,576 "
                                                  "characters (max_row_chars)")]
-    assert results["wide_row.csv"] == [(None, "has 999,991 fields; at most 2,000 are read (max_columns)"),
+    assert results["wide_row.csv"] == [(None, "has 999,992 fields; at most 2,000 are read (max_columns)"),
                                        ("2", None)]
     assert results["long_line.csv"] == [(None, "row is longer than 1,048,576 characters (max_row_chars)"),
                                          ("2", None)]
