@@ -241,10 +241,10 @@ def rejects(
     from crmhub import jobs
     from crmhub import runs as runs_mod
 
+    after = _since(since) if since else None  # a usage error comes before any config error
     cfg = _load(config)
     if source:
         cfg.source(source)
-    after = _since(since) if since else None
     engine = jobs.warehouse(cfg)
     try:
         found = runs_mod.rejects(engine, source, after, limit)
