@@ -15,6 +15,15 @@ Files are read in name order, `page_rows` (10,000) rows a page, each page commit
 with the file marks that cover it. A file is read again only when
 its size or modification time changed; a run killed half-way through a file resumes
 at the first row not yet committed.
+
+A bad row is quarantined with its file, line and reason and the file goes on: an
+unclosed quote (the row where the quote opened; the rows after it are read as rows),
+bytes that are not text in the configured encoding, a field over csv's field limit,
+a row longer than `max_row_chars` or wider than `max_columns`, an empty or repeated
+key. A file that cannot be read as a table at all (a repeated column name, a header
+that is not text, a link out of the configured folder) is quarantined as one record
+and the other files are read. Memory stays flat whatever the width or length of a
+line: nothing longer than `max_row_chars` is held, and errors quote no file content.
 """
 
 from __future__ import annotations
@@ -22,6 +31,8 @@ from __future__ import annotations
 import csv
 import glob
 import os
+import re
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -37,13 +48,16 @@ from connectors.sdk import (
     StreamState,
     stream,
 )
-from connectors.sdk.streams import Record
+from connectors.sdk.streams import UNREADABLE, Record
 
 Entity = Literal[
     "lead", "person", "customer_order", "order_line", "product", "touchpoint",
     "service_case", "service_contract", "feedback",
 ]
 PAGE_ROWS = 10_000
+PAGE_CHARS = 16 * 2**20  # a page also ends after this much text, however few rows
+MAX_ROW_CHARS = 2**20
+MAX_COLUMNS = 2_000
 
 
 class CsvConfig(ConnectorConfig):
@@ -55,6 +69,11 @@ class CsvConfig(ConnectorConfig):
     encoding: str = "utf-8-sig"
     default_region: str | None = Field(None, description="Country for phone numbers without +code, e.g. DE.")
     page_rows: int = Field(PAGE_ROWS, ge=1, le=1_000_000, description="Rows per committed page.")
+    max_row_chars: int = Field(MAX_ROW_CHARS, ge=1024, le=2**28,
+                               description="A longer row (or header) is quarantined unread.")
+    max_columns: int = Field(MAX_COLUMNS, ge=1, le=1_000_000,
+                             description="A row or header with more fields is quarantined.")
+    allow_no_files: bool = Field(False, description="A pattern matching no file is not an error.")
 
     @field_validator("encoding")
     @classmethod
@@ -77,18 +96,27 @@ class CsvConnector(Connector):
         spec = self.declared_streams()["rows"]
         return {"rows": StreamSpec(spec.name, (self.config.key,), None, False, spec.method)}
 
-    def files(self) -> list[Path]:
+    def _pattern(self) -> str:
         pattern = os.path.expanduser(self.config.path)
         if not os.path.isabs(pattern):
             pattern = str(self.base_dir / pattern)
+        return pattern
+
+    def files(self) -> list[Path]:
+        pattern = self._pattern()
         found = sorted(Path(p) for p in glob.glob(pattern) if os.path.isfile(p))
-        if not found and not glob.has_magic(pattern):
+        if not found and not self.config.allow_no_files:
+            if glob.has_magic(pattern):
+                raise ConfigError(f"csv: no file matches {self.config.path} (looked in {_folder(pattern)}; "
+                                  f"set allow_no_files: true if an empty folder is normal)")
             raise ConfigError(f"csv: file {pattern} not found")
         return found
 
     @stream(primary_key="key")  # replaced by the configured key column
     def rows(self, state: StreamState) -> Iterator[Page]:
         marks: dict[str, dict] = dict(state.saved.get("files", {}))
+        folder = _folder(self._pattern()).resolve()
+        config_problems = []
         for path in self.files():
             st = path.stat()
             fingerprint = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
@@ -97,54 +125,260 @@ class CsvConnector(Connector):
             if same_file and mark.get("done"):
                 continue
             skip = mark.get("rows", 0) if same_file else 0
-            for records, rows_done, done in self._read(path, skip):
-                marks[str(path)] = {**fingerprint, "rows": rows_done, "done": done}
-                yield Page(records, {"files": dict(marks)})
+            if not path.resolve().is_relative_to(folder):
+                # never opened: a link out of the folder may point at secrets (/proc/self/environ)
+                marks[str(path)] = {**fingerprint, "rows": 0, "done": True}
+                yield Page([_unreadable(path, 0, f"is a link to a file outside {folder}; refused")],
+                           {"files": dict(marks)})
+                continue
+            reader = CsvFile(path, self.config)
+            try:
+                for records, rows_done, done in reader.pages(skip):
+                    marks[str(path)] = {**fingerprint, "rows": rows_done, "done": done}
+                    yield Page(records, {"files": dict(marks)})
+            except CsvConfigProblem as exc:  # the config does not fit this file: say so, read the others
+                config_problems.append(str(exc))
+        if config_problems:
+            raise ConfigError("; ".join(config_problems))
 
-    def _read(self, path: Path, skip: int) -> Iterator[tuple[list[Record], int, bool]]:
+
+class CsvConfigProblem(Exception):
+    """The source's config does not fit a file (its key column is missing)."""
+
+
+def _folder(pattern: str) -> Path:
+    """The folder a pattern reads from: its path up to the first wildcard."""
+    parts = Path(pattern).parts
+    fixed = []
+    for part in parts[:-1]:
+        if glob.has_magic(part):
+            break
+        fixed.append(part)
+    return Path(*fixed) if fixed else Path(".")
+
+
+def _unreadable(path: Path, line: int, reason: str) -> Record:
+    return {"_file": path.name, "_line": line, UNREADABLE: reason}
+
+
+_UNDECODABLE = re.compile("[\udc80-\udcff]")  # surrogateescape's stand-ins for bytes
+
+
+class _Feed:
+    """One CSV record at a time for a single csv.reader (which keeps no state between records)."""
+
+    def __init__(self) -> None:
+        self.text: str | None = None
+
+    def __iter__(self) -> _Feed:
+        return self
+
+    def __next__(self) -> str:
+        text, self.text = self.text, None
+        if text is None:
+            raise StopIteration
+        return text
+
+
+class CsvFile:
+    """One CSV file as records: each a row's cells, or the reason it cannot be read.
+
+    Records are found before they are parsed: a record is the physical lines up to the
+    one where its quotes balance. A quote that never balances, or balances into
+    something that is not a row, was an unclosed quote: the line it opened on is
+    quarantined and the lines after it are read again as rows. Lines are read with
+    a length limit, so an endless line costs no memory; undecodable bytes are kept
+    as stand-ins (surrogateescape) and reject just their row.
+    """
+
+    def __init__(self, path: Path, config: CsvConfig):
+        self.path, self.config = path, config
+        self.limit = config.max_row_chars
+        self.feed = _Feed()
+        self.parser = csv.reader(self.feed, delimiter=config.delimiter)
+        self.pushed: deque[tuple[int, str | None]] = deque()
+        self.width: int | None = None  # fields in the header
+
+    # -------------------------------------------------------------- records
+
+    def pages(self, skip: int) -> Iterator[tuple[list[Record], int, bool]]:
         cfg = self.config
         try:
-            handle = path.open(newline="", encoding=cfg.encoding)
+            handle = self.path.open(newline="", encoding=cfg.encoding, errors="surrogateescape")
         except OSError as exc:
-            raise ConfigError(f"csv: cannot open {path}: {exc.strerror}") from None
+            raise ConfigError(f"csv: cannot open {self.path}: {exc.strerror}") from None
         with handle:
-            reader = csv.reader(handle, delimiter=cfg.delimiter)
+            self.lines = self._physical_lines(handle)
             try:
-                header = next(reader)
-            except StopIteration:
-                yield [], 0, True
-                return
-            except UnicodeDecodeError as exc:
-                raise ConfigError(f"csv: {path.name} is not {cfg.encoding} text ({exc.reason})") from None
-            header = [h.strip() for h in header]
-            if cfg.key not in header:
-                raise ConfigError(f"csv: {path.name} has no key column {cfg.key!r} (columns: {', '.join(header)})")
-            page: list[Record] = []
-            n = 0
-            try:
-                for cells in reader:
-                    n += 1
-                    if n <= skip:
-                        continue
-                    if not any(c.strip() for c in cells):
-                        continue  # a blank line is not a record
-                    page.append(self._record(path, reader.line_num, header, cells))
-                    if len(page) >= cfg.page_rows:
-                        yield page, n, False
-                        page = []
-            except UnicodeDecodeError as exc:
-                raise ConfigError(f"csv: {path.name} near row {n + 1} is not {cfg.encoding} text ({exc.reason})") from None
-            except csv.Error as exc:
-                raise ConfigError(f"csv: {path.name} line {reader.line_num}: {exc}") from None
-            yield page, n, True
+                yield from self._pages(skip)
+            except UnicodeDecodeError as exc:  # codecs that cannot stand in for a byte (utf-16)
+                yield [_unreadable(self.path, 0, f"is not {cfg.encoding} text ({exc.reason}); "
+                                   f"set `encoding:` in the source's config")], 0, True
 
-    @staticmethod
-    def _record(path: Path, line: int, header: list[str], cells: list[str]) -> Record:
+    def _pages(self, skip: int) -> Iterator[tuple[list[Record], int, bool]]:
+        cfg = self.config
+        first = next(self._records(), None)
+        if first is None:
+            yield [], 0, True
+            return
+        line, cells, problem = first
+        header, problem = self._header(cells, problem)
+        if problem is not None:
+            yield [_unreadable(self.path, line, f"cannot be read as a table: {problem}")], 0, True
+            return
+        if cfg.key not in header:
+            raise CsvConfigProblem(f"csv: {self.path.name} has no key column {cfg.key!r} "
+                                   f"(its {len(header)} columns: {_names(header)})")
+        key_at = header.index(cfg.key)
+        self.width = len(header)
+        seen: set[int] = set()  # hashes of the keys in this file (8 bytes a row, not the keys)
+        page: list[Record] = []
+        chars = n = 0
+        for line, cells, problem in self._records():
+            n += 1
+            if cells is not None and problem is None:
+                if not any(c.strip() for c in cells):
+                    continue  # a blank line is not a record
+                key = cells[key_at].strip() if key_at < len(cells) else ""
+                if not key:
+                    problem = f"the key column {cfg.key!r} is empty"
+                elif (h := hash(key)) in seen:
+                    problem = f"key {key[:64]!r} is repeated: an earlier row of this file has it (keys must be unique)"
+                else:
+                    seen.add(h)
+            if n <= skip:
+                continue
+            if problem is not None:
+                page.append(_unreadable(self.path, line, problem))
+            else:
+                page.append(self._record(line, header, cells))
+                chars += sum(map(len, cells))
+            if len(page) >= cfg.page_rows or chars >= PAGE_CHARS:
+                yield page, n, False
+                page, chars = [], 0
+        yield page, n, True
+
+    def _header(self, cells: list[str] | None, problem: str | None) -> tuple[list[str], str | None]:
+        if problem is not None:
+            return [], problem
+        assert cells is not None
+        if any("\x00" in c for c in cells):
+            return [], "its first line holds NUL characters (not a text file?)"
+        header = [c.strip() or f"column_{i}" for i, c in enumerate(cells, 1)]
+        first_at: dict[str, int] = {}
+        for i, name in enumerate(header, 1):
+            if name in first_at:
+                return [], (f"column name {name[:40]!r} appears twice (columns {first_at[name]} and {i}); "
+                            f"rename one in the file")
+            first_at[name] = i
+        return header, None
+
+    def _record(self, line: int, header: list[str], cells: list[str]) -> Record:
         record: Record = dict(zip(header, cells, strict=False))  # uneven rows are flagged below
         if len(cells) != len(header):
-            # kept whole (nothing dropped); the key check or mapping rejects it with this reason
+            # kept whole (nothing dropped); the mapping rejects it with this reason
             record["_error"] = f"has {len(cells)} fields, the header has {len(header)}"
             record["_cells"] = cells
-        record["_file"] = path.name
+        record["_file"] = self.path.name
         record["_line"] = line
         return record
+
+    def _records(self) -> Iterator[tuple[int, list[str] | None, str | None]]:
+        """(first line, cells, None) per record, or (first line, None, why it is unreadable)."""
+        while (item := self._next_line()) is not None:
+            line, text = item
+            if text is None:
+                yield line, None, f"row is longer than {self.limit:,} characters (max_row_chars)"
+                continue
+            if text.count('"') % 2 == 0:
+                yield line, *self._parse(text, strict=False)
+                continue
+            # a quoted field goes on past this line: gather lines until its quote closes
+            lines = [item]
+            size, closed = len(text), False
+            while (more := self._next_line()) is not None:
+                lines.append(more)
+                if more[1] is None:
+                    break
+                size += len(more[1])
+                if size > self.limit:
+                    break
+                if more[1].count('"') % 2:
+                    closed = True
+                    break
+            if closed:
+                cells, problem = self._parse("".join(t for _, t in lines), strict=True)
+                if problem is None and (self.width is None or len(cells) == self.width):
+                    yield line, cells, None
+                    continue
+            # It never closed cleanly: the quote on this line was not meant to open a field.
+            self.pushed.extendleft(reversed(lines[1:]))
+            yield line, None, "unclosed quote: a quoted field opens on this line and does not end"
+
+    def _parse(self, text: str, strict: bool) -> tuple[list[str] | None, str | None]:
+        if (bad := _UNDECODABLE.search(text)) is not None:
+            byte = ord(bad.group()) - 0xDC00
+            column = text.count(self.config.delimiter, 0, bad.start()) + 1
+            return None, (f"byte 0x{byte:02x} in field {column} is not {self.config.encoding} text "
+                          f"(set `encoding:` in the source's config, e.g. cp1252 or latin-1)")
+        parser = self.parser if not strict else csv.reader(_One(text), delimiter=self.config.delimiter,
+                                                            strict=True)
+        self.feed.text = text
+        try:
+            cells = next(parser, [])
+        except csv.Error as exc:
+            message = str(exc)
+            if "field limit" in message:
+                return None, f"a field is longer than {csv.field_size_limit():,} characters (csv's field limit)"
+            return None, f"not a CSV row ({message})"
+        finally:
+            self.feed.text = None
+        if len(cells) > self.config.max_columns:
+            return None, f"has {len(cells):,} fields; at most {self.config.max_columns:,} are read (max_columns)"
+        return cells, None
+
+    # ---------------------------------------------------------------- lines
+
+    def _next_line(self) -> tuple[int, str | None] | None:
+        if self.pushed:
+            return self.pushed.popleft()
+        return next(self.lines, None)
+
+    def _physical_lines(self, handle) -> Iterator[tuple[int, str | None]]:
+        """(line number, text) per physical line; text None for a line over the limit (skipped)."""
+        n = 0
+        limit = self.limit
+        while line := handle.readline(limit + 1):
+            n += 1
+            if len(line) <= limit or line.endswith(("\n", "\r")):
+                yield n, line
+                continue
+            while (rest := handle.readline(65536)) and not rest.endswith(("\n", "\r")):
+                pass  # read past the end of the line, keeping none of it
+            yield n, None
+
+
+class _One:
+    """An iterator over one string (a strict reader's input)."""
+
+    def __init__(self, text: str):
+        self.text: str | None = text
+
+    def __iter__(self) -> _One:
+        return self
+
+    def __next__(self) -> str:
+        text, self.text = self.text, None
+        if text is None:
+            raise StopIteration
+        return text
+
+
+def _names(header: list[str], shown: int = 8) -> str:
+    """A few column names, cut short: enough to spot a wrong delimiter, never a whole line."""
+    names = [(n[:24] + "...") if len(n) > 24 else n for n in header[:shown]]
+    more = f", ... ({len(header) - shown} more)" if len(header) > shown else ""
+    return ", ".join(repr(n) for n in names) + more
+
+
+__all__ = ["CsvConfig", "CsvConnector"]

@@ -417,6 +417,10 @@ class SyncRun(Base):
     records_rejected: Mapped[int] = mapped_column(Integer, default=0, comment="Quarantined.")
     pages: Mapped[int] = mapped_column(Integer, default=0, comment="Pages committed.")
     error: Mapped[str | None] = col(Text, "Error message if the run failed.")
+    records_warned: Mapped[int] = mapped_column(
+        Integer, default=0, server_default="0",
+        comment="Records loaded with a field warning (a bad optional detail left out; see field_warning).",
+    )
 
 
 class SyncState(Base):
@@ -461,6 +465,21 @@ class RejectedRecord(Base):
     reason: Mapped[str] = mapped_column(Text, comment="Why it was rejected.")
     sync_run_id: Mapped[int | None] = col(Integer, "Run that rejected it.")
     rejected_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, comment="When.")
+
+
+class FieldWarning(Base):
+    """A bad optional detail left out of a record that loaded anyway (a birth date, a phone)."""
+
+    __tablename__ = "field_warning"
+
+    source: Mapped[str] = key(String(64), SOURCE)
+    stream: Mapped[str] = key(String(64), "Stream name.")
+    record_key: Mapped[str] = key(String(512), "Key of the record that loaded without the field.")
+    field: Mapped[str] = key(String(255), "The field (column or question) left out.")
+    raw_value: Mapped[str | None] = col(Text, "The value as the source sent it (at most 1,000 characters).")
+    reason: Mapped[str] = mapped_column(Text, comment="What is wrong with it.")
+    sync_run_id: Mapped[int | None] = col(Integer, "Run that loaded the record.")
+    warned_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, comment="When.")
 
 
 class ReportRun(Base):

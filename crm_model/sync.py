@@ -25,15 +25,17 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select, text, update
 
-from connectors.sdk.streams import Connector, Page, StreamSpec, StreamState, parse_utc
+from connectors.sdk.streams import UNREADABLE, Connector, Page, StreamSpec, StreamState, parse_utc
 from crm_model import faults
 from crm_model.erasure import digest as erasure_digest
 from crm_model.erasure import load_tombstones, name_birth_key
-from crm_model.load import TABLES, JsonText, Upserter, json_default
+from crm_model.load import TABLES, JsonText, Upserter
 from crm_model.locks import source_lock
 from crm_model.mapping import MapContext, Mapper, Reject, Row, find_mapping
+from crm_model.mapping.values import FieldWarning, collecting_warnings
 from crm_model.schema import SyncRun, SyncState
 from crm_model.validate import row_problem
+from crm_model.values import clean_record
 from crmhub.errors import CrmhubError
 
 log = logging.getLogger("crmhub.sync")
@@ -54,6 +56,7 @@ class StreamResult:
     read: int = 0
     loaded: int = 0
     rejected: int = 0
+    warnings: int = 0  # field warnings: records loaded without a bad optional detail
     pages: int = 0
     cursor: Any = None
     error: str | None = None
@@ -62,10 +65,11 @@ class StreamResult:
 @dataclass
 class SyncResult:
     source: str
-    sync_run_id: int
-    status: str = "running"
+    sync_run_id: int | None  # None: the run never started (skipped, or could not set up)
+    status: str = "running"  # running, success, failed, skipped
     streams: list[StreamResult] = field(default_factory=list)
     seconds: float = 0.0
+    setup_error: str | None = None  # why it was skipped, or could not start
 
     @property
     def read(self) -> int:
@@ -80,7 +84,13 @@ class SyncResult:
         return sum(s.rejected for s in self.streams)
 
     @property
+    def warnings(self) -> int:
+        return sum(s.warnings for s in self.streams)
+
+    @property
     def errors(self) -> list[str]:
+        if self.setup_error and self.status == "failed":
+            return [self.setup_error]
         return [f"{s.stream}: {s.error}" for s in self.streams if s.error]
 
 
@@ -95,8 +105,10 @@ class Batch:
     raw: list[dict[str, Any]] = field(default_factory=list)
     unified: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     rejects: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)  # field_warning rows
     mapped_keys: list[str] = field(default_factory=list)
     loaded: int = 0
+    warned: int = 0  # records loaded with at least one field warning
 
 
 class BatchBuilder:
@@ -117,22 +129,26 @@ class BatchBuilder:
         """``keys``: the records' keys when already known (re-mapping stored records)."""
         batch = Batch()
         for n, record in enumerate(records):
-            dump = json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
-                              default=json_default)
+            record, dump, cleaned = clean_record(record)
             digest = hashlib.sha1(dump.encode()).hexdigest()
             if keys is not None:
                 key = keys[n]
             else:
                 key = self.spec.key_of(record) if isinstance(record, dict) else None
             reason = None
-            if key is None:
+            unreadable = record.get(UNREADABLE) if isinstance(record, dict) else None
+            if unreadable:
+                reason, key = str(unreadable), f"#{digest}"
+            elif key is None:
                 reason = f"missing primary key {'/'.join(self.spec.primary_key)}"
                 key = f"#{digest}"
             elif len(key) > 512:
                 reason, key = "primary key longer than 512 characters", f"#{digest}"
             rows: list[Row] = []
+            warnings: list[FieldWarning] = list(cleaned)
             if reason is None and self.mapper is not None:
-                reason, rows = self._map(record)
+                reason, rows, found = self._map(record)
+                warnings += found
                 if reason is None and self.tombstones and self._erased(rows):
                     # nothing of an erased person is stored again: no payload, no key
                     batch.rejects.append({
@@ -142,6 +158,8 @@ class BatchBuilder:
                         "sync_run_id": run_id, "rejected_at": at,
                     })
                     continue
+            if reason is not None:
+                reason = self._named(record, key, reason)
             if land_raw:
                 batch.raw.append({
                     "source": self.source, "stream": self.spec.name, "record_key": key,
@@ -159,6 +177,18 @@ class BatchBuilder:
             batch.mapped_keys.append(key)
             for row in rows:
                 batch.unified[row.table].append(row.values)
+            if warnings:
+                batch.warned += 1
+                seen = set()
+                for w in warnings:
+                    if w.field in seen:  # one warning per field and record (the first)
+                        continue
+                    seen.add(w.field)
+                    batch.warnings.append({
+                        "source": self.source, "stream": self.spec.name, "record_key": key,
+                        "field": w.field[:255], "raw_value": w.raw_value, "reason": w.reason,
+                        "sync_run_id": run_id, "warned_at": at,
+                    })
         return batch
 
     def _erased(self, rows: list[Row]) -> bool:
@@ -177,25 +207,39 @@ class BatchBuilder:
                     return True
         return False
 
-    def _map(self, record: dict[str, Any]) -> tuple[str | None, list[Row]]:
-        try:
-            rows = self.mapper.fn(record, self.ctx)
-        except Reject as exc:
-            return str(exc), []
-        except Exception as exc:  # a mapping bug must not sink the run: quarantine, say why
-            log.debug("mapping %s/%s failed", self.source, self.spec.name, exc_info=True)
-            return f"mapping failed: {type(exc).__name__}: {exc}", []
+    def _named(self, record: Any, key: str, reason: str) -> str:
+        """The reason, prefixed with how the source names the record (where it knows)."""
+        label = None
+        if self.mapper is not None and self.mapper.label is not None and isinstance(record, dict):
+            try:
+                label = self.mapper.label(record)
+            except Exception:  # a label is a courtesy; the reason must still be stored
+                label = None
+        if label is None and not key.startswith("#"):
+            label = f"{self.spec.name} record {key}"
+        return f"{label}: {reason}" if label and not reason.startswith(label) else reason
+
+    def _map(self, record: dict[str, Any]) -> tuple[str | None, list[Row], list[FieldWarning]]:
+        with collecting_warnings() as warnings:
+            try:
+                rows = self.mapper.fn(record, self.ctx)
+            except Reject as exc:
+                return str(exc), [], []
+            except Exception as exc:  # a mapping bug must not sink the run: quarantine, say why
+                log.debug("mapping %s/%s failed", self.source, self.spec.name, exc_info=True)
+                return f"mapping failed: {type(exc).__name__}: {exc}", [], []
         for row in rows:
             if "source" not in row.values and row.table in TABLES and "source" in TABLES[row.table].c:
                 row.values["source"] = self.source
             problem = row_problem(row.table, row.values)
             if problem:
-                return problem, []
-        return None, rows
+                return problem, [], []
+        return None, rows, warnings
 
 
 def write_batch(conn: Connection, source: str, stream: str, batch: Batch, *,
-                clear_rejects: bool, land_raw: bool = True, version: int | None = None) -> None:
+                clear_rejects: bool, land_raw: bool = True, version: int | None = None,
+                clear_warnings: bool = True) -> None:
     """Write one batch inside the caller's transaction."""
     up = Upserter(conn)
     if land_raw:
@@ -220,6 +264,11 @@ def write_batch(conn: Connection, source: str, stream: str, batch: Batch, *,
         up.delete_keys("rejected_record", (
             {"source": source, "stream": stream, "record_key": k} for k in batch.mapped_keys
         ))
+    if clear_warnings and (batch.mapped_keys or batch.rejects):  # a record read again: fresh warnings
+        keys = batch.mapped_keys + [r["record_key"] for r in batch.rejects]
+        conn.execute(text("DELETE FROM field_warning WHERE source = :s AND stream = :t AND record_key = :k"),
+                     [{"s": source, "t": stream, "k": k} for k in keys])
+    up.upsert("field_warning", batch.warnings)
 
 
 # --------------------------------------------------------------------------- engine
@@ -261,12 +310,13 @@ def _save_state(conn: Connection, source: str, stream: str, state: dict[str, Any
     }])
 
 
-def _count(conn: Connection, run_id: int, read: int, loaded: int, rejected: int) -> None:
+def _count(conn: Connection, run_id: int, read: int, loaded: int, rejected: int, warned: int = 0) -> None:
     conn.execute(
         update(SyncRun).where(SyncRun.sync_run_id == run_id).values(
             records_read=SyncRun.records_read + read,
             records_loaded=SyncRun.records_loaded + loaded,
             records_rejected=SyncRun.records_rejected + rejected,
+            records_warned=SyncRun.records_warned + warned,
             pages=SyncRun.pages + 1,
         )
     )
@@ -284,7 +334,7 @@ def start_run(engine: Engine, source: str, full_refresh: bool) -> int:
         return conn.execute(
             SyncRun.__table__.insert().values(
                 source=source, status="running", started_at=now(), full_refresh=full_refresh,
-                records_read=0, records_loaded=0, records_rejected=0, pages=0,
+                records_read=0, records_loaded=0, records_rejected=0, records_warned=0, pages=0,
             ).returning(SyncRun.sync_run_id)
         ).scalar_one()
 
@@ -339,8 +389,12 @@ def _sync_locked(engine, source, connector, connector_type, specs, full_refresh,
                          stream_result, progress, since)
         except Exception as exc:  # one broken stream does not stop the others
             stream_result.error = str(exc) if isinstance(exc, CrmhubError) else f"{type(exc).__name__}: {exc}"
-            log.error("%s/%s failed: %s", source, spec.name, stream_result.error,
-                      exc_info=not isinstance(exc, CrmhubError))
+            # An explained failure is the run's result (the caller reports it once);
+            # anything else is a bug worth its traceback in the log.
+            if isinstance(exc, CrmhubError):
+                log.info("%s/%s failed: %s", source, spec.name, stream_result.error)
+            else:
+                log.error("%s/%s failed: %s", source, spec.name, stream_result.error, exc_info=True)
     result.status = "failed" if result.errors else "success"
     result.seconds = time.monotonic() - started
     finish_run(engine, result.sync_run_id, result.status, "; ".join(result.errors) or None)
@@ -357,9 +411,10 @@ class _PageWriter:
     """
 
     def __init__(self, engine: Engine, source: str, stream: str, run_id: int, clear_rejects: bool,
-                 out: StreamResult, progress: Progress | None):
+                 out: StreamResult, progress: Progress | None, clear_warnings: bool = True):
         self.engine, self.source, self.stream, self.run_id = engine, source, stream, run_id
         self.clear_rejects, self.out, self.progress = clear_rejects, out, progress
+        self.clear_warnings = clear_warnings
         self.started = time.monotonic()
         self.error: BaseException | None = None
         self.queue: queue.Queue = queue.Queue(maxsize=1)
@@ -390,11 +445,12 @@ class _PageWriter:
 
     def _write(self, batch: Batch, page_state: dict[str, Any] | None, read: int) -> None:
         with self.engine.begin() as conn:
-            write_batch(conn, self.source, self.stream, batch, clear_rejects=self.clear_rejects)
+            write_batch(conn, self.source, self.stream, batch, clear_rejects=self.clear_rejects,
+                        clear_warnings=self.clear_warnings)
             faults.checkpoint("load")
             if page_state is not None:
                 _save_state(conn, self.source, self.stream, page_state, self.run_id)
-            _count(conn, self.run_id, read, batch.loaded, len(batch.rejects))
+            _count(conn, self.run_id, read, batch.loaded, len(batch.rejects), batch.warned)
             faults.checkpoint("state")
         faults.checkpoint("commit")
         out = self.out
@@ -402,6 +458,7 @@ class _PageWriter:
         out.read += read
         out.loaded += batch.loaded
         out.rejected += len(batch.rejects)
+        out.warnings += batch.warned
         if self.progress:
             self.progress(self.source, out, time.monotonic() - self.started)
 
@@ -423,11 +480,15 @@ def _sync_stream(engine, run_id, connector, spec, ctx, full_refresh, out: Stream
             text("SELECT 1 FROM rejected_record WHERE source = :s AND stream = :t LIMIT 1"),
             {"s": source, "t": spec.name},
         ).first() is not None
+        had_warnings = conn.execute(
+            text("SELECT 1 FROM field_warning WHERE source = :s AND stream = :t LIMIT 1"),
+            {"s": source, "t": spec.name},
+        ).first() is not None
     state = StreamState(saved=dict(saved), start_date=since or connector.start_date)
     high_water = saved.get("cursor")
     final_state: dict[str, Any] | None = None
 
-    writer = _PageWriter(engine, source, spec.name, run_id, had_rejects, out, progress)
+    writer = _PageWriter(engine, source, spec.name, run_id, had_rejects, out, progress, had_warnings)
     pages = connector.read(spec, state)
     try:
         while True:
@@ -526,4 +587,5 @@ def ingest(engine: Engine, source: str, connector_type: str, spec: StreamSpec,
     batch = BatchBuilder(source, spec, mapper, ctx, engine.dialect.name, tombstones).build(records, None, now())
     with engine.begin() as conn:
         write_batch(conn, source, spec.name, batch, clear_rejects=True)
-    return StreamResult(spec.name, read=len(records), loaded=batch.loaded, rejected=len(batch.rejects), pages=1)
+    return StreamResult(spec.name, read=len(records), loaded=batch.loaded, rejected=len(batch.rejects),
+                        warnings=batch.warned, pages=1)

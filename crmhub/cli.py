@@ -9,14 +9,13 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 
 from crmhub import config as config_mod
 from crmhub.errors import CrmhubError
+from crmhub.usage import plain_metavars
 
 app = typer.Typer(
-    help="crmhub: CRM data from forms, ads, mailboxes and shops into one warehouse.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -68,6 +67,25 @@ class _ProgressPrinter:
 # ------------------------------------------------------------------------ verbs
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        _out(f"crmhub {version('crmhub')}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main_options(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """crmhub: CRM data from forms, ads, mailboxes and shops into one warehouse.
+
+    Exit codes: 0 success, 1 a run or data failure, 2 a usage error.
+    """
+
+
 @app.command()
 def init(config: ConfigOpt = None) -> None:
     """Create the warehouse, or upgrade it to this version's schema."""
@@ -97,24 +115,22 @@ def sync(
         raise typer.BadParameter("--since and --full-refresh exclude each other", param_hint="--since")
     results = jobs.sync(cfg, sources or None, full_refresh=full_refresh, streams=stream or None,
                         progress=None if quiet else _ProgressPrinter(), since=backfill)
-    failed = False
-    for r in results:
-        _out(f"{r.source}: {r.status} - read {r.read:,}, loaded {r.loaded:,}, rejected {r.rejected:,} "
-             f"in {r.seconds:.1f}s (run {r.sync_run_id})")
-        for error in r.errors:
-            _out(f"  error: {error}")
-        failed = failed or r.status != "success"
-    if any(r.rejected for r in results):
-        _out("rejected records and their reasons: SELECT * FROM rejected_record")
-    if failed:
+    from crmhub.runs import sync_summary
+
+    for r in results:  # a source that could not start: the one-line error, on stderr
+        if r.status == "failed" and r.sync_run_id is None:
+            _err(f"crmhub: error: {r.setup_error}")
+    for line in sync_summary([r for r in results if not (r.status == "failed" and r.sync_run_id is None)]):
+        _out(line)
+    if any(r.status == "failed" for r in results):
         if alert:
             from crmhub import alerts
 
             for r in results:
-                if r.status != "success":
+                if r.status == "failed":
                     alerts.send(cfg, alerts.Alert(f"sync {r.source}", "; ".join(r.errors) or r.status,
                                                   detail=f"run {r.sync_run_id}"))
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILED)
 
 
 @app.command()
@@ -193,11 +209,23 @@ def forget(
 
 
 @app.command()
-def status(config: ConfigOpt = None) -> None:
-    """Per source: last run, records read/loaded/rejected, cursors, lag; exit 1 if one is past its freshness."""
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (one object per source).")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Per source: last run, records read/loaded/rejected, cursors, files read, lag; exit 1 if one is past its freshness."""
+    from dataclasses import asdict
+
     from crmhub import jobs
+    from crmhub.runs import to_json
 
     rows = jobs.status(_load(config))
+    if as_json:
+        _out(to_json([{**asdict(st), "lag_seconds": st.lag.total_seconds() if st.lag else None,
+                       "stale": st.stale} for st in rows]))
+        if any(st.stale for st in rows):
+            raise typer.Exit(EXIT_FAILED)
+        return
     if not rows:
         _out("no sources configured")
         return
@@ -210,11 +238,18 @@ def status(config: ConfigOpt = None) -> None:
             _out(f"  last received: {received}; raw records {st.raw_records:,}; quarantined {st.rejected_total:,}")
             continue
         _out(f"{st.source} ({st.connector}, schedule {st.schedule or 'manual'})")
-        _out(f"  last run: {st.last_status or '-'} at {when}; read {st.read:,}, loaded {st.loaded:,}, "
-             f"rejected {st.rejected:,}")
+        if st.last_status is None:
+            _out("  never run")
+            continue
+        warned = f", {st.warned:,} with field warnings" if st.warned else ""
+        _out(f"  last run: {st.last_status} at {when}; read {st.read:,}, loaded {st.loaded:,}, "
+             f"rejected {st.rejected:,}{warned}")
         _out(f"  since last success: {lag}; raw records {st.raw_records:,}; quarantined {st.rejected_total:,}")
         for stream_name, cursor in sorted(st.cursors.items()):
-            _out(f"  cursor {stream_name}: {cursor if cursor is not None else '(file marks)'}")
+            if cursor is not None:
+                _out(f"  cursor {stream_name}: {cursor}")
+        for f in st.files:
+            _out(f"  file {f['file']}: {f['rows']:,} rows read{' (done)' if f['done'] else ' so far'}")
         if st.error and st.last_status != "success":
             _out(f"  error: {st.error}")
     stale = [st for st in rows if st.stale]
@@ -225,13 +260,101 @@ def status(config: ConfigOpt = None) -> None:
 
 
 @app.command()
-def demo(
-    workdir: Annotated[Path, typer.Option("--dir", help="Where the demo warehouse goes.")] = Path("var/demo"),
+def runs(
+    source: Annotated[str | None, typer.Argument(help="Only this source.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="How many runs, newest first.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    config: ConfigOpt = None,
 ) -> None:
-    """Run the whole flow on bundled sample data into a local SQLite warehouse."""
+    """Run history: status, records read/loaded/rejected, duration, error."""
+    from crmhub import jobs
+    from crmhub import runs as runs_mod
+
+    cfg = _load(config)
+    if source:
+        cfg.source(source)  # an unknown name is an error, not an empty list
+    engine = jobs.warehouse(cfg)
+    try:
+        found = runs_mod.runs(engine, source, limit)
+    finally:
+        engine.dispose()
+    if as_json:
+        _out(runs_mod.to_json(found))
+        return
+    if not found:
+        _out("no runs yet" + (f" of {source}" if source else ""))
+        return
+    for r in found:
+        took = f"{r['seconds']:.1f}s" if r["seconds"] is not None else "-"
+        warned = f", {r['warned']:,} warned" if r["warned"] else ""
+        _out(f"run {r['run']} {r['source']}: {r['status']} at {r['started_at']:%Y-%m-%d %H:%M:%S} UTC, "
+             f"{took}; read {r['read']:,}, loaded {r['loaded']:,}, rejected {r['rejected']:,}{warned}")
+        if r["error"]:
+            _out(f"  error: {r['error']}")
+
+
+@app.command()
+def rejects(
+    source: Annotated[str | None, typer.Argument(help="Only this source.")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="Only since this date or time (ISO 8601) or age (7d, 12h).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many of each kind.")] = 1000,
+    config: ConfigOpt = None,
+) -> None:
+    """Quarantined records and field warnings, with their reasons."""
+    from crmhub import jobs
+    from crmhub import runs as runs_mod
+
+    after = _since(since) if since else None  # a usage error comes before any config error
+    cfg = _load(config)
+    if source:
+        cfg.source(source)
+    engine = jobs.warehouse(cfg)
+    try:
+        found = runs_mod.rejects(engine, source, after, limit)
+    finally:
+        engine.dispose()
+    if as_json:
+        _out(runs_mod.to_json(found))
+        return
+    if not found:
+        _out("nothing rejected" + (f" from {source}" if source else ""))
+        return
+    for x in found:
+        if x["kind"] == "rejected":
+            key = "" if x["record_key"].startswith("#") else f" {x['record_key']}"  # '#': it had no usable key
+            _out(f"rejected {x['source']}/{x['stream']}{key}: {x['reason']}")
+        else:
+            _out(f"warning  {x['source']}/{x['stream']} {x['record_key']} field {x['field']} "
+                 f"= {x['raw_value']!r}: {x['reason']}")
+
+
+def _since(text: str):
+    import datetime as dt
+    import re
+
+    age = re.fullmatch(r"(\d+)([dhm])", text.strip())
+    if age:
+        unit = {"d": "days", "h": "hours", "m": "minutes"}[age.group(2)]
+        return dt.datetime.now(dt.UTC) - dt.timedelta(**{unit: int(age.group(1))})
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a date, a time or an age like 7d") from None
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+@app.command()
+def demo(
+    workdir: Annotated[Path, typer.Option("--dir", help="Where the demo config (and SQLite warehouse) go.")] = Path("var/demo"),
+    warehouse: Annotated[str | None, typer.Option(
+        "--warehouse", help="A database URL to use instead, e.g. postgresql+psycopg://postgres@127.0.0.1/crm.",
+        show_default=False)] = None,
+) -> None:
+    """Run the whole flow on bundled sample data (into a local SQLite warehouse by default)."""
     from crmhub.demo import run_demo
 
-    run_demo(workdir, _out, _err)
+    run_demo(workdir, _out, _err, warehouse=warehouse)
 
 
 @app.command()
@@ -367,31 +490,45 @@ def _safe_url(cfg: config_mod.Config) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: one clear line on error, exit code 0 only on success."""
+    """Entry point. Exit codes: 0 success, 1 a run or data failure, 2 a usage error."""
     logging.basicConfig(level=os.environ.get("CRMHUB_LOG_LEVEL", "WARNING"),
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        rc = app(args=argv, prog_name="crmhub", standalone_mode=False)
-        return rc if isinstance(rc, int) else 0  # non-standalone click returns typer.Exit's code
+        # Not standalone: typer then *returns* the code of typer.Exit instead of exiting.
+        command = plain_metavars(typer.main.get_command(app))
+        code = command.main(args=argv, prog_name="crmhub", standalone_mode=False)
+        return code if isinstance(code, int) else 0
     except typer.Exit as exc:
         return exc.exit_code
-    except click.exceptions.Abort:
-        _err("crmhub: aborted")
-        return 130
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except CrmhubError as exc:
-        _err(f"crmhub: error: {exc}")
-        return 1
-    except KeyboardInterrupt:
+    except (typer.Abort, KeyboardInterrupt):
         _err("crmhub: interrupted")
         return 130
+    except typer.TyperException as exc:  # typer's own click: usage errors and the like
+        return _usage_error(exc)
+    except CrmhubError as exc:
+        _err(f"crmhub: error: {exc}")
+        return EXIT_FAILED
     except Exception as exc:
         if os.environ.get("CRMHUB_DEBUG"):
             raise
         _err(f"crmhub: internal error: {type(exc).__name__}: {exc} (set CRMHUB_DEBUG=1 for the traceback)")
         return 70
+
+
+EXIT_FAILED, EXIT_USAGE = 1, 2
+
+
+def _usage_error(exc: typer.TyperException) -> int:
+    """One line for a usage error, with a "did you mean" where one is close; exit 2."""
+    from crmhub.usage import describe_usage_error
+
+    ctx = getattr(exc, "ctx", None)
+    if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+        _out(ctx.get_help())  # `crmhub` or `crmhub connectors` alone: the help, on stdout
+        return 0
+    _err(describe_usage_error(exc))
+    code = getattr(exc, "exit_code", EXIT_USAGE)
+    return code if code in (EXIT_FAILED, EXIT_USAGE) else EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -128,6 +128,15 @@ def _secret(name: str) -> str | None:
     return None
 
 
+def _not_found(name: str) -> str:
+    """Where ``name`` was looked for, so the reader knows where to set it."""
+    places = [getattr(lookup, "describe", None) for lookup in _lookups[1:]]
+    places = [describe(name) for describe in places if describe]
+    if not places:
+        return f"environment variable {name} is not set"
+    return f"{name} is not set (looked up as: environment variable {name}, {', '.join(places)})"
+
+
 def interpolate(value: Any, loc: tuple = (), where: Callable[..., str] | None = None) -> Any:
     """Replace ``${VAR}`` (or ``${VAR:-default}``) in every string of a value.
 
@@ -140,7 +149,7 @@ def interpolate(value: Any, loc: tuple = (), where: Callable[..., str] | None = 
                 if match.group(2) is not None:
                     return match.group(2)
                 place = where(*loc) if where else ".".join(map(str, loc)) or "config"
-                raise ConfigError(f"{place}: environment variable {match.group(1)} is not set")
+                raise ConfigError(f"{place}: {_not_found(match.group(1))}")
             return found
 
         return VAR.sub(sub, value)

@@ -16,12 +16,13 @@ from connectors import manual
 from connectors.sdk import registry
 from connectors.sdk.streams import Connector
 from crm_model import db, identity
+from crm_model.locks import SourceBusy
 from crm_model.schema import RawRecord, RejectedRecord, SyncRun, SyncState
 from crm_model.sync import Progress, SyncResult, remap
 from crm_model.sync import sync as run_sync
 from crmhub import config as config_mod
 from crmhub.config import Config
-from crmhub.errors import ConfigError
+from crmhub.errors import ConfigError, CrmhubError
 
 
 def warehouse(cfg: Config, *, require_schema: bool = True) -> Engine:
@@ -68,8 +69,14 @@ def connector_for(cfg: Config, name: str) -> tuple[Connector, str]:
 
 def sync(cfg: Config, names: list[str] | None = None, *, full_refresh: bool = False,
          streams: list[str] | None = None, progress: Progress | None = None,
-         engine: Engine | None = None, since: dt.date | None = None) -> list[SyncResult]:
-    """Sync the named sources (default: every enabled source), one after another."""
+         engine: Engine | None = None, since: dt.date | None = None,
+         raise_setup_errors: bool = False) -> list[SyncResult]:
+    """Sync the named sources (default: every enabled source), one after another.
+
+    Sources are independent: one that is busy (synced elsewhere right now) is reported
+    as skipped, one that cannot start (a secret not set) as failed, and the others run.
+    ``raise_setup_errors`` raises the latter instead (Airflow: one task, one source).
+    """
     if names:
         for name in names:  # unknown or push-only names fail before anything runs
             if registry.load(cfg.source(name).connector).push:
@@ -82,10 +89,18 @@ def sync(cfg: Config, names: list[str] | None = None, *, full_refresh: bool = Fa
     results = []
     try:
         for name in names:
-            connector, kind = connector_for(cfg, name)
+            try:
+                connector, kind = connector_for(cfg, name)
+            except CrmhubError as exc:
+                if raise_setup_errors:
+                    raise
+                results.append(SyncResult(name, None, status="failed", setup_error=str(exc)))
+                continue
             try:
                 results.append(run_sync(engine, name, connector, kind, full_refresh=full_refresh,
                                         streams=streams, progress=progress, since=since))
+            except SourceBusy as exc:
+                results.append(SyncResult(name, None, status="skipped", setup_error=str(exc)))
             finally:
                 connector.close()
     finally:
@@ -163,6 +178,8 @@ class SourceStatus:
     push: bool = False
     last_received: dt.datetime | None = None  # push sources: newest record landed
     freshness: dt.timedelta | None = None  # from crmhub.yml: the longest acceptable time since a success
+    warned: int = 0  # last run: records loaded with field warnings
+    files: list[dict[str, Any]] = field(default_factory=list)  # file sources: what was read of each
 
     @property
     def lag(self) -> dt.timedelta | None:
@@ -195,11 +212,17 @@ def status(cfg: Config, engine: Engine | None = None) -> list[SourceStatus]:
                     st.last_status, st.last_started, st.last_finished = run.status, run.started_at, run.finished_at
                     st.read, st.loaded, st.rejected = run.records_read, run.records_loaded, run.records_rejected
                     st.error = run.error
+                    st.warned = run.records_warned
                 st.last_success = conn.execute(
                     select(func.max(SyncRun.finished_at)).where(SyncRun.source == name, SyncRun.status == "success")
                 ).scalar()
-                st.cursors = dict(conn.execute(select(SyncState.stream, SyncState.cursor)
-                                               .where(SyncState.source == name)).all())
+                states = conn.execute(select(SyncState.stream, SyncState.cursor, SyncState.state)
+                                      .where(SyncState.source == name)).all()
+                st.cursors = {stream: cursor for stream, cursor, _ in states}
+                for _, _, state in states:
+                    marks = (state or {}).get("files") if isinstance(state, dict) else None
+                    for path, mark in sorted((marks or {}).items()):
+                        st.files.append({"file": path, "rows": mark.get("rows", 0), "done": bool(mark.get("done"))})
                 st.raw_records = conn.execute(select(func.count()).select_from(RawRecord)
                                               .where(RawRecord.source == name)).scalar_one()
                 st.rejected_total = conn.execute(select(func.count()).select_from(RejectedRecord)

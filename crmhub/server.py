@@ -242,6 +242,9 @@ def _listen(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
+        # Listening before the start-up line is printed: from that line on, a client's
+        # connection waits in the backlog until the app serves it, however slow start-up is.
+        sock.listen(2048)
     except OSError as exc:
         sock.close()
         raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None

@@ -11,7 +11,7 @@ from typing import Any
 
 from crmhub import config as config_mod
 from crmhub import jobs
-from crmhub.errors import CrmhubError
+from crmhub.errors import ConfigError, CrmhubError
 
 log = logging.getLogger("crmhub.tasks")
 
@@ -29,9 +29,22 @@ def airflow_secret(name: str) -> str | None:
         return None
 
 
+airflow_secret.describe = lambda name: f"Airflow variable {name}, password of Airflow connection {name.lower()}"
+
+
 def _config(config_path: str | None) -> config_mod.Config:
     config_mod.add_secret_lookup(airflow_secret)
-    return config_mod.load(config_path)
+    try:
+        return config_mod.load(config_path)
+    except ConfigError as exc:
+        raise _no_retry(exc) from None
+
+
+def _no_retry(exc: ConfigError) -> Exception:
+    """A config error will not fix itself: fail the task without Airflow's retries."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    return AirflowFailException(f"crmhub: {exc}")
 
 
 def sync_source(source: str, config_path: str | None = None) -> dict[str, Any]:
@@ -41,12 +54,16 @@ def sync_source(source: str, config_path: str | None = None) -> dict[str, Any]:
         log.info("%s/%s: %d pages, %d records, %d rejected", src, stream.stream, stream.pages,
                  stream.read, stream.rejected)
 
-    (result,) = jobs.sync(cfg, [source], progress=progress)
+    try:
+        (result,) = jobs.sync(cfg, [source], progress=progress, raise_setup_errors=True)
+    except ConfigError as exc:  # a secret not found, a bad option: retrying will not help
+        raise _no_retry(exc) from None
     summary = {"source": source, "status": result.status, "read": result.read,
                "loaded": result.loaded, "rejected": result.rejected, "sync_run_id": result.sync_run_id}
     log.info("crmhub sync %s: %s", source, summary)
     if result.status != "success":
-        raise CrmhubError(f"sync of {source} failed: {'; '.join(result.errors)}")
+        why = "; ".join(result.errors) or result.setup_error
+        raise CrmhubError(f"sync of {source} {result.status}: {why}")
     return summary
 
 

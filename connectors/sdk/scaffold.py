@@ -92,7 +92,8 @@ from connectors.$name import ${camel}Config, ${camel}Connector
 
 PAGE_1 = {"data": [{"id": 1, "name": "Ada Lovelace", "email": "ada@example.com",
                     "updated_at": "2026-01-02T03:04:05Z"}], "next_cursor": "c2"}
-PAGE_2 = {"data": [{"id": 2, "name": "Bad", "email": "nope", "updated_at": "2026-01-03T00:00:00Z"}],
+PAGE_2 = {"data": [{"id": 2, "name": "Bad Mail", "email": "nope", "updated_at": "2026-01-03T00:00:00Z"},
+                   {"id": 3, "name": "Bad Date", "email": "c@example.com", "updated_at": "next week"}],
           "next_cursor": None}
 
 
@@ -106,7 +107,8 @@ def test_sync(httpserver, warehouse):
     httpserver.expect_request("/v1/contacts", query_string={"limit": "100", "cursor": "c2"}).respond_with_json(PAGE_2)
     connector = ${camel}Connector(${camel}Config(base_url=httpserver.url_for("/"), token="t"), source="src")
     result = sync(warehouse, "src", connector, "$name")
-    assert (result.read, result.loaded, result.rejected) == (2, 1, 1)
+    # a bad email is a field warning (the contact loads without it); a bad timestamp rejects
+    assert (result.read, result.loaded, result.rejected, result.warnings) == (3, 2, 1, 1)
 ''')
 
 

@@ -32,6 +32,10 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 Record = dict[str, Any]
+# A connector that read something it cannot turn into a record (a CSV row with an
+# unclosed quote, bytes that are not text) still yields it, with the reason in this
+# field: the engine quarantines it (read = loaded + rejected) and the run goes on.
+UNREADABLE = "_unreadable"
 
 
 class ConnectorConfig(BaseModel):

@@ -45,20 +45,29 @@ class MapContext:
 MapFunction = Callable[[dict, MapContext], list[Row]]
 
 
+RecordLabel = Callable[[dict], "str | None"]
+
+
 @dataclass(frozen=True)
 class Mapper:
     fn: MapFunction
     version: int  # bump when the function's output changes: `crmhub model` re-maps
+    label: RecordLabel | None = None  # how a person names the record: "Typeform response 8d3f"
 
 
 _REGISTRY: dict[tuple[str, str], Mapper] = {}
 
 
-def mapping(connector: str, stream: str, *, version: int = 1) -> Callable[[MapFunction], MapFunction]:
-    """Register ``fn`` as the mapping of ``connector``'s ``stream`` (``"*"``: any stream)."""
+def mapping(connector: str, stream: str, *, version: int = 1,
+            label: RecordLabel | None = None) -> Callable[[MapFunction], MapFunction]:
+    """Register ``fn`` as the mapping of ``connector``'s ``stream`` (``"*"``: any stream).
+
+    ``label(raw)`` names a record in a reject's reason, the way its source shows it
+    ("WooCommerce order #1042", "leads.csv line 7").
+    """
 
     def register(fn: MapFunction) -> MapFunction:
-        _REGISTRY[(connector, stream)] = Mapper(fn, version)
+        _REGISTRY[(connector, stream)] = Mapper(fn, version, label)
         return fn
 
     return register

@@ -74,6 +74,10 @@ def lead_rows(
     ``tracking`` holds utm_* and click ids (hidden fields, query parameters); what it
     lacks is taken from the landing page URL.
     """
+    if not person.get("email") and not person.get("phone"):
+        bad = [w.reason for w in v.current_warnings() if w.contact]
+        if bad:  # the only way to reach this lead is broken: the lead is not usable
+            raise v.Reject(f"{'; '.join(bad)} (the lead's only contact)")
     track = {**v.url_params(landing_page), **{k: val for k, val in (tracking or {}).items() if val}}
     person_ref = f"lead:{external_id}"
     utm = {k: v.text(track.get(k), 255) for k in v.UTM_KEYS}

@@ -2,11 +2,14 @@
 
 Columns are renamed by the source's ``columns`` option, then each value is parsed by
 the type of the warehouse column it lands in (dates, decimals, booleans) or by its
-meaning (email, phone, country); a value that does not parse rejects the row, naming
-the column. People's details (email, name, phone, address, ...) go to
-``source_person``; a lead's other columns are kept in ``lead.answers``, and every
-column with no warehouse field in ``source_person.attributes`` (custom identifiers
-such as a customer number are read from there).
+meaning (email, phone, country). A value that does not parse rejects the row when it
+is what makes the row that record (an order's amount, when a lead was submitted, a
+lead's only contact); any other bad value is left out with a field warning naming the
+column, the raw value and the reason, and the row loads. People's details (email, name,
+phone, address, ...) go to ``source_person``; a lead's other columns are kept in
+``lead.answers``, and every column with no warehouse field in
+``source_person.attributes`` (custom identifiers such as a customer number are read
+from there).
 """
 
 from __future__ import annotations
@@ -56,14 +59,31 @@ def _parser(table: str, column: str) -> Callable[[Any, str, str | None], Any]:
     return lambda raw, col, region: v.text(raw)
 
 
-@mapping("csv", "rows")
+# Columns whose bad value rejects the row: without them the record is not that record.
+ESSENTIAL = {
+    "lead": {"submitted_at"},
+    "customer_order": {"ordered_at", "total", "subtotal", "discount", "tax", "currency"},
+    "order_line": {"order_id", "quantity", "unit_price", "total"},
+    "touchpoint": {"occurred_at", "channel"},
+    "service_case": {"opened_at"},
+    "service_contract": {"starts_on", "value"},
+    "feedback": {"rating", "received_at"},
+    "product": {"price", "currency"},
+}
+
+
+def label(raw: dict[str, Any]) -> str | None:
+    """Where a row is: 'leads.csv line 7' (line 0: the file as a whole)."""
+    if "_file" not in raw:
+        return None
+    return f"{raw['_file']} line {raw['_line']}" if raw.get("_line") else str(raw["_file"])
+
+
+@mapping("csv", "rows", label=label)
 def map_row(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
-    try:
-        if raw.get("_error"):
-            raise Reject(raw["_error"])
-        return _map_row(raw, ctx)
-    except Reject as exc:
-        raise Reject(f"{raw.get('_file')} line {raw.get('_line')}: {exc}") from None
+    if raw.get("_error"):
+        raise Reject(raw["_error"])
+    return _map_row(raw, ctx)
 
 
 PERSON, FIELD, EXTRA = "person", "field", "extra"
@@ -101,12 +121,16 @@ def _map_row(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     fields: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     out = {PERSON: person, FIELD: fields}
+    essential = ESSENTIAL.get(entity, ())
     for name, where, target, parse_cell in _plan(entity, tuple(raw), options["key"], renames):
         cell = raw[name]
-        if parse_cell is not None:
-            out[where][target] = parse_cell(cell, target, region)
-        elif (text := v.text(cell)) is not None:
-            extra[name] = text
+        if parse_cell is None:
+            if (text := v.text(cell)) is not None:
+                extra[name] = text
+        elif where == FIELD and target in essential:
+            out[where][target] = parse_cell(cell, name, region)  # messages name the file's column
+        else:
+            out[where][target] = v.optional(parse_cell, cell, name, region, field=name)
 
     attributes = dict(extra) or None  # columns with no warehouse field stay with the person
     if entity == "person":

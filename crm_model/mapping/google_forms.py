@@ -38,7 +38,8 @@ def answer_value(answer: Mapping[str, Any], multiple: bool = False) -> Any:
     raise Reject(f"answer to question {answer.get('questionId')!r} has neither textAnswers nor fileUploadAnswers")
 
 
-@mapping("google_forms", "responses", version=1)
+@mapping("google_forms", "responses", version=1,
+         label=lambda raw: f"Google Forms response {raw.get('responseId')}")
 def map_response(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     form = raw.get("form") or {}
     submitted_at = v.timestamp(raw.get("createTime") or raw.get("lastSubmittedTime"), "createTime")

@@ -61,7 +61,8 @@ ENDED_FINANCIAL = ("REFUNDED", "PARTIALLY_REFUNDED", "VOIDED", "EXPIRED")
 # --------------------------------------------------------------------------- orders
 
 
-@mapping("shopify", "orders", version=1)
+@mapping("shopify", "orders", version=1,
+         label=lambda raw: f"Shopify order {raw.get('name') or raw.get('id')}")
 def map_order(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     order_id = _required(raw, "id")
     currency = v.currency(raw.get("currencyCode"), "currencyCode")
@@ -206,7 +207,8 @@ def _buyer(raw: dict[str, Any], ordered_at: dt.datetime | None) -> Row | None:
 # --------------------------------------------------------------------------- customers
 
 
-@mapping("shopify", "customers", version=1)
+@mapping("shopify", "customers", version=1,
+         label=lambda raw: f"Shopify customer {raw.get('id')}")
 def map_customer(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     orders = v.integer(raw.get("numberOfOrders"), "numberOfOrders")
     return [customer_person(raw, stage="customer" if orders else None)]
@@ -239,7 +241,8 @@ def customer_person(customer: dict[str, Any], *, stage: str | None) -> Row:
 # --------------------------------------------------------------------------- products
 
 
-@mapping("shopify", "products", version=1)
+@mapping("shopify", "products", version=1,
+         label=lambda raw: f"Shopify product {raw.get('id')}")
 def map_product(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     product_id = _required(raw, "id", "product")
     title = v.text(raw.get("title"))

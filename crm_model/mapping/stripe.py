@@ -36,7 +36,7 @@ from crm_model.mapping import values as v
 from crm_model.mapping.common import person_row
 
 
-@mapping("stripe", "customers", version=1)
+@mapping("stripe", "customers", version=1, label=lambda raw: f"Stripe customer {raw.get('id')}")
 def map_customer(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     customer_id = _required_id(raw)
     address = _address(raw.get("address"), ctx, "address")
@@ -51,12 +51,12 @@ def map_customer(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     )]
 
 
-@mapping("stripe", "charges", version=1)
+@mapping("stripe", "charges", version=1, label=lambda raw: f"Stripe charge {raw.get('id')}")
 def map_charge(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     return charge_rows(raw, ctx)
 
 
-@mapping("stripe", "refunds", version=2)
+@mapping("stripe", "refunds", version=2, label=lambda raw: f"Stripe refund {raw.get('id')}")
 def map_refund(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     charge = raw.get("charge")
     if charge is None:
@@ -74,7 +74,8 @@ def map_refund(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     return rows
 
 
-@mapping("stripe", "invoices", version=2)
+@mapping("stripe", "invoices", version=2,
+         label=lambda raw: f"Stripe invoice {raw.get('number') or raw.get('id')}")
 def map_invoice(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     invoice_id = _required_id(raw)
     status = v.text(raw.get("status"), 32)

@@ -86,7 +86,8 @@ def person_questions(fields: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     return {**parts, **picked}
 
 
-@mapping("typeform", "responses", version=1)
+@mapping("typeform", "responses", version=1,
+         label=lambda raw: f"Typeform response {raw.get('response_id') or raw.get('token')}")
 def map_response(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     form = raw.get("form") or {}
     fields = [f for f in form.get("fields") or [] if isinstance(f, Mapping)]

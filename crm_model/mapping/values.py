@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
@@ -22,6 +26,51 @@ UTC = dt.UTC
 
 class Reject(ValueError):
     """The record cannot be mapped; the message is stored as the reason."""
+
+
+@dataclass(frozen=True)
+class FieldWarning:
+    """A bad optional detail: the record loads without it, this keeps what and why."""
+
+    field: str
+    raw_value: str | None
+    reason: str
+    contact: bool = False  # an email or phone: a lead with no other contact is rejected
+
+
+_warnings: ContextVar[list[FieldWarning] | None] = ContextVar("crmhub_field_warnings", default=None)
+
+
+@contextmanager
+def collecting_warnings() -> Iterator[list[FieldWarning]]:
+    """Within this block a bad optional detail becomes a warning instead of a Reject."""
+    found: list[FieldWarning] = []
+    token = _warnings.set(found)
+    try:
+        yield found
+    finally:
+        _warnings.reset(token)
+
+
+def current_warnings() -> list[FieldWarning]:
+    return list(_warnings.get() or ())
+
+
+def warn(field: str, raw: Any, reason: str, *, contact: bool = False) -> None:
+    """Leave ``field`` out of the record and say why (outside a sync: reject the record)."""
+    found = _warnings.get()
+    if found is None:
+        raise Reject(reason)
+    found.append(FieldWarning(field, None if raw is None else str(raw)[:1000], reason, contact))
+
+
+def optional(parse: Callable[..., Any], raw: Any, *args: Any, field: str) -> Any:
+    """``parse(raw, *args)``, or None with a field warning when the value is bad."""
+    try:
+        return parse(raw, *args)
+    except Reject as exc:
+        warn(field, raw, str(exc))
+        return None
 
 
 def text(value: Any, max_len: int | None = None) -> str | None:
@@ -51,7 +100,8 @@ def email(value: Any, field: str = "email") -> str | None:
     try:
         return validate_email(s, check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
-        raise Reject(f"{field}: {s!r} is not a valid email address ({exc})") from None
+        warn(field, value, f"{field}: {s!r} is not a valid email address ({exc})", contact=True)
+        return None
 
 
 _E164 = re.compile(r"\+[1-9]\d{7,14}")
@@ -69,9 +119,11 @@ def phone(value: Any, default_region: str | None = None, field: str = "phone") -
     try:
         parsed = phonenumbers.parse(s, (default_region or "").upper() or None)
     except phonenumbers.NumberParseException as exc:
-        raise Reject(f"{field}: {s!r} is not a phone number ({exc})") from None
+        warn(field, value, f"{field}: {s!r} is not a phone number ({exc})", contact=True)
+        return None
     if not phonenumbers.is_possible_number(parsed):
-        raise Reject(f"{field}: {s!r} is not a possible phone number")
+        warn(field, value, f"{field}: {s!r} is not a possible phone number", contact=True)
+        return None
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -91,7 +143,7 @@ def timestamp(value: Any, field: str = "timestamp", default_tz: dt.tzinfo = UTC)
             try:
                 parsed = dt.datetime.combine(_date_text(s), dt.time())
             except ValueError:
-                raise Reject(f"{field}: {s!r} is not a date-time (use ISO 8601)") from None
+                raise Reject(f"{field}: {s!r} {_date_problem(s, 'a date-time (use ISO 8601)')}") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=default_tz)
     return parsed.astimezone(UTC)
@@ -108,7 +160,32 @@ def date(value: Any, field: str = "date") -> dt.date | None:
     try:
         return _date_text(s)
     except ValueError:
-        raise Reject(f"{field}: {s!r} is not a date (use YYYY-MM-DD)") from None
+        raise Reject(f"{field}: {s!r} {_date_problem(s, 'a date (use YYYY-MM-DD)')}") from None
+
+
+# A date written in a shape we read (2026-04-31, 20260431, 2026-04-31T10:00), whatever its numbers.
+_DATE_SHAPE = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})(?:[T ](\d{2}):?(\d{2})(?::?(\d{2}))?)?")
+
+
+def _date_problem(s: str, expected: str) -> str:
+    """What is wrong with a date: 'no such day' when the shape is right, else the shape."""
+    m = _DATE_SHAPE.match(s)
+    if m is None:
+        return f"is not {expected}"
+    year, month, day = (int(g) for g in m.groups()[:3])
+    if not 1 <= year:
+        return "has no such year"
+    if not 1 <= month <= 12:
+        return f"has no such month ({month})"
+    import calendar
+
+    days = calendar.monthrange(year, month)[1]
+    if not 1 <= day <= days:
+        return f"has no such day ({calendar.month_name[month]} {year} has {days} days)"
+    hour, minute, second = (int(g) if g else 0 for g in m.groups()[3:])
+    if hour > 23 or minute > 59 or second > 59:
+        return f"has no such time of day ({hour:02d}:{minute:02d}:{second:02d})"
+    return f"is not {expected}"
 
 
 def _date_text(s: str) -> dt.date:
@@ -172,9 +249,17 @@ def currency(value: Any, field: str = "currency") -> str | None:
     return s.upper()
 
 
-@lru_cache(maxsize=1024)
 def country(value: Any, field: str = "country") -> str | None:
-    """ISO 3166-1 alpha-2 code from a code or an English country name."""
+    """ISO 3166-1 alpha-2 code from a code or an English country name (else a field warning)."""
+    try:
+        return _country(value, field)
+    except Reject as exc:
+        warn(field, value, str(exc))
+        return None
+
+
+@lru_cache(maxsize=1024)
+def _country(value: Any, field: str) -> str | None:
     s = text(value)
     if s is None:
         return None

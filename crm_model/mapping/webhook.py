@@ -72,7 +72,8 @@ def _single(value: Any, name: str) -> Any:
     return value
 
 
-@mapping("webhook", "submissions", version=1)
+@mapping("webhook", "submissions", version=1,
+         label=lambda raw: f"submission {raw.get('form')}:{raw.get('submission_id')}")
 def map_submission(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     if raw.get("honeypot"):
         raise Reject(f"honeypot: the hidden field {raw['honeypot']!r} was filled in (spam)")

@@ -38,7 +38,8 @@ SOURCE_TYPE_CHANNELS = {"utm": "utm", "typein": "direct", "organic": "organic", 
                         "admin": "admin", "mobile_app": "mobile_app", "pos": "pos"}
 
 
-@mapping("woocommerce", "orders", version=2)
+@mapping("woocommerce", "orders", version=2,
+         label=lambda raw: f"WooCommerce order #{raw.get('number') or raw.get('id')}")
 def map_order(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     order_id = _id(raw.get("id"), "id")
     currency = v.currency(raw.get("currency"))
@@ -86,7 +87,8 @@ def map_order(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     return [person, Row("customer_order", order), *lines]
 
 
-@mapping("woocommerce", "customers", version=1)
+@mapping("woocommerce", "customers", version=1,
+         label=lambda raw: f"WooCommerce customer {raw.get('id')}")
 def map_customer(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     customer_id = _id(raw.get("id"), "id")
     billing = raw.get("billing") or {}
@@ -102,7 +104,8 @@ def map_customer(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
                        seen_at=seen_at, shop_customer_id=customer_id, **person)]
 
 
-@mapping("woocommerce", "products", version=1)
+@mapping("woocommerce", "products", version=1,
+         label=lambda raw: f"WooCommerce product {raw.get('id')}")
 def map_product(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     categories = [v.text(c.get("name")) for c in raw.get("categories") or [] if isinstance(c, dict)]
     # the list price; a variable product has none and shows its cheapest variation's price
@@ -121,7 +124,8 @@ def map_product(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     })]
 
 
-@mapping("woocommerce", "reviews", version=1)
+@mapping("woocommerce", "reviews", version=1,
+         label=lambda raw: f"WooCommerce product review {raw.get('id')}")
 def map_review(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     review_id = _id(raw.get("id"), "id")
     rating = v.integer(raw.get("rating"), "rating")

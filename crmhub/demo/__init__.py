@@ -23,7 +23,9 @@ SHOWN_TABLES = ("person", "identity", "person_merge", "lead", "touchpoint", "cus
                 "product", "service_case", "service_contract", "feedback")
 
 
-def run_demo(workdir: Path, out: Callable[[str], None], err: Callable[[str], None]) -> None:
+def run_demo(workdir: Path, out: Callable[[str], None], err: Callable[[str], None],
+             warehouse: str | None = None) -> None:
+    """``warehouse``: a database URL to use instead of the SQLite file in ``workdir``."""
     workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     config_path = workdir / "crmhub.yml"
@@ -31,8 +33,14 @@ def run_demo(workdir: Path, out: Callable[[str], None], err: Callable[[str], Non
     with ReplayServer(load_routes()) as server:
         os.environ["CRMHUB_DEMO_URL"] = server.url
         os.environ["CRMHUB_DEMO_SAMPLES"] = str(DEMO_DIR / "samples")
+        if warehouse:
+            os.environ["CRMHUB_DEMO_WAREHOUSE"] = warehouse
+        else:
+            os.environ.pop("CRMHUB_DEMO_WAREHOUSE", None)
         cfg = config_mod.load(config_path)
-        out(f"crmhub demo: warehouse {cfg.warehouse_url()}")
+        from sqlalchemy.engine import make_url
+
+        out(f"crmhub demo: warehouse {make_url(cfg.warehouse_url()).render_as_string(hide_password=True)}")
         out(f"  config: {config_path} (sample APIs answered by {server.url})")
         jobs.init(cfg)
         engine = jobs.warehouse(cfg)
@@ -41,11 +49,17 @@ def run_demo(workdir: Path, out: Callable[[str], None], err: Callable[[str], Non
             out("sync:")
             for r in jobs.sync(cfg, engine=engine):
                 connector = cfg.source(r.source).connector
+                warned = f", {r.warnings} with field warnings" if r.warnings else ""
                 out(f"  {r.source:18} {connector:12} read {r.read:4}, loaded {r.loaded:4}, rejected {r.rejected:3}"
-                    f"  {'' if r.status == 'success' else 'FAILED: ' + '; '.join(r.errors)}")
+                    f"{warned}  {'' if r.status == 'success' else 'FAILED: ' + '; '.join(r.errors)}")
             summary = jobs.model(cfg, engine=engine)
-            out(f"model: {summary.persons} persons from {len(cfg.settings.sources)} sources "
-                f"({summary.attached} records matched to a person seen elsewhere)")
+            if summary.created or summary.merged or summary.attached:
+                out(f"model: {summary.persons} persons from {len(cfg.settings.sources)} sources; this run "
+                    f"created {summary.created}, merged {summary.merged} and matched {summary.attached} "
+                    f"records to a person seen in another source")
+            else:
+                out(f"model: {summary.persons} persons from {len(cfg.settings.sources)} sources "
+                    f"(nothing new to resolve: every record already belongs to its person)")
             out("")
             out("rows per table:")
             counts = jobs.table_counts(engine, SHOWN_TABLES)

@@ -38,7 +38,7 @@ def airflow_env(tmp_path_factory) -> dict[str, str]:
         "PYTHONPATH": str(ROOT),
     }
     done = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=1800)  # a bound for a hang; 5 min was hit under load
     assert done.returncode == 0, done.stderr[-2000:]
     return env
 
@@ -131,3 +131,39 @@ def test_sync_and_model_dags_run_for_real(airflow_env, tmp_path, warehouse_url):
         assert all(lead["person_id"] for lead in rows(engine, "lead"))
     finally:
         engine.dispose()
+
+
+FAIL_RUN = """
+    import json
+    from airflow.dag_processing.dagbag import DagBag
+    bag = DagBag(dag_folder="{dags}")
+    run = bag.get_dag("crmhub_sync_rep_leads").test(variable_file_path="{variables}")
+    tis = [{{"task": ti.task_id, "state": str(ti.state), "try": ti.try_number}} for ti in run.get_task_instances()]
+    print("RESULT=" + json.dumps({{"state": str(run.state), "tis": tis}}))
+"""
+
+
+def test_a_config_error_fails_at_once_and_names_where_it_looked(airflow_env, tmp_path, warehouse_url):
+    """A secret that is nowhere will not appear on retry: no retries, and the error says where it looked."""
+    (tmp_path / "leads.csv").write_text("id,email\n1,ada@example.com\n")
+    config = tmp_path / "crmhub.yml"
+    config.write_text(yaml.safe_dump({
+        "warehouse": {"url": warehouse_url},
+        "sources": {"rep_leads": {"connector": "csv", "schedule": "@daily", "retries": 3, "config": {
+            "path": "leads.csv", "entity": "lead", "key": "id", "encoding": "${CRMHUB_TEST_NOWHERE}"}}},
+    }))
+    variables = tmp_path / "variables.json"
+    variables.write_text("{}")
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(FAIL_RUN.format(dags=ROOT / "dags",
+                                                                                 variables=variables))],
+                          env={**airflow_env, "CRMHUB_CONFIG": str(config)}, capture_output=True, text=True,
+                          timeout=600)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT=")]
+    assert lines, done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads(lines[-1][len("RESULT="):])
+    assert result["state"] == "failed"
+    assert result["tis"] == [{"task": "sync", "state": "failed", "try": 1}] or all(
+        ti["state"] == "failed" and ti["try"] == 1 for ti in result["tis"]), result
+    output = done.stdout + done.stderr
+    assert ("CRMHUB_TEST_NOWHERE is not set (looked up as: environment variable CRMHUB_TEST_NOWHERE, "
+            "Airflow variable CRMHUB_TEST_NOWHERE, password of Airflow connection crmhub_test_nowhere)") in output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from decimal import Decimal
 
 import pytest
@@ -33,16 +34,20 @@ def test_leads_load_and_bad_rows_are_quarantined_with_reasons(tmp_path, write_co
     )
     cfg = write_config(lead_source(default_region="GB"))
     (result,) = jobs.sync(cfg)
-    assert (result.read, result.loaded, result.rejected) == (7, 2, 5)
+    assert (result.read, result.loaded, result.rejected, result.warnings) == (7, 3, 4, 1)
     reasons = sorted(r["reason"] for r in rows(warehouse, "rejected_record"))
-    assert any("leads.csv line 4: email: 'not-an-email' is not a valid email" in r for r in reasons)
+    assert any("leads.csv line 4: email: 'not-an-email' is not a valid email" in r
+               and "the lead's only contact" in r for r in reasons)
     assert any("leads.csv line 5: submitted_at: 'next tuesday' is not a date-time" in r for r in reasons)
-    assert any("leads.csv line 6: phone: '12'" in r for r in reasons)
-    assert any(r == "missing primary key lead_id" for r in reasons)
+    assert "leads.csv line 7: the key column 'lead_id' is empty" in reasons
     assert any("leads.csv line 8: has 2 fields, the header has 8" in r for r in reasons)
+    # a bad phone beside a good email: the lead loads without the phone, with a warning
+    (warning,) = rows(warehouse, "field_warning")
+    assert (warning["record_key"], warning["field"], warning["raw_value"]) == ("5", "phone", "12")
+    assert "phone: '12' is not a possible phone number" in warning["reason"]
 
     leads = rows(warehouse, "lead")
-    assert [lead["external_id"] for lead in leads] == ["1", "2"]
+    assert [lead["external_id"] for lead in leads] == ["1", "2", "5"]
     assert leads[0]["utm_source"] == "google" and leads[0]["answers"] == {"budget": "5000"}
     assert leads[0]["submitted_at"] == dt.datetime(2026, 3, 1, 10, tzinfo=UTC)
     assert leads[1]["submitted_at"] == dt.datetime(2026, 3, 2, 11, tzinfo=UTC)  # no zone: UTC
@@ -89,16 +94,20 @@ def test_columns_delimiter_encoding_and_orders(tmp_path, write_config, warehouse
             "columns": {"order": "order_id", "qty": "quantity", "price": "unit_price"}}},
     })
     results = jobs.sync(cfg)
-    assert [(r.loaded, r.rejected) for r in results] == [(1, 1), (2, 1)]
-    (order,) = rows(warehouse, "customer_order")
+    assert [(r.loaded, r.rejected, r.warnings) for r in results] == [(2, 0, 1), (2, 1, 0)]
+    orders = {o["external_id"]: o for o in rows(warehouse, "customer_order")}
+    order = orders["A-2"]
     assert (order["external_id"], order["total"], order["currency"]) == ("A-2", Decimal("12.5000"), "EUR")
+    # a German country name is not understood: the order loads, its country is a warning
+    (warning,) = rows(warehouse, "field_warning")
+    assert (warning["record_key"], warning["field"], warning["raw_value"]) == ("A-1", "Land", "Deutschland")
+    assert "Land: 'Deutschland' is not a known country" in warning["reason"]
     reasons = [r["reason"] for r in rows(warehouse, "rejected_record")]
-    assert any("country: 'Deutschland' is not a known country" in r for r in reasons)  # German name
     assert any("order_id is required" in r for r in reasons)
     lines = {line["external_id"]: line for line in rows(warehouse, "order_line")}
     assert lines["A-1-1"]["total"] == Decimal("1299.5000") and lines["A-1-1"]["order_id"] == "A-1"
-    person = rows(warehouse, "source_person")[0]
-    assert (person["email"], person["lifecycle_stage"]) == ("lin@example.com", "customer")
+    person = {p["email"]: p for p in rows(warehouse, "source_person")}["lin@example.com"]
+    assert person["lifecycle_stage"] == "customer"
 
 
 def test_config_errors_are_clear(tmp_path, write_config):
@@ -110,5 +119,8 @@ def test_config_errors_are_clear(tmp_path, write_config):
     result = jobs.sync(cfg)[0]
     assert result.status == "failed" and "has no key column 'lead_id'" in result.errors[0]
     cfg = write_config(lead_source(entity="spaceship"))
+    (result,) = jobs.sync(cfg)  # sources are independent: a bad one fails alone, with its reason
+    assert result.status == "failed" and result.sync_run_id is None
+    assert re.search(r"crmhub.yml line \d+: sources.reps.config.entity", result.errors[0])
     with pytest.raises(ConfigError, match=r"crmhub.yml line \d+: sources.reps.config.entity"):
-        jobs.sync(cfg)
+        jobs.sync(cfg, raise_setup_errors=True)  # how Airflow's task asks for it

@@ -17,7 +17,7 @@ import re
 import subprocess
 import sys
 import textwrap
-import time
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
@@ -37,7 +37,9 @@ ROOT = Path(__file__).resolve().parents[2]
 CRMHUB = Path(sys.executable).parent / "crmhub"
 CONTACT_SECRET = "contact-form-secret-4f9a1c7e2b"
 TYPEFORM_SECRET = "typeform-webhook-secret-8d3e6b0a"
-STARTUP_SECONDS = 15
+# Requests wait for the server however loaded the machine is; this only stops a hung
+# server from hanging the suite (it is no start-up budget: the socket listens already).
+REQUEST_BOUND = 600
 UTC = dt.UTC
 TABLES = ("lead", "source_person", "touchpoint", "raw_record", "rejected_record")
 
@@ -76,7 +78,7 @@ class Served:
     engine: Engine
 
     def post(self, path: str, body: bytes, content_type: str = "application/json", **headers: str):
-        return requests.post(self.url + path, data=body, timeout=10,
+        return requests.post(self.url + path, data=body, timeout=REQUEST_BOUND,
                              headers={"Content-Type": content_type, **headers})
 
     def count(self, table: str) -> int:
@@ -85,13 +87,16 @@ class Served:
 
 @pytest.fixture
 def served(tmp_path, warehouse_url):
-    """`crmhub serve --port 0` against the test's warehouse; its port comes from its first line."""
+    """`crmhub serve --port 0` against the test's warehouse; its port comes from its first line.
+
+    Readiness, not a clock: the server listens before it prints that line, so once the
+    line is read a request waits in the socket's backlog for however long start-up takes.
+    """
     config = tmp_path / "crmhub.yml"
     config.write_text(yaml.safe_dump(config_doc(warehouse_url), sort_keys=False))
     log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([str(CRMHUB), "serve", "--port", "0", "--config", str(config)],
-                                stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **SECRETS_ENV})
+    proc = subprocess.Popen([str(CRMHUB), "serve", "--port", "0", "--config", str(config)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, **SECRETS_ENV})
     try:
         url = _wait_until_up(proc, log)
         engine = db.connect(warehouse_url)
@@ -100,29 +105,33 @@ def served(tmp_path, warehouse_url):
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
 
 
 def _wait_until_up(proc: subprocess.Popen, log: Path) -> str:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    url = None
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"crmhub serve exited with {proc.returncode}: {log.read_text()}")
-        if url is None:
-            found = re.search(r"crmhub serve: (http://127\.0\.0\.1:\d+)", log.read_text())
-            url = found.group(1) if found else None
-        if url is not None:
-            try:
-                if requests.get(url + "/healthz", timeout=1).status_code == 200:
-                    return url
-            except requests.ConnectionError:
-                pass
-        time.sleep(0.1)
-    pytest.fail(f"crmhub serve did not answer /healthz within {STARTUP_SECONDS}s: {log.read_text()}")
+    """Block on the server's output until it says where it listens (or exits)."""
+    seen = []
+    for raw in proc.stdout:  # blocks until a line or the end of the output, however long that takes
+        line = raw.decode(errors="replace")
+        seen.append(line)
+        found = re.search(r"crmhub serve: (http://127\.0\.0\.1:\d+)", line)
+        if found:
+            threading.Thread(target=_copy, args=(proc.stdout, log), daemon=True).start()
+            url = found.group(1)
+            assert requests.get(url + "/healthz", timeout=REQUEST_BOUND).status_code == 200
+            return url
+    proc.wait()
+    pytest.fail(f"crmhub serve exited with {proc.returncode} before listening: {''.join(seen)}")
+
+
+def _copy(stream, log: Path) -> None:
+    """Keep draining the server's log so it never blocks on a full pipe."""
+    with log.open("ab") as out:
+        for line in stream:
+            out.write(line)
 
 
 # ------------------------------------------------------------------ the real server
@@ -199,12 +208,12 @@ def test_bad_signatures_oversized_and_unknown_forms_write_nothing(served):
     big = as_json({"email": "big@example.com", "message": "x" * 5000})  # max_body_bytes is 4096
     assert served.post("/forms/website/contact", big, **hex_signature(big)).status_code == 413
     chunked = requests.post(served.url + "/forms/website/contact", data=iter([big[:3000], big[3000:]]),
-                            headers={"Content-Type": "application/json", **hex_signature(big)}, timeout=10)
+                            headers={"Content-Type": "application/json", **hex_signature(big)}, timeout=REQUEST_BOUND)
     assert chunked.status_code == 413  # no Content-Length: counted while reading
 
     for table in TABLES:
         assert served.count(table) == 0, table
-    health = requests.get(served.url + "/healthz", timeout=5)
+    health = requests.get(served.url + "/healthz", timeout=REQUEST_BOUND)
     assert (health.status_code, health.json()) == (200, {"status": "ok"})
 
 
@@ -224,8 +233,11 @@ def test_spam_and_invalid_submissions_are_quarantined_with_reasons(served):
     assert served.count("lead") == 0 and served.count("source_person") == 0
     reasons = sorted(r["reason"] for r in rows(served.engine, "rejected_record"))
     assert len(reasons) == 2
-    assert reasons[0].startswith("email: 'not an address' is not a valid email address")
-    assert reasons[1] == "honeypot: the hidden field 'website' was filled in (spam)"
+    # each reason names the submission; a lead whose only contact is bad is rejected
+    assert any("email: 'not an address' is not a valid email address" in r and "the lead's only contact" in r
+               and r.startswith("submission contact:") for r in reasons), reasons
+    assert any(r.startswith("submission contact:")
+               and r.endswith(": honeypot: the hidden field 'website' was filled in (spam)") for r in reasons), reasons
     assert served.count("raw_record") == 2  # both kept as sent: nothing is lost
 
 

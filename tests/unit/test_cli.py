@@ -13,14 +13,17 @@ import yaml
 from crmhub.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
-VERBS = [["init"], ["sync"], ["model"], ["status"], ["demo"], ["connectors"], ["connectors", "list"],
-         ["connectors", "new"], ["connectors", "check"]]
+VERBS = [["init"], ["sync"], ["model"], ["status"], ["runs"], ["rejects"], ["demo"], ["serve"], ["connectors"],
+         ["connectors", "list"], ["connectors", "new"], ["connectors", "check"], ["lead"], ["lead", "add"]]
 
 
 @pytest.mark.parametrize("verb", VERBS, ids=" ".join)
-def test_every_verb_has_help(verb, capsys):
+def test_every_verb_has_help_without_python_types(verb, capsys):
     assert main([*verb, "--help"]) == 0
-    assert "Usage: crmhub" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Usage: crmhub" in out
+    for python_type in ("<str>", "<int>", "<path>", "<list", "<bool>", "[str]", "NoneType"):
+        assert python_type not in out, out
 
 
 def crmhub(*args: str, config: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -28,7 +31,7 @@ def crmhub(*args: str, config: Path | None = None, env: dict | None = None) -> s
     if config:
         full_env["CRMHUB_CONFIG"] = str(config)
     return subprocess.run([sys.executable, "-m", "crmhub", *args], capture_output=True, text=True,
-                          env=full_env, timeout=120)
+                          env=full_env, timeout=900)  # a bound for a hung process, not a speed check
 
 
 def one_line_error(done: subprocess.CompletedProcess) -> str:
@@ -119,3 +122,131 @@ def test_connectors_check_reads_one_page_and_writes_nothing(tmp_path, httpserver
     err = capsys.readouterr().err
     assert "401" in err and "check the credentials" in err and "tfp_wrong_token_value" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------ exit codes
+# 0 success, 1 a run or data failure, 2 a usage error: through the real `crmhub` process.
+
+LEAF_VERBS = [v for v in VERBS if v not in (["connectors"], ["lead"])]
+
+
+def console(*args: str, config: Path | None = None) -> subprocess.CompletedProcess:
+    """The installed console script, as cron and Airflow's BashOperator run it."""
+    env = {**os.environ, **({"CRMHUB_CONFIG": str(config)} if config else {})}
+    script = Path(sys.executable).with_name("crmhub")
+    return subprocess.run([str(script), *args], capture_output=True, text=True, env=env, timeout=900)
+
+
+def test_usage_errors_are_one_line_with_a_hint_and_exit_2():
+    done = console("sync", "--ful-refresh")
+    assert done.returncode == 2
+    assert one_line_error(done) == ("crmhub: usage error: crmhub sync: no such option --ful-refresh "
+                                    "(did you mean --full-refresh?); see `crmhub sync --help`")
+    done = console("snyc")
+    assert done.returncode == 2 and "no such command 'snyc' (did you mean 'sync'?)" in one_line_error(done)
+    done = console("connectors", "check")
+    assert done.returncode == 2 and "missing parameter" in one_line_error(done)
+    done = console("rejects", "--since", "last tuesday")
+    assert done.returncode == 2 and "'last tuesday' is not a date" in one_line_error(done)
+
+
+@pytest.mark.parametrize("verb", LEAF_VERBS, ids=" ".join)
+def test_every_verb_exits_2_on_an_unknown_option(verb):
+    done = console(*verb, "--no-such-option")
+    assert done.returncode == 2, done.stderr
+    assert f"crmhub {' '.join(verb)}: no such option --no-such-option" in one_line_error(done)
+
+
+def test_crmhub_alone_prints_help_and_version_prints_the_version():
+    done = console()
+    assert done.returncode == 0 and "Usage: crmhub" in done.stdout and "Exit codes: 0 success" in done.stdout
+    done = console("--version")
+    assert done.returncode == 0 and done.stdout.startswith("crmhub ")
+
+
+@pytest.mark.parametrize("verb", [["init"], ["sync"], ["model"], ["status"], ["runs"], ["rejects"], ["serve"],
+                                  ["connectors", "check", "reps"], ["lead", "add", "--email", "a@example.com"]],
+                         ids=" ".join)
+def test_every_verb_exits_1_when_its_config_is_missing(tmp_path, verb):
+    done = console(*verb, "--config", str(tmp_path / "absent.yml"))
+    assert done.returncode == 1
+    assert "absent.yml" in one_line_error(done) and "not found" in one_line_error(done)
+
+
+def test_sync_exit_codes_and_failures(tmp_path, warehouse_url):
+    (tmp_path / "leads.csv").write_text("lead_id,email\n1,a@example.com\n")
+    cfg = write(tmp_path, {"warehouse": {"url": warehouse_url}, "sources": {
+        "reps": {"connector": "csv", "config": {"path": "leads.csv", "entity": "lead", "key": "lead_id"}}}})
+    assert console("init", config=cfg).returncode == 0
+    done = console("sync", config=cfg)
+    assert done.returncode == 0 and "reps: success - read 1, loaded 1" in done.stdout, done.stderr
+    for name, config in {
+        "missing file": {"path": "nope.csv", "entity": "lead", "key": "lead_id"},
+        "no file matches": {"path": "nope-*.csv", "entity": "lead", "key": "lead_id"},
+        "wrong key column": {"path": "leads.csv", "entity": "lead", "key": "id"},
+    }.items():
+        bad = write(tmp_path, {"warehouse": {"url": warehouse_url}, "sources": {
+            "reps": {"connector": "csv", "config": config}}})
+        done = console("sync", "--full-refresh", config=bad)
+        assert done.returncode == 1, (name, done.stdout, done.stderr)
+        assert "reps: failed" in done.stdout, name
+    refused = write(tmp_path, {"warehouse": {"url": warehouse_url}, "sources": {
+        "shop": {"connector": "woocommerce", "config": {
+            "base_url": "http://127.0.0.1:1", "consumer_key": "ck_x", "consumer_secret": "cs_x", "max_retries": 0}}}})
+    done = console("sync", config=refused)
+    assert done.returncode == 1 and "shop: failed" in done.stdout
+    # one line per failing stream, the connection error written out once
+    stream_lines = [line for line in done.stdout.splitlines() if line.startswith("  ")]
+    assert len(stream_lines) >= 2 and sum("the same error as" in line for line in stream_lines) == len(stream_lines) - 1
+    assert "Traceback" not in done.stderr and "failed" not in done.stderr
+
+
+def test_a_busy_source_is_skipped_and_the_others_sync(tmp_path, warehouse_url):
+    from crm_model import db
+    from crm_model.locks import source_lock
+
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.csv").write_text("lead_id,email\n1,a@example.com\n")
+    cfg = write(tmp_path, {"warehouse": {"url": warehouse_url}, "sources": {
+        name: {"connector": "csv", "config": {"path": f"{name}.csv", "entity": "lead", "key": "lead_id"}}
+        for name in ("a", "b")}})
+    assert console("init", config=cfg).returncode == 0
+    engine = db.connect(warehouse_url)
+    try:
+        with source_lock(engine, "a"):  # another sync of "a" is running
+            done = console("sync", config=cfg)
+    finally:
+        engine.dispose()
+    assert done.returncode == 0, done.stderr
+    assert "a: skipped - another sync of 'a' is running" in done.stdout
+    assert "b: success - read 1, loaded 1" in done.stdout
+
+
+def test_status_runs_rejects_report_what_happened(tmp_path, warehouse_url):
+    import json
+
+    (tmp_path / "leads.csv").write_text("lead_id,email,birth_date\n1,a@example.com,19450493\n2,not-mail,\n")
+    cfg = write(tmp_path, {"warehouse": {"url": warehouse_url}, "sources": {
+        "reps": {"connector": "csv", "config": {"path": "leads.csv", "entity": "lead", "key": "lead_id"}},
+        "later": {"connector": "csv", "config": {"path": "later.csv", "entity": "lead", "key": "lead_id"}}}})
+    assert console("init", config=cfg).returncode == 0
+    done = console("status", config=cfg)
+    assert done.stdout.count("never run") == 2
+    done = console("sync", "reps", config=cfg)
+    assert done.returncode == 0
+    assert "reps: success - read 2, loaded 1, rejected 1, 1 with field warnings" in done.stdout
+    status = console("status", config=cfg).stdout
+    assert "file " in status and "leads.csv: 2 rows read (done)" in status
+    assert "later (csv, schedule manual)\n  never run" in status
+    data = json.loads(console("status", "--json", config=cfg).stdout)
+    reps = next(s for s in data if s["source"] == "reps")
+    assert (reps["read"], reps["loaded"], reps["rejected"], reps["warned"]) == (2, 1, 1, 1)
+    history = console("runs", "reps", config=cfg)
+    assert history.returncode == 0 and "reps: success" in history.stdout and "read 2, loaded 1, rejected 1" in history.stdout
+    listed = console("rejects", "reps", "--since", "1d", config=cfg)
+    assert listed.returncode == 0
+    assert "leads.csv line 3: email: 'not-mail' is not a valid email address" in listed.stdout
+    assert "field birth_date = '19450493': birth_date: '19450493' has no such day" in listed.stdout
+    found = json.loads(console("rejects", "--json", config=cfg).stdout)
+    assert {x["kind"] for x in found} == {"rejected", "warning"}
+    assert console("runs", "nope", config=cfg).returncode == 1

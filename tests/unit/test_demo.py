@@ -30,5 +30,44 @@ def test_demo_runs_every_source_and_a_second_run_changes_nothing(tmp_path, monke
         lines.clear()
         run_demo(tmp_path, lines.append, lines.append)
         assert jobs.table_counts(engine, SHOWN_TABLES) == counts
+        second = "\n".join(lines)
+        # the replay server honours the incremental filters: the APIs give (almost) nothing again
+        again = {name: int(read) for name, kind, read, *_ in
+                 re.findall(r"^  (\w+) +(\w+) +read +(\d+), loaded +(\d+), rejected +(\d+)", second, re.M)}
+        first_reads = {name: int(read) for name, _, read, *_ in synced}
+        assert sum(again.values()) < sum(first_reads.values()) / 3, second
+        assert all(again[name] == 0 for name, kind, *_ in synced if kind == "csv"), second
+        assert "nothing new to resolve" in second, second
     finally:
         engine.dispose()
+
+
+def test_demo_into_postgresql_as_the_readme_says(tmp_path, monkeypatch):
+    """`crmhub demo --warehouse URL`, into a database of its own (dropped afterwards)."""
+    import os
+    import uuid
+
+    from sqlalchemy.engine import make_url
+
+    from tests.conftest import PG_ADMIN_URL
+
+    for name in ("CRMHUB_DEMO_URL", "CRMHUB_DEMO_SAMPLES", "CRMHUB_DEMO_WAREHOUSE"):
+        monkeypatch.delenv(name, raising=False)
+    name = f"crmhub_demo_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = db.connect(PG_ADMIN_URL)
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    engine = db.connect(url)
+    try:
+        lines: list[str] = []
+        run_demo(tmp_path, lines.append, lines.append, warehouse=url)
+        out = "\n".join(lines)
+        assert "FAILED" not in out and "crmhub demo: warehouse postgresql+psycopg://" in out, out
+        counts = jobs.table_counts(engine, SHOWN_TABLES)
+        assert counts["person"] > 0 and counts["customer_order"] > 0
+    finally:
+        engine.dispose()
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.dispose()

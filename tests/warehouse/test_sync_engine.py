@@ -52,7 +52,9 @@ class Feed(Connector):
 
 @mapping("feed", "*")
 def map_person(raw: dict, ctx) -> list[Row]:
-    email = v.email(raw.get("email"))
+    email = v.email(raw.get("email"))  # a bad email is a field warning during a sync...
+    if raw.get("email") and email is None:  # ...but this feed's people are nothing without one
+        raise Reject(v.current_warnings()[-1].reason)
     if raw.get("explode"):
         raise RuntimeError("bug in mapping")
     return [Row("source_person", {"external_id": str(raw["id"]), "email": email,
@@ -89,7 +91,7 @@ def test_read_equals_loaded_plus_rejected_with_reasons(warehouse):
     assert result.status == "success"
     reasons = {r["record_key"]: r["reason"] for r in rows(warehouse, "rejected_record")}
     assert "not a valid email address" in reasons["2"]
-    assert reasons["4"] == "mapping failed: RuntimeError: bug in mapping"
+    assert reasons["4"] == "people record 4: mapping failed: RuntimeError: bug in mapping"
     assert [k for k in reasons if k.startswith("#")] and "missing primary key id" in reasons[
         next(k for k in reasons if k.startswith("#"))]
     with warehouse.connect() as conn:
@@ -172,7 +174,8 @@ def test_mapped_values_that_do_not_fit_reject_the_record(warehouse, monkeypatch)
     monkeypatch.setitem(mapping_mod._REGISTRY, ("feed", "*"), mapping_mod.Mapper(too_long, 1))
     result = sync(warehouse, "crm", feed(pages=[PAGES[0][:1]]), "feed", streams=["people"])
     assert result.rejected == 1
-    assert rows(warehouse, "rejected_record")[0]["reason"] == "source_person.country: longer than 2 characters"
+    (rejected,) = rows(warehouse, "rejected_record")
+    assert rejected["reason"] == f"people record {rejected['record_key']}: source_person.country: longer than 2 characters"
 
 
 def test_reject_exception_is_a_value_error():

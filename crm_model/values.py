@@ -1,0 +1,81 @@
+"""Records made storable alike on SQLite and PostgreSQL, before anything is written.
+
+PostgreSQL refuses a NUL character in text and in JSON (``\\u0000``), a lone UTF-16
+surrogate (not UTF-8), and NaN or Infinity in JSON; SQLite takes all of them. A
+record carrying one would fail its whole page on PostgreSQL, on every rerun. So every
+record is cleaned here, the same way for both warehouses, and each change is kept as
+a field warning (the record still loads; nothing is changed silently):
+
+- NUL characters are removed from text and from keys;
+- a lone surrogate becomes U+FFFD (the replacement character);
+- NaN and +/-Infinity become the text "NaN", "Infinity", "-Infinity".
+
+Numbers out of a column's range are checked per column in :mod:`crm_model.validate`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from crm_model.load import json_default
+from crm_model.mapping.values import FieldWarning
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+MAX_WARNINGS = 5  # per record: the first few places are enough to find the problem
+
+
+def dumps(record: Any, allow_nan: bool = False) -> str:
+    return json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                      default=json_default, allow_nan=allow_nan)
+
+
+def clean_record(record: Any) -> tuple[Any, str, list[FieldWarning]]:
+    """(the record as it will be stored, its canonical JSON, what was changed)."""
+    try:
+        dump = dumps(record)
+    except ValueError:  # NaN or Infinity somewhere
+        dump = None
+    if dump is not None and "\\u0000" not in dump and not _SURROGATE.search(dump):
+        return record, dump, []
+    changes: list[FieldWarning] = []
+    cleaned = _clean(record, "", changes)
+    return cleaned, dumps(cleaned), changes[:MAX_WARNINGS]
+
+
+def _clean(value: Any, path: str, changes: list[FieldWarning]) -> Any:
+    if isinstance(value, str):
+        return _clean_text(value, path or "(record)", changes)
+    if isinstance(value, float) and not math.isfinite(value):
+        text = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+        changes.append(FieldWarning(path or "(record)", text, f"{path}: {text} is not a number JSON can hold; "
+                                    f"kept as the text {text!r}"))
+        return text
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            name = _clean_text(k, f"{path}.{k!r}" if path else repr(k), changes) if isinstance(k, str) else k
+            out[name] = _clean(v, f"{path}.{name}" if path else str(name), changes)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_clean(v, f"{path}[{i}]", changes) for i, v in enumerate(value)]
+    return value
+
+
+def _clean_text(value: str, path: str, changes: list[FieldWarning]) -> str:
+    out = value
+    if "\x00" in out:
+        out = out.replace("\x00", "")
+        changes.append(FieldWarning(path, _excerpt(value), f"{path}: NUL characters removed"))
+    if _SURROGATE.search(out):
+        out = _SURROGATE.sub("\ufffd", out)
+        changes.append(FieldWarning(path, _excerpt(out), f"{path}: unpaired surrogate replaced by U+FFFD"))
+    return out
+
+
+def _excerpt(value: str, limit: int = 80) -> str:
+    shown = value.replace("\x00", "\\0")
+    shown = _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", shown)
+    return shown if len(shown) <= limit else shown[:limit] + "..."
