@@ -53,6 +53,7 @@ from connectors.sdk import (
 )
 from connectors.sdk.http import error_detail
 from connectors.sdk.streams import Record
+from crmhub.redact import redact
 
 DAY = 86_400
 
@@ -90,8 +91,7 @@ class StripeConnector(Connector):
         else:
             auth = (key, "")  # the key is the user name, the password is empty
         self.http = Http(config.base_url, name="stripe", headers=headers, auth=auth,
-                         timeout=config.timeout, max_retries=config.max_retries)
-        self.http.session.hooks["response"].append(_refuse_when_stripe_says_no_retry)
+                         check=_refuse_when_stripe_says_no_retry, **config.http_options())
         self._invoice_of_payment_intent: dict[str, str | None] = {}
 
     @stream(primary_key="id", cursor="created")
@@ -194,10 +194,10 @@ def _id_of(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _refuse_when_stripe_says_no_retry(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+def _refuse_when_stripe_says_no_retry(response: requests.Response) -> None:
     """Stripe-Should-Retry: false on a 429/5xx means retrying will not help (error-low-level)."""
     retryable = response.status_code == 429 or response.status_code >= 500
     if retryable and response.headers.get("Stripe-Should-Retry", "").lower() == "false":
-        raise SourceError(
+        raise SourceError(redact(
             f"stripe: {response.request.method} {redact_url(response.url)} -> {response.status_code} "
-            f"{response.reason}, and Stripe says not to retry it ({error_detail(response)})")
+            f"{response.reason}, and Stripe says not to retry it ({error_detail(response)})"))

@@ -85,7 +85,7 @@ class TypeformConnector(Connector):
     def __init__(self, config: TypeformConfig, **kw: Any):
         super().__init__(config, **kw)
         self.http = Http(
-            config.base_url, name="typeform", timeout=config.timeout, max_retries=config.max_retries,
+            config.base_url, name="typeform", **config.http_options(),
             headers={"Authorization": f"Bearer {config.token.get_secret_value()}"},
         )
 

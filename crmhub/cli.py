@@ -11,9 +11,11 @@ from typing import Annotated
 
 import click
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 from crmhub import config as config_mod
 from crmhub.errors import CrmhubError
+from crmhub.redact import install_log_filter, redact
 
 app = typer.Typer(
     help="crmhub: CRM data from forms, ads, mailboxes and shops into one warehouse.",
@@ -39,11 +41,11 @@ def _load(path: Path | None) -> config_mod.Config:
 
 
 def _out(line: str = "") -> None:
-    typer.echo(line)
+    typer.echo(redact(line))
 
 
 def _err(line: str) -> None:
-    typer.echo(line, err=True)
+    typer.echo(redact(line), err=True)
 
 
 class _ProgressPrinter:
@@ -306,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: one clear line on error, exit code 0 only on success."""
     logging.basicConfig(level=os.environ.get("CRMHUB_LOG_LEVEL", "WARNING"),
                         format="%(levelname)s %(name)s: %(message)s")
+    install_log_filter()  # no configured secret reaches a log line
     try:
         rc = app(args=argv, prog_name="crmhub", standalone_mode=False)
         return rc if isinstance(rc, int) else 0  # non-standalone click returns typer.Exit's code
@@ -323,6 +326,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err("crmhub: interrupted")
         return 130
+    except SQLAlchemyError as exc:  # the warehouse went away mid-command: one line, no SQL
+        from crm_model.sync import describe_db_error
+
+        if os.environ.get("CRMHUB_DEBUG"):
+            raise
+        _err(f"crmhub: error: {describe_db_error(exc)}")
+        return 1
     except Exception as exc:
         if os.environ.get("CRMHUB_DEBUG"):
             raise

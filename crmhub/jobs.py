@@ -85,7 +85,8 @@ def sync(cfg: Config, names: list[str] | None = None, *, full_refresh: bool = Fa
             connector, kind = connector_for(cfg, name)
             try:
                 results.append(run_sync(engine, name, connector, kind, full_refresh=full_refresh,
-                                        streams=streams, progress=progress, since=since))
+                                        streams=streams, progress=progress, since=since,
+                                        max_pages=cfg.source(name).max_pages))
             finally:
                 connector.close()
     finally:
