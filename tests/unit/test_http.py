@@ -75,7 +75,7 @@ def test_timeout_is_retried(httpserver):
     def slow_then_fast(request):
         calls.append(1)
         if len(calls) == 1:
-            time.sleep(4)
+            time.sleep(3)  # the server answers one request at a time: under 2 x timeout
         return Response(json.dumps({"ok": 1}), content_type="application/json")
 
     httpserver.expect_request("/slow").respond_with_handler(slow_then_fast)
