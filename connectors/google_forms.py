@@ -58,6 +58,7 @@ from connectors.sdk import (
     stream,
 )
 from connectors.sdk.streams import Record
+from crmhub import redact
 
 FORMS_API = "https://forms.googleapis.com/"
 SCOPES = (
@@ -138,6 +139,9 @@ class GoogleFormsConnector(Connector):
             raise ConfigError(f"google_forms: cannot read credentials_file {path}: {exc.strerror}") from None
         except ValueError:
             raise ConfigError(f"google_forms: credentials_file {path} is not a JSON key file") from None
+        if isinstance(info, dict):  # the key file's secrets are secrets like any configured one
+            redact.register(*(str(info[k]) for k in ("private_key", "client_secret", "refresh_token")
+                              if info.get(k)))
         kind = info.get("type") if isinstance(info, dict) else None
         try:
             if kind == "service_account":

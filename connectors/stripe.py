@@ -69,6 +69,7 @@ from connectors.sdk import (
 )
 from connectors.sdk.http import error_detail
 from connectors.sdk.streams import Record
+from crmhub.redact import redact
 
 log = logging.getLogger("crmhub.stripe")
 
@@ -137,8 +138,7 @@ class StripeConnector(Connector):
         else:
             auth = (key, "")  # the key is the user name, the password is empty
         self.http = Http(config.base_url, name="stripe", headers=headers, auth=auth,
-                         timeout=config.timeout, max_retries=config.max_retries)
-        self.http.session.hooks["response"].append(_refuse_when_stripe_says_no_retry)
+                         check=_refuse_when_stripe_says_no_retry, **config.http_options())
         self._invoice_of_payment_intent: dict[str, str | None] = {}
         self._paid_invoices: dict[str, Record] = {}  # invoice id -> the invoice with _refunds, this run
         if config.lookback_days is not None:
@@ -377,10 +377,10 @@ def _credit_note_refunds(note: Record) -> list[str]:
     return [r for r in found if r]
 
 
-def _refuse_when_stripe_says_no_retry(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+def _refuse_when_stripe_says_no_retry(response: requests.Response) -> None:
     """Stripe-Should-Retry: false on a 429/5xx means retrying will not help (error-low-level)."""
     retryable = response.status_code == 429 or response.status_code >= 500
     if retryable and response.headers.get("Stripe-Should-Retry", "").lower() == "false":
-        raise SourceError(
+        raise SourceError(redact(
             f"stripe: {response.request.method} {redact_url(response.url)} -> {response.status_code} "
-            f"{response.reason}, and Stripe says not to retry it ({error_detail(response)})")
+            f"{response.reason}, and Stripe says not to retry it ({error_detail(response)})"))

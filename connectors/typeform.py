@@ -97,8 +97,10 @@ class TypeformConnector(Connector):
         self.http = self._client(config.base_url or DATA_CENTERS[config.data_center])
 
     def _client(self, base_url: str, max_retries: int | None = None) -> Http:
-        retries = self.config.max_retries if max_retries is None else max_retries
-        return Http(base_url, name="typeform", timeout=self.config.timeout, max_retries=retries,
+        options = self.config.http_options()
+        if max_retries is not None:
+            options["max_retries"] = max_retries
+        return Http(base_url, name="typeform", **options,
                     headers={"Authorization": f"Bearer {self.config.token.get_secret_value()}"})
 
     @stream(primary_key=("form.id", "token"), cursor="submitted_at")

@@ -19,9 +19,16 @@ submission is it. Nothing is pulled (``push = True``): each submission lands wit
 ``crm_model.sync.ingest`` as one record of the ``submissions`` stream, keyed by
 (form, submission_id), and ``crm_model.mapping.webhook`` turns it into a lead.
 
-Signatures: HMAC-SHA256 over the raw body with the form's secret, sent either as
-``X-Crmhub-Signature: sha256=<hex>`` or as Typeform sends it,
-``Typeform-Signature: sha256=<base64>``.
+Signatures: ``X-Crmhub-Signature: t=<unix time>,v1=<hex>`` where v1 is HMAC-SHA256 with
+the form's secret over ``"<t>." + raw body`` (as Stripe and Slack sign); a timestamp more
+than ``signature_tolerance_seconds`` away from now is refused, so an old body cannot be
+replayed. Typeform's own ``Typeform-Signature: sha256=<base64>`` covers the body only
+(Typeform signs no time); the body-only ``X-Crmhub-Signature: sha256=<hex>`` is accepted
+only for a form with ``legacy_body_signature: true``.
+
+A signed body with a value no warehouse can store as it is (a NUL character, NaN,
+Infinity, a number beyond a double like 1e999, a lone UTF-16 surrogate) is kept as text
+and quarantined with the reason, answered once like any other submission.
 """
 
 from __future__ import annotations
@@ -32,8 +39,10 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import math
 import re
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
@@ -45,14 +54,21 @@ FORM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 MIN_SECRET_CHARS = 16
 # An id the client sends must leave room for "form:" and "lead:" in a 255-character external_id.
 MAX_SUBMISSION_ID_CHARS = 180
-CRMHUB_SIGNATURE = "x-crmhub-signature"  # sha256=<hex>
+CRMHUB_SIGNATURE = "x-crmhub-signature"  # t=<unix time>,v1=<hex> (or legacy sha256=<hex>)
 TYPEFORM_SIGNATURE = "typeform-signature"  # sha256=<base64>, Typeform's documented format
 BodyFormat = Literal["json", "form", "typeform"]
+# Deeper JSON is refused before it is parsed: no form nests like this, and Python's parser
+# (and every dump of the record after it) would recurse once per level.
+MAX_JSON_DEPTH = 64
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 
 
 class FormConfig(ConnectorConfig):
     secret: SecretStr = Field(description="Shared secret: the key of the body's HMAC-SHA256 signature.")
     honeypot: str | None = Field(None, description="Hidden field that only spam bots fill in.")
+    legacy_body_signature: bool = Field(
+        False, description="Also accept X-Crmhub-Signature: sha256=<hex> over the body alone "
+                           "(no timestamp, so no protection against replays).")
 
     @field_validator("secret")
     @classmethod
@@ -65,6 +81,10 @@ class FormConfig(ConnectorConfig):
 class WebhookConfig(ConnectorConfig):
     forms: dict[str, FormConfig] = Field(min_length=1, description="Form name (URL path part) -> its settings.")
     max_body_bytes: int = Field(64 * 1024, ge=1024, le=10 * 1024 * 1024)
+    signature_tolerance_seconds: int = Field(
+        300, ge=1, le=86_400, description="How far a signed timestamp may be from now.")
+    read_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="Time a client has to send the whole body.")
     default_region: str | None = Field(None, description="Country for phone numbers without +code, e.g. DE.")
 
     @field_validator("forms")
@@ -74,6 +94,18 @@ class WebhookConfig(ConnectorConfig):
             if not FORM_NAME.match(name):
                 raise ValueError(f"form name {name!r} must be letters, digits, _ or - (it is part of the URL)")
         return value
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of a signature check: true when the request is signed and fresh."""
+
+    ok: bool
+    problem: str | None = None  # why it was refused, for the log line
+    signed_at: int | None = None  # the signed timestamp (t=), when the scheme has one
+
+    def __bool__(self) -> bool:
+        return self.ok
 
 
 class BadSubmission(ValueError):
@@ -102,37 +134,84 @@ class WebhookConnector(Connector):
     def form(self, name: str) -> FormConfig | None:
         return self.config.forms.get(name)
 
-    def verify(self, form: str, body: bytes, headers: Mapping[str, str]) -> bool:
-        """Is ``body`` signed with ``form``'s secret? Checked before the body is parsed."""
-        secret = self.config.forms[form].secret.get_secret_value().encode()
-        digest = hmac.new(secret, body, hashlib.sha256).digest()
-        for header, expected in ((CRMHUB_SIGNATURE, digest.hex()),
-                                 (TYPEFORM_SIGNATURE, base64.b64encode(digest).decode())):
-            given = _header(headers, header)
-            if given is None:
-                continue
+    def verify(self, form: str, body: bytes, headers: Mapping[str, str],
+               now: dt.datetime | None = None) -> Verdict:
+        """Is ``body`` signed with ``form``'s secret, and fresh? Checked before the body is parsed."""
+        settings = self.config.forms[form]
+        secret = settings.secret.get_secret_value().encode()
+        given = _header(headers, CRMHUB_SIGNATURE)
+        if given is not None:
+            fields = dict(part.strip().partition("=")[::2] for part in given.split(","))
+            if "t" in fields:
+                return self._timestamped(secret, body, given, now)
             scheme, _, value = given.strip().partition("=")
             if scheme.lower() != "sha256":
-                return False
-            if header == CRMHUB_SIGNATURE:
-                value = value.lower()
-            return hmac.compare_digest(value.encode(), expected.encode())
-        return False
+                return Verdict(False, f"unknown signature scheme {scheme[:20]!r}")
+            if not settings.legacy_body_signature:
+                return Verdict(False, "body-only signature (sha256=) refused: sign t=<unix time>,v1=<hex>")
+            expected = hmac.new(secret, body, hashlib.sha256).hexdigest()
+            ok = hmac.compare_digest(value.lower().encode(), expected.encode())
+            return Verdict(ok, None if ok else "signature does not match")
+        given = _header(headers, TYPEFORM_SIGNATURE)
+        if given is not None:
+            scheme, _, value = given.strip().partition("=")
+            expected = base64.b64encode(hmac.new(secret, body, hashlib.sha256).digest()).decode()
+            ok = scheme.lower() == "sha256" and hmac.compare_digest(value.encode(), expected.encode())
+            return Verdict(ok, None if ok else "signature does not match")
+        return Verdict(False, "no signature header")
+
+    def _timestamped(self, secret: bytes, body: bytes, given: str, now: dt.datetime | None) -> Verdict:
+        stamp, signatures = None, []
+        for part in given.split(","):
+            name, _, value = part.strip().partition("=")
+            if name == "t":
+                stamp = value
+            elif name == "v1":
+                signatures.append(value.lower())  # several while a secret is rotated
+        if stamp is None or not stamp.isdigit() or len(stamp) > 12 or not signatures:
+            return Verdict(False, "malformed signature header (expected t=<unix time>,v1=<hex>)")
+        expected = hmac.new(secret, stamp.encode() + b"." + body, hashlib.sha256).hexdigest().encode()
+        if not any(hmac.compare_digest(s.encode(), expected) for s in signatures):
+            return Verdict(False, "signature does not match")
+        now_s = (now or dt.datetime.now(dt.UTC)).timestamp()
+        skew = now_s - int(stamp)
+        tolerance = self.config.signature_tolerance_seconds
+        if abs(skew) > tolerance:
+            when = "old" if skew > 0 else "in the future"
+            return Verdict(False, f"signed timestamp is {abs(skew):.0f} s {when} (tolerance {tolerance} s): "
+                                  "a replay, or a clock that is off")
+        return Verdict(True, signed_at=int(stamp))
 
     def submission(self, form: str, body: bytes, content_type: str, headers: Mapping[str, str],
-                   received_at: dt.datetime) -> Record:
-        """The record a verified request lands as: the body as sent, plus where and when."""
+                   received_at: dt.datetime, signed_at: int | None = None) -> Record:
+        """The record a verified request lands as: the body as sent, plus where and when.
+
+        ``signed_at``: the signed timestamp; it identifies an id-less submission (a
+        replay of it is the same submission, not a new lead) and orders deliveries.
+        """
         body_format, fields = parse_body(body, content_type)
         if body_format == "json" and fields.get("event_type") == "form_response" \
                 and isinstance(fields.get("form_response"), dict):
             body_format = "typeform"
+        identity = f"t={signed_at}" if signed_at is not None else received_at.isoformat()
+        submission_id = _submission_id(body_format, fields, headers, body, identity)
+        if unstorable(submission_id):
+            submission_id = _submission_id(body_format, {}, {}, body, identity)
         record: Record = {
             "form": form,
-            "submission_id": _submission_id(body_format, fields, headers, body, received_at),
+            "submission_id": submission_id,
             "received_at": received_at.isoformat(),
             "format": body_format,
             "body": fields,
         }
+        if signed_at is not None:
+            record["signed_at"] = signed_at
+        problem = unstorable(fields)
+        if problem:  # kept as text, quarantined by the mapping with this reason
+            record["body"] = None
+            record["unreadable"] = problem
+            record["body_text"] = body.decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
+            return record
         referer = _header(headers, "referer")
         if referer:
             record["referer"] = referer
@@ -146,6 +225,8 @@ def parse_body(body: bytes, content_type: str) -> tuple[BodyFormat, dict[str, An
     """A JSON object or form-encoded fields (a repeated field becomes a list)."""
     media, params = _media_type(content_type)
     if media == "application/json" or media.endswith("+json"):
+        if _json_depth(body) > MAX_JSON_DEPTH:
+            raise BadSubmission(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
         try:
             data = json.loads(body)
         except ValueError as exc:
@@ -170,6 +251,48 @@ def parse_body(body: bytes, content_type: str) -> tuple[BodyFormat, dict[str, An
                         "or application/x-www-form-urlencoded", status=415)
 
 
+def _json_depth(body: bytes) -> int:
+    """How deep a JSON text nests (strings skipped), without parsing it."""
+    brackets = _JSON_STRING.sub(b"", body).translate(None, bytes(b for b in range(256) if b not in b"[]{}"))
+    depth = deepest = 0
+    for byte in brackets:
+        depth += 1 if byte in (0x5B, 0x7B) else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def unstorable(value: Any, where: str = "") -> str | None:
+    """Why ``value`` cannot be stored as it is in every warehouse, or None.
+
+    NUL characters (PostgreSQL text refuses them), non-finite numbers (NaN, Infinity,
+    1e999 parsed as infinity: no JSON column takes them) and lone UTF-16 surrogates
+    (not encodable as UTF-8).
+    """
+    if isinstance(value, str):
+        if "\x00" in value:
+            return f"{where or 'a value'}: contains a NUL character"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"{where or 'a value'}: contains a lone UTF-16 surrogate"
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{where or 'a value'}: {value!r} is not a finite number (NaN, Infinity or beyond 1e308)"
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            name = f"{where}.{key}" if where else str(key)
+            problem = unstorable(key, f"field name {where}") or unstorable(item, name)
+            if problem:
+                return problem.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+        return None
+    if isinstance(value, list):
+        for n, item in enumerate(value):
+            problem = unstorable(item, f"{where}[{n}]")
+            if problem:
+                return problem
+    return None
+
+
 def _media_type(content_type: str) -> tuple[str, dict[str, str]]:
     media, *rest = (content_type or "").split(";")
     params = {}
@@ -180,13 +303,14 @@ def _media_type(content_type: str) -> tuple[str, dict[str, str]]:
 
 
 def _submission_id(body_format: BodyFormat, fields: dict[str, Any], headers: Mapping[str, str],
-                   body: bytes, received_at: dt.datetime) -> str:
+                   body: bytes, identity: str) -> str:
     """The client's id for this submission, so a retried post updates instead of duplicating.
 
     Typeform: the response token. Others: a ``submission_id`` or ``id`` field, else an
-    ``Idempotency-Key`` header. Without any, each post is new: a hash of body + receive time.
+    ``Idempotency-Key`` header. Without any: a hash of the body and ``identity`` (the
+    signed timestamp: a replay is the same submission; else the receive time: each post is new).
     """
-    if body_format == "typeform":
+    if body_format == "typeform" and isinstance(fields.get("form_response"), dict):
         candidates = [fields["form_response"].get("token"), fields.get("event_id")]
     else:
         candidates = [fields.get("submission_id"), fields.get("id")]
@@ -197,7 +321,7 @@ def _submission_id(body_format: BodyFormat, fields: dict[str, Any], headers: Map
             if len(found) > MAX_SUBMISSION_ID_CHARS:
                 raise BadSubmission(f"submission id longer than {MAX_SUBMISSION_ID_CHARS} characters")
             return found
-    return hashlib.sha256(received_at.isoformat().encode() + b"\n" + body).hexdigest()[:32]
+    return hashlib.sha256(identity.encode() + b"\n" + body).hexdigest()[:32]
 
 
 def _honeypot_value(body_format: BodyFormat, fields: dict[str, Any], name: str) -> Any:

@@ -44,6 +44,7 @@ from connectors.sdk import (
     redact_url,
     stream,
 )
+from connectors.sdk.http import NotJson
 from connectors.sdk.streams import Record
 
 API = "/wp-json/wc/v3"
@@ -93,8 +94,7 @@ class WooCommerceConnector(Connector):
         else:
             self.auth_params = {}
             auth = (key, secret)  # HTTP Basic: key as user name, secret as password
-        self.http = Http(config.base_url, name="woocommerce", auth=auth,
-                         timeout=config.timeout, max_retries=config.max_retries)
+        self.http = Http(config.base_url, name="woocommerce", auth=auth, **config.http_options())
 
     @stream(primary_key="id", cursor="date_modified_gmt")
     def orders(self, state: StreamState) -> Iterator[list[Record]]:
@@ -127,7 +127,10 @@ class WooCommerceConnector(Connector):
             page = page or 1
             params = {**filters, "orderby": "id", "order": "asc", "per_page": size, "page": page,
                       **self.auth_params}
-            response = self.http.request("GET", f"{API}/{resource}", params=params)
+            try:
+                response = self.http.request("GET", f"{API}/{resource}", params=params, expect_json=True)
+            except NotJson as exc:  # WordPress with "Plain" permalinks answers with its home page
+                raise SourceError(f"{exc} (check base_url, and that WordPress uses pretty permalinks)") from None
             records = _json_list(response, resource)
             total_pages = _int_header(response, "X-WP-TotalPages")
             last = (not records or len(records) < size
@@ -137,7 +140,8 @@ class WooCommerceConnector(Connector):
         yield from paginate(fetch, what=f"woocommerce {resource}")
 
     def _store_currency(self) -> str:
-        response = self.http.request("GET", f"{API}/data/currencies/current", params=self.auth_params)
+        response = self.http.request("GET", f"{API}/data/currencies/current", params=self.auth_params,
+                                     expect_json=True)
         try:
             code = response.json().get("code")
         except (ValueError, AttributeError):

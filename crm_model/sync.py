@@ -24,19 +24,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select, text, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.sdk.streams import UNREADABLE, Connector, Page, StreamSpec, StreamState, parse_utc
 from crm_model import faults
 from crm_model.erasure import digest as erasure_digest
 from crm_model.erasure import load_tombstones, name_birth_key
 from crm_model.load import TABLES, JsonText, Upserter
-from crm_model.locks import source_lock
+from crm_model.locks import HeldLock, LockLost, source_lock
 from crm_model.mapping import MapContext, Mapper, Reject, Row, find_mapping
 from crm_model.mapping.values import FieldWarning, collecting_warnings
 from crm_model.schema import SyncRun, SyncState
 from crm_model.validate import row_problem
 from crm_model.values import clean_record
-from crmhub.errors import CrmhubError
+from crmhub.errors import CrmhubError, WarehouseError
+from crmhub.redact import redact
 
 log = logging.getLogger("crmhub.sync")
 UTC = dt.UTC
@@ -44,6 +46,31 @@ UTC = dt.UTC
 # Tables whose rows describe facts that accumulate across streams: a NULL in a new
 # row never erases what another stream of the same source already said.
 ACCUMULATING = {"source_person"}
+# Pages one stream may read in one run (crmhub.yml: max_pages): a source paginating
+# forever (distinct cursors, a `page=` it ignores) stops here instead of running until killed.
+DEFAULT_MAX_PAGES = 50_000
+
+
+class TooManyPages(CrmhubError):
+    """A stream read more pages in one run than the source's ``max_pages``."""
+
+
+def describe_db_error(exc: SQLAlchemyError) -> str:
+    """A warehouse error as one line: the database's own first line, no SQL, no parameters."""
+    orig = getattr(exc, "orig", None)
+    first = (str(orig if orig is not None else exc).strip().splitlines() or [""])[0]
+    first = first.split("[SQL:")[0].strip()
+    lost = getattr(exc, "connection_invalidated", False)
+    what = "the warehouse connection was lost" if lost else "warehouse error"
+    return redact(f"{what} ({type(orig if orig is not None else exc).__name__}: {first})")[:400]
+
+
+def describe_error(exc: BaseException) -> str:
+    """A failed stream's error as the one line stored in sync_run.error and printed."""
+    if isinstance(exc, SQLAlchemyError):
+        return describe_db_error(exc)
+    text = str(exc) if isinstance(exc, CrmhubError) else f"{type(exc).__name__}: {exc}"
+    return redact(text)
 
 
 def now() -> dt.datetime:
@@ -355,6 +382,7 @@ def sync(
     streams: list[str] | None = None,
     progress: Progress | None = None,
     since: dt.date | None = None,
+    max_pages: int = DEFAULT_MAX_PAGES,
 ) -> SyncResult:
     """Read every stream of ``connector`` into the warehouse as source ``source``.
 
@@ -364,6 +392,7 @@ def sync(
     loses nothing: running it again upserts the same records).
 
     Raises :class:`~crm_model.locks.SourceBusy` if the source is being synced already.
+    A stream that reads more than ``max_pages`` pages in this run fails with a clear error.
     """
     specs = connector.stream_specs()
     if streams:
@@ -371,14 +400,18 @@ def sync(
         if unknown:
             raise CrmhubError(f"{source}: no stream {', '.join(unknown)} (streams: {', '.join(specs)})")
         specs = {name: specs[name] for name in streams}
-    with source_lock(engine, source):
-        return _sync_locked(engine, source, connector, connector_type, specs, full_refresh, progress, since)
+    with source_lock(engine, source) as lock:
+        return _sync_locked(engine, source, connector, connector_type, specs, full_refresh, progress,
+                            since, lock, max_pages)
 
 
 def _sync_locked(engine, source, connector, connector_type, specs, full_refresh, progress,
-                 since=None) -> SyncResult:
+                 since=None, lock: HeldLock | None = None, max_pages: int = DEFAULT_MAX_PAGES) -> SyncResult:
     started = time.monotonic()
-    result = SyncResult(source, start_run(engine, source, full_refresh))
+    try:
+        result = SyncResult(source, start_run(engine, source, full_refresh))
+    except SQLAlchemyError as exc:
+        raise WarehouseError(f"{source}: could not start a run: {describe_db_error(exc)}") from None
     options = connector.options()
     for spec in specs.values():
         ctx = MapContext(source, spec.name, connector_type, options)
@@ -386,18 +419,30 @@ def _sync_locked(engine, source, connector, connector_type, specs, full_refresh,
         result.streams.append(stream_result)
         try:
             _sync_stream(engine, result.sync_run_id, connector, spec, ctx, full_refresh,
-                         stream_result, progress, since)
+                         stream_result, progress, since, lock, max_pages)
         except Exception as exc:  # one broken stream does not stop the others
-            stream_result.error = str(exc) if isinstance(exc, CrmhubError) else f"{type(exc).__name__}: {exc}"
+            stream_result.error = describe_error(exc)
             # An explained failure is the run's result (the caller reports it once);
             # anything else is a bug worth its traceback in the log.
-            if isinstance(exc, CrmhubError):
+            if isinstance(exc, (CrmhubError, SQLAlchemyError)):
                 log.info("%s/%s failed: %s", source, spec.name, stream_result.error)
             else:
                 log.error("%s/%s failed: %s", source, spec.name, stream_result.error, exc_info=True)
+            if isinstance(exc, LockLost):
+                break  # no other stream may write either
     result.status = "failed" if result.errors else "success"
     result.seconds = time.monotonic() - started
-    finish_run(engine, result.sync_run_id, result.status, "; ".join(result.errors) or None)
+    error = "; ".join(result.errors) or None
+    try:
+        finish_run(engine, result.sync_run_id, result.status, error)
+    except SQLAlchemyError:  # a connection the server dropped: one more try on a fresh one
+        try:
+            engine.dispose()
+            finish_run(engine, result.sync_run_id, result.status, error)
+        except SQLAlchemyError as exc:
+            raise WarehouseError(f"{source}: run {result.sync_run_id} could not record its end "
+                                 f"({describe_db_error(exc)}); the next run marks it aborted"
+                                 + (f"; it failed: {error}" if error else "")) from None
     return result
 
 
@@ -469,7 +514,8 @@ def _close(pages: Any) -> None:
         close()
 
 
-def _sync_stream(engine, run_id, connector, spec, ctx, full_refresh, out: StreamResult, progress, since=None):
+def _sync_stream(engine, run_id, connector, spec, ctx, full_refresh, out: StreamResult, progress, since=None,
+                 lock: HeldLock | None = None, max_pages: int = DEFAULT_MAX_PAGES):
     source = ctx.source
     mapper = find_mapping(ctx.connector, spec.name)
     with engine.connect() as conn:
@@ -490,6 +536,7 @@ def _sync_stream(engine, run_id, connector, spec, ctx, full_refresh, out: Stream
 
     writer = _PageWriter(engine, source, spec.name, run_id, had_rejects, out, progress, had_warnings)
     pages = connector.read(spec, state)
+    read_pages = 0
     try:
         while True:
             try:
@@ -498,6 +545,13 @@ def _sync_stream(engine, run_id, connector, spec, ctx, full_refresh, out: Stream
                 final_state = stop.value if isinstance(stop.value, dict) else None
                 break
             faults.checkpoint("extract")
+            read_pages += 1
+            if read_pages > max_pages:
+                raise TooManyPages(
+                    f"stopped after {max_pages:,} pages in one run (max_pages): the source may be "
+                    "paginating forever; if it really has more, raise max_pages for this source")
+            if lock is not None:
+                lock.check()
             records, page_state = (page.records, page.state) if isinstance(page, Page) else (page, None)
             if spec.cursor:
                 for record in records:

@@ -18,6 +18,7 @@ from email.message import EmailMessage
 import requests
 
 from crmhub import config as config_mod
+from crmhub.redact import redact
 
 log = logging.getLogger("crmhub.alerts")
 
@@ -96,7 +97,8 @@ def airflow_failure_callback(config_path: str):
         error = context.get("exception")
         dag_id = getattr(ti, "dag_id", None) or "crmhub"
         what = dag_id.replace("crmhub_sync_", "sync ").replace("crmhub_report_", "report ").replace("crmhub_", "")
-        send(cfg, Alert(what, str(error) if error else "task failed", link=getattr(ti, "log_url", None),
+        message = redact(str(error)) if error else "task failed"  # no configured secret in an alert
+        send(cfg, Alert(what, message, link=getattr(ti, "log_url", None),
                         detail=f"try {getattr(ti, 'try_number', '?')}, run {getattr(ti, 'run_id', '?')}"))
 
     return callback

@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 from crmhub import config as config_mod
 from crmhub.errors import CrmhubError
+from crmhub.redact import install_log_filter, redact
 from crmhub.usage import plain_metavars
 
 app = typer.Typer(
@@ -40,11 +42,11 @@ def _load(path: Path | None) -> config_mod.Config:
 
 
 def _out(line: str = "") -> None:
-    typer.echo(line)
+    typer.echo(redact(line))
 
 
 def _err(line: str) -> None:
-    typer.echo(line, err=True)
+    typer.echo(redact(line), err=True)
 
 
 class _ProgressPrinter:
@@ -493,6 +495,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point. Exit codes: 0 success, 1 a run or data failure, 2 a usage error."""
     logging.basicConfig(level=os.environ.get("CRMHUB_LOG_LEVEL", "WARNING"),
                         format="%(levelname)s %(name)s: %(message)s")
+    install_log_filter()  # no configured secret reaches a log line
     try:
         # Not standalone: typer then *returns* the code of typer.Exit instead of exiting.
         command = plain_metavars(typer.main.get_command(app))
@@ -507,6 +510,13 @@ def main(argv: list[str] | None = None) -> int:
         return _usage_error(exc)
     except CrmhubError as exc:
         _err(f"crmhub: error: {exc}")
+        return EXIT_FAILED
+    except SQLAlchemyError as exc:  # the warehouse went away mid-command: one line, no SQL
+        from crm_model.sync import describe_db_error
+
+        if os.environ.get("CRMHUB_DEBUG"):
+            raise
+        _err(f"crmhub: error: {describe_db_error(exc)}")
         return EXIT_FAILED
     except Exception as exc:
         if os.environ.get("CRMHUB_DEBUG"):

@@ -28,6 +28,7 @@ from pydantic import (
 from sqlalchemy.engine import make_url
 
 from crm_model.identity_settings import IdentitySettings
+from crmhub import redact
 from crmhub.errors import ConfigError
 
 DEFAULT_PATH = "crmhub.yml"
@@ -53,6 +54,8 @@ class SourceSettings(Strict):
     retries: int = Field(2, ge=0, le=20)
     # `crmhub status` exits 1 when the source has not succeeded for longer than this
     freshness: str | None = Field(None, pattern=r"^\d+[mhd]$")
+    max_pages: int = Field(50_000, ge=1, description="Pages one stream may read in one run.")
+    execution_timeout_minutes: int = Field(360, ge=1, description="Airflow stops a sync task after this long.")
     config: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("schedule")
@@ -192,6 +195,8 @@ class Config:
         except Exception:
             raise ConfigError(f"{self.where('warehouse', 'url')}: not a database URL") from None
         db = parsed.database
+        if parsed.password:
+            redact.register(str(parsed.password))
         if parsed.get_backend_name() == "sqlite" and db and db != ":memory:" and not os.path.isabs(db):
             parsed = parsed.set(database=str(self.base_dir / db))
         return parsed.render_as_string(hide_password=False)
@@ -204,7 +209,10 @@ class Config:
             raise ConfigError(f"unknown source {name!r} in {self.path.name} (sources: {known})") from None
 
     def source_config(self, name: str, model: type[BaseModel]) -> BaseModel:
-        """The source's ``config:`` block, interpolated and validated by ``model``."""
+        """The source's ``config:`` block, interpolated and validated by ``model``.
+
+        Its secrets are registered for redaction as it validates (``ConnectorConfig``).
+        """
         raw = interpolate(self.source(name).config, ("sources", name, "config"), self.where)
         try:
             return model.model_validate(raw)

@@ -20,6 +20,7 @@ from crmhub.alerts import airflow_failure_callback
 
 DEFAULT_START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 TAGS = ["crmhub"]
+MODEL_TIMEOUT = dt.timedelta(hours=2)
 
 
 def asset_uri(source: str) -> str:
@@ -62,7 +63,9 @@ def build_dags(config_path: str | Path | None = None) -> dict[str, Any]:
             tags=[*TAGS, "sync", source.connector],
             default_args={"retries": source.retries, "retry_delay": dt.timedelta(minutes=2),
                           "retry_exponential_backoff": True, "owner": "crmhub",
-                          "on_failure_callback": alert},
+                          "on_failure_callback": alert,
+                          # a hung source must not hold the DAG's only active run forever
+                          "execution_timeout": dt.timedelta(minutes=source.execution_timeout_minutes)},
             doc_md=f"Runs `crmhub sync {name}`. Cursor and counts: `crmhub status`.",
         ) as dag:
             task(task_id="sync", outlets=[asset])(_sync_task)(name, path)
@@ -77,7 +80,7 @@ def build_dags(config_path: str | Path | None = None) -> dict[str, Any]:
         max_active_runs=1,
         tags=[*TAGS, "model"],
         default_args={"retries": 2, "retry_delay": dt.timedelta(minutes=2), "owner": "crmhub",
-                      "on_failure_callback": alert},
+                      "on_failure_callback": alert, "execution_timeout": MODEL_TIMEOUT},
         doc_md="Runs `crmhub model` after any sync landed data.",
     ) as dag:
         task(task_id="model")(_model_task)(path)

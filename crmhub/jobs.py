@@ -98,7 +98,8 @@ def sync(cfg: Config, names: list[str] | None = None, *, full_refresh: bool = Fa
                 continue
             try:
                 results.append(run_sync(engine, name, connector, kind, full_refresh=full_refresh,
-                                        streams=streams, progress=progress, since=since))
+                                        streams=streams, progress=progress, since=since,
+                                        max_pages=cfg.source(name).max_pages))
             except SourceBusy as exc:
                 results.append(SyncResult(name, None, status="skipped", setup_error=str(exc)))
             finally:

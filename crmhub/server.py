@@ -3,11 +3,18 @@
     POST /forms/{source}/{form}   a signed form submission (JSON or form-encoded)
     GET  /healthz                 200 when the config loads and the warehouse answers
 
-Answers: 202 received (stored: a lead, or quarantined with its reason, spam included,
-so a bot cannot tell), 401 bad or missing signature, 404 unknown source or form,
-413 body over the source's ``max_body_bytes``, 400/415 unreadable body, 503 the
-warehouse is unreachable (nothing stored; the client should retry). Nothing is
-written before the signature checks out.
+Answers: 202 received (stored: a lead, or quarantined with its reason, spam and
+unstorable values included, so a bot cannot tell), 401 bad, missing or stale signature,
+404 unknown source or form, 408 body not sent within ``read_timeout_seconds``,
+409 a delivery already received (or older than the one stored: a replay), 413 body
+over the source's ``max_body_bytes``, 400/415 unreadable body (JSON nested deeper than
+64 levels included), 503 the warehouse is unreachable (nothing stored; the client
+should retry). Nothing is written before the signature checks out. Every refused
+request is one log line; a client that goes away mid-body is one line, not a traceback.
+
+``crmhub serve`` also bounds what comes before the app: request headers over
+``MAX_HEADER_BYTES`` get 400, and a connection that has not sent complete headers
+within ``HEADER_TIMEOUT`` seconds (a slow client) is closed.
 
 ``create_app()`` does no I/O: the config (``$CRMHUB_CONFIG`` or ./crmhub.yml) is read
 and the warehouse opened on the first request, so Airflow can import the plugin
@@ -16,6 +23,7 @@ that mounts this app without a config or a database around.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -25,22 +33,36 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import h11
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from connectors.sdk import registry
 from connectors.sdk.streams import Record, StreamSpec
 from connectors.webhook import BadSubmission, WebhookConnector
 from crm_model.schema import RawRecord
-from crm_model.sync import StreamResult, ingest
+from crm_model.sync import StreamResult, describe_db_error, ingest
 from crmhub import config as config_mod
 from crmhub.errors import ConfigError, CrmhubError
+from crmhub.redact import redact
 
 log = logging.getLogger("crmhub.serve")
 UTC = dt.UTC
+MAX_HEADER_BYTES = 16 * 1024  # request line + headers
+HEADER_TIMEOUT = 10.0  # seconds a connection may take to send a request's headers
+
+
+class Refused(Exception):
+    """A signed delivery that is not landed: ``status`` and the client's message."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
 
 
 class ServeError(CrmhubError):
@@ -93,6 +115,14 @@ class Service:
                 RawRecord.record_key == key)).scalar_one_or_none()
         if isinstance(first, str):
             first = json.loads(first)
+        signed_at = record.get("signed_at")
+        stored_at = first.get("signed_at") if isinstance(first, dict) else None
+        if isinstance(signed_at, int) and isinstance(stored_at, int):
+            same = all(first.get(k) == record.get(k) for k in ("body", "unreadable", "body_text"))
+            if same:  # a retry or a replay of what is stored: changes nothing, not even signed_at
+                record = {**record, "signed_at": stored_at}
+            elif signed_at <= stored_at:  # an old body replayed must not revert a correction
+                raise Refused(409, "a newer delivery of this submission was received already")
         if isinstance(first, dict) and first.get("received_at"):
             record = {**record, "received_at": first["received_at"]}
         result = ingest(self.engine, endpoint.source, endpoint.connector_type, endpoint.spec, [record],
@@ -136,18 +166,37 @@ def _answer(code: int, **body: object) -> JSONResponse:
     return JSONResponse(body, status_code=code)
 
 
-async def _read_body(request: Request, limit: int) -> bytes | None:
-    """The raw body, or None once it is larger than ``limit`` (read no further)."""
+class BodyRefused(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+async def _read_body(request: Request, limit: int, seconds: float) -> bytes:
+    """The raw body: BodyRefused once it is over ``limit`` or not complete within ``seconds``;
+    ClientDisconnect if the client went away."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        return None
+        raise BodyRefused(413, f"body larger than {limit} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
+
+    async def read() -> None:
+        nonlocal size
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BodyRefused(413, f"body larger than {limit} bytes")
+            chunks.append(chunk)
+
+    try:
+        await asyncio.wait_for(read(), seconds)
+    except TimeoutError:
+        raise BodyRefused(408, f"body not complete within {seconds:g} s") from None
     return b"".join(chunks)
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "?"
 
 
 def create_app(service: Service | None = None, *, config_path: str | os.PathLike | None = None) -> FastAPI:
@@ -179,25 +228,39 @@ def create_app(service: Service | None = None, *, config_path: str | os.PathLike
         found = await current()
         if found is None:
             return _answer(503, error="service unavailable, retry later")
+        where = f"{source[:64]}/{form[:64]} from {_client(request)}"
+
+        def refuse(status: int, message: str, detail: str | None = None) -> JSONResponse:
+            log.warning("%s: refused %d: %s", where, status, detail or message)  # one line per refusal
+            return _answer(status, error=message)
+
         endpoint = found.endpoints.get(source)
         if endpoint is None or endpoint.connector.form(form) is None:
-            return _answer(404, error="unknown form")
-        limit = endpoint.connector.config.max_body_bytes
-        body = await _read_body(request, limit)
-        if body is None:
-            return _answer(413, error=f"body larger than {limit} bytes")
-        if not endpoint.connector.verify(form, body, request.headers):
-            log.warning("%s/%s: rejected a post with a missing or invalid signature", source, form)
-            return _answer(401, error="missing or invalid signature")
+            return refuse(404, "unknown form")
+        settings = endpoint.connector.config
+        try:
+            body = await _read_body(request, settings.max_body_bytes, settings.read_timeout_seconds)
+        except BodyRefused as exc:
+            return refuse(exc.status, str(exc))
+        except ClientDisconnect:
+            log.warning("%s: the client went away before sending the whole body", where)
+            return _answer(400, error="incomplete body")
+        now = dt.datetime.now(UTC)
+        verdict = endpoint.connector.verify(form, body, request.headers, now)
+        if not verdict:
+            return refuse(401, "missing, invalid or stale signature", verdict.problem)
         try:
             record = endpoint.connector.submission(form, body, request.headers.get("content-type", ""),
-                                                   request.headers, dt.datetime.now(UTC))
+                                                   request.headers, now, verdict.signed_at)
         except BadSubmission as exc:
-            return _answer(exc.status, error=str(exc))
+            return refuse(exc.status, str(exc))
         try:
             await run_in_threadpool(found.land, endpoint, record)
-        except Exception:  # nothing was committed: the client's retry is the way to not lose it
-            log.exception("%s/%s: could not store a submission", source, form)
+        except Refused as exc:
+            return refuse(exc.status, str(exc), f"{exc} (submission {record['submission_id']})")
+        except Exception as exc:  # nothing was committed: the client's retry is the way to not lose it
+            log.error("%s: could not store a submission, answered 503: %s", where,
+                      describe_db_error(exc) if isinstance(exc, SQLAlchemyError) else redact(repr(exc)))
             return _answer(503, error="could not store the submission, retry later")
         return _answer(202, status="received", submission_id=record["submission_id"])
 
@@ -221,14 +284,64 @@ def serve(cfg: config_mod.Config, host: str, port: int, announce: Callable[[str]
         forms = ", ".join(f"/forms/{e.source}/{form}" for e in service.endpoints.values()
                           for form in e.connector.config.forms)
         announce(f"crmhub serve: http://{host}:{sock.getsockname()[1]} - POST {forms}")
-        server = uvicorn.Server(uvicorn.Config(create_app(service), log_level="info", lifespan="off",
-                                               server_header=False))
+        server = uvicorn.Server(uvicorn.Config(
+            create_app(service), log_level="info", lifespan="off", server_header=False,
+            http=BoundedH11Protocol, h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+            timeout_keep_alive=5))
         try:
             server.run(sockets=[sock])
         finally:
             sock.close()
     finally:
         service.close()
+
+
+class BoundedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with a deadline for request headers.
+
+    h11 bounds their size (``h11_max_incomplete_event_size``), uvicorn closes idle
+    keep-alive connections, but nothing ends a client that trickles its headers a byte
+    at a time: this closes a connection whose request headers are not complete within
+    ``HEADER_TIMEOUT`` seconds of the connection (or of the previous response).
+    """
+
+    def connection_made(self, transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_header_deadline()
+
+    def _arm_header_deadline(self) -> None:
+        self._header_deadline = self.loop.call_later(HEADER_TIMEOUT, self._headers_too_slow)
+
+    def _disarm_header_deadline(self) -> None:
+        deadline = getattr(self, "_header_deadline", None)
+        if deadline is not None:
+            deadline.cancel()
+            self._header_deadline = None
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        if self.conn.their_state is not h11.IDLE:  # the request's headers are in
+            self._disarm_header_deadline()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._disarm_header_deadline()
+            self._arm_header_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_header_deadline()
+        super().connection_lost(exc)
+
+    def _headers_too_slow(self) -> None:
+        self._header_deadline = None
+        if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
+            return
+        if self.conn.trailing_data[0]:  # a partial request, not a quiet keep-alive connection
+            client = f"{self.client[0]}:{self.client[1]}" if self.client else "?"
+            log.warning("%s: refused: request headers not complete within %g s; connection closed",
+                        client, HEADER_TIMEOUT)
+        self.transport.close()
 
 
 def _listen(host: str, port: int) -> socket.socket:

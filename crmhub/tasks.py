@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from crmhub import config as config_mod
-from crmhub import jobs
+from crmhub import jobs, redact
 from crmhub.errors import ConfigError, CrmhubError
 
 log = logging.getLogger("crmhub.tasks")
@@ -32,8 +32,16 @@ def airflow_secret(name: str) -> str | None:
 airflow_secret.describe = lambda name: f"Airflow variable {name}, password of Airflow connection {name.lower()}"
 
 
+def _mask_in_airflow_logs(secret: str) -> None:
+    from airflow.sdk.log import mask_secret
+
+    mask_secret(secret)
+
+
 def _config(config_path: str | None) -> config_mod.Config:
     config_mod.add_secret_lookup(airflow_secret)
+    # Defence in depth: crmhub redacts its own messages; Airflow's masker covers the rest of the task log.
+    redact.on_register(_mask_in_airflow_logs)
     try:
         return config_mod.load(config_path)
     except ConfigError as exc:

@@ -43,7 +43,7 @@ class ${camel}Connector(Connector):
 
     def __init__(self, config: ${camel}Config, **kw):
         super().__init__(config, **kw)
-        self.http = Http(config.base_url, name="$name", timeout=config.timeout, max_retries=config.max_retries,
+        self.http = Http(config.base_url, name="$name", **config.http_options(),
                          headers={"Authorization": f"Bearer {config.token.get_secret_value()}"})
 
     @stream(primary_key="id", cursor="updated_at")

@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretBytes, SecretStr
+
+from crmhub import redact
 
 Record = dict[str, Any]
 # A connector that read something it cannot turn into a record (a CSV row with an
@@ -39,17 +41,51 @@ UNREADABLE = "_unreadable"
 
 
 class ConnectorConfig(BaseModel):
-    """Base of every connector's config: unknown keys are an error, not ignored."""
+    """Base of every connector's config: unknown keys are an error, not ignored.
+
+    Every ``SecretStr`` value in it is registered for redaction as it is validated,
+    so no error text, log line or stored message can carry it (``connectors.sdk.redact``).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def model_post_init(self, context: Any, /) -> None:
+        redact.register(*self.secret_values())
+
+    def secret_values(self) -> list[str]:
+        """The values of every secret field, nested ones included."""
+        return list(_secrets_in(dict(self)))
+
+
+def _secrets_in(value: Any) -> Iterator[str]:
+    if isinstance(value, SecretStr):
+        yield value.get_secret_value()
+    elif isinstance(value, SecretBytes):
+        yield value.get_secret_value().decode("utf-8", "replace")
+    elif isinstance(value, BaseModel):
+        yield from _secrets_in(dict(value))
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _secrets_in(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _secrets_in(item)
 
 
 class HttpConfig(ConnectorConfig):
     """Config every HTTP connector accepts."""
 
     base_url: str
-    timeout: float = Field(30.0, gt=0, description="Seconds per HTTP request.")
+    timeout: float = Field(30.0, gt=0, description="Seconds one HTTP request may take in total "
+                                                   "(connect, headers and the whole body).")
     max_retries: int = Field(5, ge=0, le=20, description="Retries on 429/5xx/timeouts.")
+    max_body_bytes: int = Field(64 * 1024 * 1024, ge=1024,
+                                description="Largest response body, after decompression.")
+
+    def http_options(self) -> dict[str, Any]:
+        """The keyword arguments of :class:`connectors.sdk.Http` this config sets."""
+        return {"timeout": self.timeout, "max_retries": self.max_retries,
+                "max_body_bytes": self.max_body_bytes, "secrets": self.secret_values()}
 
 
 @dataclass

@@ -93,13 +93,15 @@ class ShopifyClient:
     """One shop, one pinned API version."""
 
     def __init__(self, base_url: str, api_version: str, access_token: str, *, timeout: float,
-                 max_retries: int):
+                 max_retries: int, **http_options: Any):
         self.api_version = api_version
         self.endpoint = f"/admin/api/{api_version}/graphql.json"
         self.http = Http(base_url, name="shopify", timeout=timeout, max_retries=max_retries,
-                         headers={"X-Shopify-Access-Token": access_token}, throttle=self.throttle_wait)
+                         headers={"X-Shopify-Access-Token": access_token}, throttle=self.throttle_wait,
+                         **http_options)
         # Bulk results live on a storage host: a client without the access token reads them.
-        self.files = Http(base_url, name="shopify bulk result", timeout=timeout, max_retries=max_retries)
+        self.files = Http(base_url, name="shopify bulk result", timeout=timeout, max_retries=max_retries,
+                          **http_options)
         self.timeout = timeout
         self._throttled_in_a_row = 0
         self._version_warned = False
@@ -129,7 +131,8 @@ class ShopifyClient:
 
         ``optional``: fields whose ACCESS_DENIED leaves them null instead of failing.
         """
-        response = self.http.request("POST", self.endpoint, json={"query": text, "variables": variables or {}})
+        response = self.http.request("POST", self.endpoint, json={"query": text, "variables": variables or {}},
+                                     expect_json=True)
         self._check_version(response)
         try:
             body = response.json()

@@ -138,7 +138,7 @@ class ShopifyConnector(Connector):
         super().__init__(config, **kw)
         self.client = ShopifyClient(config.base_url, config.api_version,
                                     config.access_token.get_secret_value(),
-                                    timeout=config.timeout, max_retries=config.max_retries)
+                                    **config.http_options())
         self._shop_currency: str | None = None
         self._staff_warned = False
 

@@ -75,6 +75,8 @@ def _single(value: Any, name: str) -> Any:
 @mapping("webhook", "submissions", version=1,
          label=lambda raw: f"submission {raw.get('form')}:{raw.get('submission_id')}")
 def map_submission(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
+    if raw.get("unreadable"):  # connectors.webhook.unstorable: the body is kept as text
+        raise Reject(f"unstorable value, body kept as text in body_text: {str(raw['unreadable'])[:200]}")
     if raw.get("honeypot"):
         raise Reject(f"honeypot: the hidden field {raw['honeypot']!r} was filled in (spam)")
     if raw.get("format") == "typeform":

@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import textwrap
 import threading
 from dataclasses import dataclass
@@ -44,8 +45,11 @@ UTC = dt.UTC
 TABLES = ("lead", "source_person", "touchpoint", "raw_record", "rejected_record")
 
 
-def hex_signature(body: bytes, secret: str = CONTACT_SECRET) -> dict[str, str]:
-    return {"X-Crmhub-Signature": "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()}
+def hex_signature(body: bytes, secret: str = CONTACT_SECRET, at: int | None = None) -> dict[str, str]:
+    """X-Crmhub-Signature: t=<unix time>,v1=HMAC-SHA256(secret, "<t>." + body) in hex."""
+    stamp = str(int(time.time()) if at is None else at)
+    digest = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return {"X-Crmhub-Signature": f"t={stamp},v1={digest}"}
 
 
 def typeform_signature(body: bytes, secret: str = TYPEFORM_SECRET) -> dict[str, str]:
@@ -64,6 +68,7 @@ def config_doc(warehouse_url: str) -> dict:
             "forms": {"contact": {"secret": "${CONTACT_FORM_SECRET}", "honeypot": "website"},
                       "demo": {"secret": "${TYPEFORM_SECRET}"}},
             "max_body_bytes": 4096,
+            "read_timeout_seconds": 2,
             "default_region": "US",
         }}},
     }
@@ -76,6 +81,7 @@ SECRETS_ENV = {"CONTACT_FORM_SECRET": CONTACT_SECRET, "TYPEFORM_SECRET": TYPEFOR
 class Served:
     url: str
     engine: Engine
+    log: Path | None = None  # what `crmhub serve` wrote (stdout and stderr)
 
     def post(self, path: str, body: bytes, content_type: str = "application/json", **headers: str):
         return requests.post(self.url + path, data=body, timeout=REQUEST_BOUND,
@@ -100,7 +106,7 @@ def served(tmp_path, warehouse_url):
     try:
         url = _wait_until_up(proc, log)
         engine = db.connect(warehouse_url)
-        yield Served(url, engine)
+        yield Served(url, engine, log)
         engine.dispose()
     finally:
         proc.terminate()
@@ -247,7 +253,8 @@ def test_typeform_posts_its_webhook_directly(served):
     assert answer.status_code == 202, answer.text
     assert answer.json()["submission_id"] == "s5d4f3g2h1j0k9l8z7x6c5v4b3n2m1q0"
     # Typeform's base64 format, but hex: not a valid signature
-    hex_encoded = {"Typeform-Signature": hex_signature(body, TYPEFORM_SECRET)["X-Crmhub-Signature"]}
+    hex_encoded = {"Typeform-Signature": "sha256=" + hmac.new(TYPEFORM_SECRET.encode(), body,
+                                                              hashlib.sha256).hexdigest()}
     assert served.post("/forms/website/demo", body, **hex_encoded).status_code == 401
 
     [lead] = rows(served.engine, "lead")
@@ -323,7 +330,11 @@ def test_submission_ids_make_retries_idempotent():
         hook.submission("contact", as_json({"id": "x" * 181}), "application/json", {}, at)
     assert not hook.verify("contact", body, {"x-crmhub-signature": "sha256=" + "0" * 64})
     upper_hex = hmac.new(CONTACT_SECRET.encode(), body, hashlib.sha256).hexdigest().upper()
-    assert hook.verify("contact", body, {"X-CRMHUB-SIGNATURE": f"SHA256={upper_hex}"})  # a plain dict
+    legacy = connector(contact={"secret": CONTACT_SECRET, "legacy_body_signature": True})
+    assert legacy.verify("contact", body, {"X-CRMHUB-SIGNATURE": f"SHA256={upper_hex}"})  # a plain dict
+    # without legacy_body_signature a body-only signature is refused: it would allow replays
+    verdict = hook.verify("contact", body, {"X-CRMHUB-SIGNATURE": f"SHA256={upper_hex}"})
+    assert not verdict and "body-only" in verdict.problem
 
 
 def test_mapping_finds_people_by_common_field_names():
