@@ -16,9 +16,9 @@ import os
 import re
 import subprocess
 import sys
-import time
 import textwrap
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
