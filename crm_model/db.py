@@ -30,8 +30,10 @@ def connect(url: str) -> Engine:
         raise WarehouseError(f"warehouse url {url!r} is not a database URL") from exc
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    from crm_model.load import json_serializer
+
     try:
-        engine = create_engine(parsed, future=True)
+        engine = create_engine(parsed, future=True, json_serializer=json_serializer)
     except (ArgumentError, ModuleNotFoundError) as exc:
         raise WarehouseError(f"cannot use warehouse {parsed.render_as_string()}: {exc}") from exc
     if engine.dialect.name == "sqlite":

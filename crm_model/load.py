@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import JSON, Connection, Table, func, text
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -27,7 +28,15 @@ class JsonText(str):
 
 
 def json_dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=json_default)
+    try:
+        return orjson.dumps(value, default=json_default, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()
+    except TypeError:  # what orjson refuses (integers beyond 64 bits, non-text keys)
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=json_default)
+
+
+def json_serializer(value: Any) -> str:
+    """The engine's JSON serialiser: a document already serialised is written as it is."""
+    return value if isinstance(value, JsonText) else json_dumps(value)
 
 
 def json_default(value: Any) -> Any:

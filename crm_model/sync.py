@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, select, text, update
 
 from connectors.sdk.streams import Connector, Page, StreamSpec, StreamState, parse_utc
@@ -87,6 +88,26 @@ Progress = Callable[[str, StreamResult, float], None]
 
 # --------------------------------------------------------------------------- batches
 
+_SORTED = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def canonical_dump(record: Any) -> tuple[JsonText, str]:
+    """The record as canonical JSON (sorted keys, compact, UTF-8) and its SHA-1.
+
+    One serialisation serves both the raw landing and its change-detection hash.
+    orjson writes what ``json.dumps(sort_keys=True, ensure_ascii=False,
+    separators=(",", ":"))`` writes for the JSON a source sends; the standard library
+    takes what orjson refuses (integers beyond 64 bits, non-text keys, lone surrogates).
+    """
+    try:
+        data = orjson.dumps(record, default=json_default, option=_SORTED)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        data = json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                          default=json_default).encode("utf-8", "surrogatepass")
+        return JsonText(data.decode("utf-8", "replace")), hashlib.sha1(data).hexdigest()
+    return JsonText(data.decode()), hashlib.sha1(data).hexdigest()
+
+
 
 @dataclass
 class Batch:
@@ -113,9 +134,7 @@ class BatchBuilder:
         """``keys``: the records' keys when already known (re-mapping stored records)."""
         batch = Batch()
         for n, record in enumerate(records):
-            dump = json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
-                              default=json_default)
-            digest = hashlib.sha1(dump.encode()).hexdigest()
+            dump, digest = canonical_dump(record)
             if keys is not None:
                 key = keys[n]
             else:
@@ -132,13 +151,13 @@ class BatchBuilder:
             if land_raw:
                 batch.raw.append({
                     "source": self.source, "stream": self.spec.name, "record_key": key,
-                    "payload": JsonText(dump) if self.pg else record, "hash": digest,
+                    "payload": dump, "hash": digest,
                     "extracted_at": at, "sync_run_id": run_id, "mapped_version": self.version,
                 })
             if reason is not None:
                 batch.rejects.append({
                     "source": self.source, "stream": self.spec.name, "record_key": key,
-                    "payload": JsonText(dump) if self.pg else record, "reason": reason,
+                    "payload": dump, "reason": reason,
                     "sync_run_id": run_id, "rejected_at": at,
                 })
                 continue
