@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: demo test install bench clean docs lint
+.PHONY: demo test install bench bench-peers clean docs lint
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/load_csv.py
 	$(BIN)/python bench/parse_dags.py
+
+# crmhub beside a raw COPY pipeline and dlt on the same pages (bench/peers.py --help).
+BENCH_ARGS ?=
+bench-peers: $(STAMP)
+	$(BIN)/python bench/peers.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -11,8 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable, Sequence
+from operator import itemgetter
 from typing import Any
 
+import orjson
 from sqlalchemy import JSON, Connection, Table, func, text
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -27,7 +29,15 @@ class JsonText(str):
 
 
 def json_dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=json_default)
+    try:
+        return orjson.dumps(value, default=json_default, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()
+    except TypeError:  # what orjson refuses (integers beyond 64 bits, non-text keys)
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=json_default)
+
+
+def json_serializer(value: Any) -> str:
+    """The engine's JSON serialiser: a document already serialised is written as it is."""
+    return value if isinstance(value, JsonText) else json_dumps(value)
 
 
 def json_default(value: Any) -> Any:
@@ -106,7 +116,25 @@ class Upserter:
             if keep_known:
                 new = {c: func.coalesce(v, table.c[c]) for c, v in new.items()}
             stmt = insert.on_conflict_do_update(index_elements=pk, set_=new, where=where)
-        self.conn.execute(stmt, rows)
+        if self.dialect != "sqlite":
+            self.conn.execute(stmt, rows)
+            return
+        # SQLite: the statement compiled once per shape, the rows turned into tuples column
+        # by column with the column types' own bind processors (what SQLAlchemy would
+        # store, without its per-row bookkeeping), then one executemany on the driver.
+        compiled = stmt.compile(dialect=self.conn.dialect, column_keys=columns)
+        sql, names, processors = _compiled_sqlite(compiled, tuple(columns))
+        if not set(names) <= set(columns):  # a statement with parameters of its own
+            self.conn.execute(stmt, rows)
+            return
+        given = list(zip(*_tuples(rows, list(names)), strict=True))
+        for i, process in processors:
+            given[i] = list(map(process, given[i]))
+        cursor = self.conn.connection.driver_connection.cursor()
+        try:
+            cursor.executemany(sql, list(zip(*given, strict=True)))
+        finally:
+            cursor.close()
 
     # ------------------------------------------------------------------ PostgreSQL
 
@@ -124,13 +152,17 @@ class Upserter:
         # only JSON and timestamp columns need converting; the rest go as they are
         convert = [(i, f) for i, c in enumerate(columns) if (f := _pg_converter(table.c[c].type)) is not _identity]
         col_list = ", ".join(columns)
+        tuples = _tuples(rows, columns)
+        for i, f in convert:  # column by column: one cheap pass each, no per-row Python frame
+            given = list(map(itemgetter(i), tuples))
+            done = [f(value) for value in given]
+            if any(a is not b for a, b in zip(done, given, strict=True)):  # JSON not serialised yet
+                tuples = [(*t[:i], value, *t[i + 1:]) for t, value in zip(tuples, done, strict=True)]
         cursor = self.conn.connection.driver_connection.cursor()
         with cursor.copy(f"COPY {staging} ({col_list}) FROM STDIN") as copy:
-            for row in rows:
-                values = [row[c] for c in columns]
-                for i, f in convert:
-                    values[i] = f(values[i])
-                copy.write_row(values)
+            write = copy.write_row
+            for values in tuples:
+                write(values)
         updates = [c for c in columns if c not in pk]
         conflict = f"ON CONFLICT ({', '.join(pk)}) "
         if insert_only or not updates:
@@ -152,6 +184,21 @@ class Upserter:
         self.conn.exec_driver_sql(f"TRUNCATE {staging}")
 
 
+_SQLITE_COMPILED: dict[tuple[str, tuple[str, ...]], tuple[str, tuple[str, ...], list]] = {}
+
+
+def _compiled_sqlite(compiled, columns: tuple[str, ...]):
+    """(SQL, parameter names in order, [(position, bind processor)]) of a compiled upsert."""
+    key = (compiled.string, columns)
+    found = _SQLITE_COMPILED.get(key)
+    if found is None:
+        names = tuple(compiled.positiontup)
+        binds = compiled._bind_processors  # SQLAlchemy's per-type processors (dates, JSON, ...)
+        processors = [(i, binds[n]) for i, n in enumerate(names) if binds.get(n) is not None]
+        found = _SQLITE_COMPILED[key] = (compiled.string, names, processors)
+    return found
+
+
 def _or(first, *rest):
     for clause in rest:
         first = first | clause
@@ -165,12 +212,19 @@ def _last_per_key(rows: Sequence[dict[str, Any]], pk: list[str]) -> list[dict[st
     return list(by_key.values()) if len(by_key) != len(rows) else list(rows)
 
 
+def _tuples(rows: Sequence[dict[str, Any]], columns: list[str]) -> list[tuple]:
+    """Rows as tuples in column order, built by itemgetter (in C)."""
+    if len(columns) == 1:
+        return [(row[columns[0]],) for row in rows]
+    return list(map(itemgetter(*columns), rows))
+
+
 def _identity(value: Any) -> Any:
     return value
 
 
 def _pg_json(value: Any) -> Any:
-    if value is None or isinstance(value, JsonText):
+    if value is None or type(value) is JsonText:
         return value
     return json_dumps(value)
 

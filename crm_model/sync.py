@@ -30,7 +30,7 @@ from connectors.sdk.streams import UNREADABLE, Connector, Page, StreamSpec, Stre
 from crm_model import faults
 from crm_model.erasure import digest as erasure_digest
 from crm_model.erasure import load_tombstones, name_birth_key
-from crm_model.load import TABLES, JsonText, Upserter
+from crm_model.load import TABLES, Upserter
 from crm_model.locks import HeldLock, LockLost, source_lock
 from crm_model.mapping import MapContext, Mapper, Reject, Row, find_mapping
 from crm_model.mapping.values import FieldWarning, collecting_warnings
@@ -126,7 +126,6 @@ Progress = Callable[[str, StreamResult, float], None]
 
 # --------------------------------------------------------------------------- batches
 
-
 @dataclass
 class Batch:
     raw: list[dict[str, Any]] = field(default_factory=list)
@@ -156,8 +155,7 @@ class BatchBuilder:
         """``keys``: the records' keys when already known (re-mapping stored records)."""
         batch = Batch()
         for n, record in enumerate(records):
-            record, dump, cleaned = clean_record(record)
-            digest = hashlib.sha1(dump.encode()).hexdigest()
+            record, dump, digest, cleaned = clean_record(record)
             if keys is not None:
                 key = keys[n]
             else:
@@ -190,13 +188,13 @@ class BatchBuilder:
             if land_raw:
                 batch.raw.append({
                     "source": self.source, "stream": self.spec.name, "record_key": key,
-                    "payload": JsonText(dump) if self.pg else record, "hash": digest,
+                    "payload": dump, "hash": digest,
                     "extracted_at": at, "sync_run_id": run_id, "mapped_version": self.version,
                 })
             if reason is not None:
                 batch.rejects.append({
                     "source": self.source, "stream": self.spec.name, "record_key": key,
-                    "payload": JsonText(dump) if self.pg else record, "reason": reason,
+                    "payload": dump, "reason": reason,
                     "sync_run_id": run_id, "rejected_at": at,
                 })
                 continue

@@ -15,12 +15,15 @@ Numbers out of a column's range are checked per column in :mod:`crm_model.valida
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
 from typing import Any
 
-from crm_model.load import json_default
+import orjson
+
+from crm_model.load import JsonText, json_default
 from crm_model.mapping.values import FieldWarning
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -32,17 +35,58 @@ def dumps(record: Any, allow_nan: bool = False) -> str:
                       default=json_default, allow_nan=allow_nan)
 
 
-def clean_record(record: Any) -> tuple[Any, str, list[FieldWarning]]:
-    """(the record as it will be stored, its canonical JSON, what was changed)."""
+_SORTED = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def clean_record(record: Any) -> tuple[Any, JsonText, str, list[FieldWarning]]:
+    """(the record as it will be stored, its canonical JSON, that JSON's SHA-1, what was changed).
+
+    One serialisation serves the raw landing and its change-detection hash. orjson
+    writes what ``json.dumps(sort_keys=True, ensure_ascii=False, separators=(",", ":"))``
+    writes for the JSON a source sends; what it refuses (lone surrogates, integers
+    beyond 64 bits) and what it would write silently as null (NaN, Infinity) take the
+    slow path, which cleans the record and says what it changed.
+    """
+    try:
+        data = orjson.dumps(record, default=json_default, option=_SORTED)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        data = None
+    if data is not None and b"\\u0000" not in data and (b"null" not in data or not _non_finite(record)):
+        return record, JsonText(data.decode()), _sha1(data), []
     try:
         dump = dumps(record)
     except ValueError:  # NaN or Infinity somewhere
         dump = None
     if dump is not None and "\\u0000" not in dump and not _SURROGATE.search(dump):
-        return record, dump, []
+        return record, JsonText(dump), _sha1(dump.encode()), []
     changes: list[FieldWarning] = []
     cleaned = _clean(record, "", changes)
-    return cleaned, dumps(cleaned), changes[:MAX_WARNINGS]
+    dump = dumps(cleaned)
+    return cleaned, JsonText(dump), _sha1(dump.encode()), changes[:MAX_WARNINGS]
+
+
+def _non_finite(value: Any) -> bool:
+    """Whether a float NaN or Infinity hides in the record (orjson would write it as null)."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_non_finite(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_non_finite(v) for v in value)
+    return False
+
+
+def _sha1(data: bytes) -> str:
+    # hashlib lets go of the GIL for inputs of 2 KB and more, and getting it back from
+    # the busy writer thread costs up to a switch interval (5 ms) per record: hashing
+    # in smaller pieces keeps the GIL, at the same digest.
+    if len(data) < 2048:
+        return hashlib.sha1(data).hexdigest()
+    digest = hashlib.sha1()
+    view = memoryview(data)
+    for start in range(0, len(data), 2000):
+        digest.update(view[start:start + 2000])
+    return digest.hexdigest()
 
 
 def _clean(value: Any, path: str, changes: list[FieldWarning]) -> Any:

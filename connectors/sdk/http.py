@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
+import orjson
 import requests
 from requests.adapters import HTTPAdapter
 from tenacity import (
@@ -142,6 +143,26 @@ def error_detail(response: requests.Response, limit: int = 300) -> str:
     return _one_line(json.dumps(body), limit)
 
 
+def json_body(response: requests.Response) -> Any:
+    """The response's JSON body, parsed once and kept on the response.
+
+    The SDK's validity check, a connector's throttle hook and the connector's data all
+    read the same parsed document instead of parsing the body again (a big page costs
+    more to parse than to fetch). orjson first; the standard library for what orjson
+    refuses and JSON still allows (NaN, integers beyond 64 bits). Raises ValueError.
+    """
+    try:
+        return response.__dict__["_crmhub_json"]
+    except KeyError:
+        pass
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        body = json.loads(response.content)  # raises ValueError for what is not JSON at all
+    response.__dict__["_crmhub_json"] = body
+    return body
+
+
 def _is_json(content_type: str) -> bool:
     """application/json or application/*+json (not JSON Lines, which is many documents)."""
     media = content_type.split(";", 1)[0].strip().lower()
@@ -151,7 +172,7 @@ def _is_json(content_type: str) -> bool:
 def _json_problem(response: requests.Response) -> str | None:
     """Why the body is not the JSON document that was expected, or None if it is."""
     try:
-        response.json()
+        json_body(response)  # parsed once: the caller's data reads the same document
     except ValueError:
         pass
     else:
@@ -413,10 +434,10 @@ class Http:
             )) from None
 
     def get_json(self, path: str, **kwargs: Any) -> Any:
-        return self.request("GET", path, expect_json=True, **kwargs).json()
+        return json_body(self.request("GET", path, expect_json=True, **kwargs))
 
     def post_json(self, path: str, payload: Any, **kwargs: Any) -> Any:
-        return self.request("POST", path, json=payload, expect_json=True, **kwargs).json()
+        return json_body(self.request("POST", path, json=payload, expect_json=True, **kwargs))
 
     # ------------------------------------------------------------------ internals
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import requests
 
-from connectors.sdk import Http, SourceError, redact_url
+from connectors.sdk import Http, SourceError, json_body, redact_url
 from connectors.shopify import queries
 
 log = logging.getLogger("crmhub.shopify")
@@ -113,7 +113,7 @@ class ShopifyClient:
     def throttle_wait(self, response: requests.Response) -> float | None:
         """The SDK's throttle hook: seconds to wait when Shopify answered THROTTLED."""
         try:
-            body = response.json()
+            body = json_body(response)
         except ValueError:
             return None  # the SDK retries bodies that are not JSON on its own
         if not _is_throttled(body):
@@ -135,7 +135,7 @@ class ShopifyClient:
                                      expect_json=True)
         self._check_version(response)
         try:
-            body = response.json()
+            body = json_body(response)
         except ValueError:  # e.g. a maintenance page served with 200
             raise SourceError(f"shopify {what}: the answer is not JSON: {response.text[:120]!r}") from None
         cost = (body.get("extensions") or {}).get("cost") if isinstance(body, dict) else None

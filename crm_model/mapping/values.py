@@ -202,15 +202,26 @@ def decimal(value: Any, field: str = "amount") -> Decimal | None:
         raise Reject(f"{field}: {value!r} is not a number")
     if isinstance(value, Decimal):
         result = value
+    elif type(value) is str:
+        result = _decimal_text(value)
+        if result is None:
+            raise Reject(f"{field}: {value!r} is not a number")
     else:
-        s = str(value).strip().replace(",", "") if isinstance(value, str) else repr(value)
         try:
-            result = Decimal(s)
+            result = Decimal(repr(value))
         except InvalidOperation:
             raise Reject(f"{field}: {value!r} is not a number") from None
     if not result.is_finite():
         raise Reject(f"{field}: {value!r} is not a finite number")
     return result
+
+
+@lru_cache(maxsize=8192)  # prices and amounts repeat; a Decimal is immutable, so sharing is safe
+def _decimal_text(value: str) -> Decimal | None:
+    try:
+        return Decimal(value.strip().replace(",", ""))
+    except InvalidOperation:
+        return None
 
 
 def integer(value: Any, field: str = "number") -> int | None:
@@ -240,12 +251,20 @@ def minor_units(amount: Any, currency: str | None, field: str = "amount") -> Dec
     return d.scaleb(-3 if code in THREE_DECIMAL_CURRENCIES else -2)
 
 
+_CURRENCY = re.compile(r"[A-Za-z]{3}")
+_CURRENCIES_SEEN: dict[str, str] = {}
+
+
 def currency(value: Any, field: str = "currency") -> str | None:
+    if type(value) is str and value in _CURRENCIES_SEEN:  # every amount repeats its currency
+        return _CURRENCIES_SEEN[value]
     s = text(value)
     if s is None:
         return None
-    if not re.fullmatch(r"[A-Za-z]{3}", s):
+    if not _CURRENCY.fullmatch(s):
         raise Reject(f"{field}: {s!r} is not an ISO 4217 currency code")
+    if type(value) is str and len(_CURRENCIES_SEEN) < 1024:
+        _CURRENCIES_SEEN[value] = s.upper()
     return s.upper()
 
 
@@ -305,17 +324,23 @@ def join_name(first: str | None, last: str | None) -> str | None:
 
 CLICK_IDS = ("gclid", "fbclid")
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
+_TRACKED = frozenset(UTM_KEYS + CLICK_IDS)
 
 
 def url_params(url: str | None) -> dict[str, str]:
-    """UTM parameters and click ids found in a URL's query string."""
-    if not url:
+    """UTM parameters and click ids found in a URL's query string (a new dict each call)."""
+    if not url or "?" not in url:
         return {}
+    return dict(_url_params(url))
+
+
+@lru_cache(maxsize=4096)  # landing pages repeat across orders and leads of one campaign
+def _url_params(url: str) -> tuple[tuple[str, str], ...]:
     try:
         query = parse_qs(urlsplit(url).query)
     except ValueError:
-        return {}
-    return {k: v[0] for k, v in query.items() if k in UTM_KEYS + CLICK_IDS and v and v[0]}
+        return ()
+    return tuple((k, v[0]) for k, v in query.items() if k in _TRACKED and v and v[0])
 
 
 def host(url: str | None) -> str | None:
