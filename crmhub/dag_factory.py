@@ -94,7 +94,8 @@ def build_dags(config_path: str | Path | None = None) -> dict[str, Any]:
             catchup=False,  # a missed report is not worth sending late
             max_active_runs=1,
             tags=[*TAGS, "report", rep.report],
-            default_args={"retries": 2, "retry_delay": dt.timedelta(minutes=5), "owner": "crmhub"},
+            default_args={"retries": 2, "retry_delay": dt.timedelta(minutes=5), "owner": "crmhub",
+                          "on_failure_callback": alert},
             doc_md=f"Runs `crmhub model`, then `crmhub report {name} --send`. History: table report_run.",
         ) as dag:
             modelled = task(task_id="model")(_model_task)(path)

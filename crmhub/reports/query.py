@@ -10,15 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import re
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Date, bindparam, text
 
+from crm_model.paths import sql_dir
 from crm_model.types import UtcDateTime
 from crmhub.reports.period import Period
 
-REPORTS_SQL = Path(__file__).resolve().parents[2] / "sql" / "reports"
+REPORTS_SQL = sql_dir() / "reports"
 _MACRO = re.compile(r"\b(DAY_OF|EPOCH_OF)\(((?:[^()]|\([^()]*\))*)\)")
 _DIALECT = {
     "sqlite": {
