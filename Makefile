@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: demo test install bench bench-peers clean docs lint
+.PHONY: demo test install bench bench-peers clean docs lint screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/load_csv.py
 	$(BIN)/python bench/parse_dags.py
+	$(BIN)/python bench/reports.py
+
+# The demo's reports and the live dashboard in headless Chromium (Debian package chromium).
+screenshots: $(STAMP)
+	$(BIN)/crmhub demo
+	$(BIN)/python -m crmhub.demo.screenshots
 
 # crmhub beside a raw COPY pipeline and dlt on the same pages (bench/peers.py --help).
 BENCH_ARGS ?=

@@ -212,7 +212,7 @@ class Lead(SourceRecord, PersonLinked, Utm, Base):
     __tablename__ = "lead"
 
     form: Mapped[str | None] = col(String(255), "Form name or id the lead came through.")
-    submitted_at: Mapped[dt.datetime | None] = col(UtcDateTime, "When the lead was submitted.")
+    submitted_at: Mapped[dt.datetime | None] = col(UtcDateTime, "When the lead was submitted.", index=True)
     gclid: Mapped[str | None] = col(String(255), "Google Ads click id.")
     fbclid: Mapped[str | None] = col(String(255), "Meta click id.")
     landing_page: Mapped[str | None] = col(Text, "Page the form was filled on.")
@@ -262,6 +262,8 @@ class Ad(Base):
 
 class AdStatDaily(Base):
     __tablename__ = "ad_stat_daily"
+    # Reports read one period of days across all ads: the primary key starts with platform.
+    __table_args__ = (Index("ix_ad_stat_daily_date", "date"),)
 
     platform: Mapped[str] = key(String(32), "Ad platform.")
     campaign_id: Mapped[str] = key(String(255), "campaign.campaign_id.")
@@ -318,6 +320,9 @@ class Product(SourceRecord, Base):
     price: Mapped[Decimal | None] = col(Money, "List price.")
     currency: Mapped[str | None] = col(String(3), "ISO 4217 currency of price.")
     parent_id: Mapped[str | None] = col(String(255), "external_id of the parent product (variants).")
+    unit_cost: Mapped[Decimal | None] = col(
+        Money, "What one unit costs the business (CSV cost column, a shop's unit cost); gives gross margin."
+    )
 
 
 class CustomerOrder(SourceRecord, PersonLinked, Base):
@@ -496,6 +501,8 @@ class ReportRun(Base):
     recipients: Mapped[Any] = col(JSON, "Who it was sent to (JSON list).")
     output_path: Mapped[str | None] = col(Text, "Where the HTML/CSV were written.")
     error: Mapped[str | None] = col(Text, "Error if it failed.")
+    files: Mapped[Any] = col(JSON, "Files the run wrote or attached: HTML, text, PNG charts, CSVs (JSON list).")
+    period_label: Mapped[str | None] = col(String(64), "The period as asked for (7d, month, 2026-01-01..2026-01-31).")
 
 
 UNIFIED_TABLES = (

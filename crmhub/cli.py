@@ -347,6 +347,24 @@ def _since(text: str):
 
 
 @app.command()
+def report(
+    name: Annotated[str, typer.Argument(help="A reports: entry of crmhub.yml, or marketing, sales, service.")],
+    period: Annotated[str | None, typer.Option("--period", help="7d, 30d, month, quarter or FROM..TO "
+                                                "(default: the report's period in crmhub.yml, else 7d).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write HTML, PNG charts and CSVs into this folder.")] = None,
+    send: Annotated[bool, typer.Option("--send", help="Email it to the report's recipients over SMTP.")] = False,
+    to: Annotated[list[str] | None, typer.Option("--to", help="Recipient instead of the configured ones (repeatable).")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Pretend today is this date (YYYY-MM-DD).")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Build a marketing, sales or service report; write it (--out) and/or mail it (--send)."""
+    from crmhub.reports.runner_cli import report_command
+
+    for line in report_command(_load(config), name, period=period, out=out, send=send, to=to or [], as_of=as_of):
+        _out(line)
+
+
+@app.command()
 def demo(
     workdir: Annotated[Path, typer.Option("--dir", help="Where the demo config (and SQLite warehouse) go.")] = Path("var/demo"),
     warehouse: Annotated[str | None, typer.Option(

@@ -69,7 +69,8 @@ class SourceSettings(Strict):
 class ReportSettings(Strict):
     report: str
     schedule: str | None = None
-    period: str = Field("7d", pattern=r"^\d+[dwm]$")
+    # 7d / 30d (the N full days up to today), month / quarter (the last full one) or FROM..TO
+    period: str = Field("7d", pattern=r"^(\d+d|month|quarter|\d{4}-\d\d-\d\d\.\.\d{4}-\d\d-\d\d)$")
     recipients: list[str] = Field(default_factory=list)
     options: dict[str, Any] = Field(default_factory=dict)
 
@@ -83,6 +84,15 @@ class SmtpSettings(Strict):
     username: str | None = None
     password: SecretStr | None = None
     timeout: float = 30.0
+    ca_file: str | None = None  # extra CA bundle for a private mail server; verification stays on
+
+
+class DashboardSettings(Strict):
+    """``crmhub serve``'s live report pages: a bearer token and/or HTTP basic auth."""
+
+    token: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
 
 
 class AlertSettings(Strict):
@@ -101,6 +111,7 @@ class Settings(Strict):
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
 
     @field_validator("sources", "reports")
     @classmethod

@@ -4,6 +4,8 @@
   that runs ``crmhub.tasks.sync_source``; it declares the asset
   ``crmhub://warehouse/raw/<source>`` as its outlet.
 - ``crmhub_model``: scheduled on any of those assets, so it runs after every sync.
+- ``crmhub_report_<name>``: one per ``reports:`` entry, on its schedule: ``model`` (re-map and
+  resolve what the latest syncs landed) then ``report`` (build and mail it; a report_run row).
 
 Parsing reads only the config file (no secrets are resolved, nothing is connected),
 so the scheduler can re-parse every few seconds at no cost.
@@ -85,6 +87,24 @@ def build_dags(config_path: str | Path | None = None) -> dict[str, Any]:
     ) as dag:
         task(task_id="model")(_model_task)(path)
     dags[dag.dag_id] = dag
+
+    for name, rep in cfg.settings.reports.items():
+        with DAG(
+            dag_id=f"crmhub_report_{name}",
+            description=f"Build the {rep.report} report {name} ({rep.period}) and mail it",
+            schedule=rep.schedule,
+            start_date=DEFAULT_START,
+            catchup=False,  # a missed report is not worth sending late
+            max_active_runs=1,
+            tags=[*TAGS, "report", rep.report],
+            default_args={"retries": 2, "retry_delay": dt.timedelta(minutes=5), "owner": "crmhub",
+                          "on_failure_callback": alert},
+            doc_md=f"Runs `crmhub model`, then `crmhub report {name} --send`. History: table report_run.",
+        ) as dag:
+            modelled = task(task_id="model")(_model_task)(path)
+            reported = task(task_id="report")(_report_task)(name, path)
+            modelled >> reported
+        dags[dag.dag_id] = dag
     return dags
 
 
@@ -101,3 +121,9 @@ def _model_task(config_path: str) -> dict[str, Any]:
     from crmhub import tasks
 
     return tasks.run_model(config_path)
+
+
+def _report_task(name: str, config_path: str) -> dict[str, Any]:
+    from crmhub import tasks
+
+    return tasks.send_report(name, config_path)

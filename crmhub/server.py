@@ -2,6 +2,8 @@
 
     POST /forms/{source}/{form}   a signed form submission (JSON or form-encoded)
     GET  /healthz                 200 when the config loads and the warehouse answers
+    GET  /reports/{name}?period=  a live report page (crmhub.reports), read-only, behind the
+                                  config's dashboard token (Bearer) or HTTP basic auth
 
 Answers: 202 received (stored: a lead, or quarantined with its reason, spam and
 unstorable values included, so a bot cannot tell), 401 bad, missing or stale signature,
@@ -82,9 +84,10 @@ class Endpoint:
 class Service:
     """The configured webhook sources and the warehouse they write to."""
 
-    def __init__(self, engine: Engine, endpoints: dict[str, Endpoint]):
+    def __init__(self, engine: Engine, endpoints: dict[str, Endpoint], cfg: config_mod.Config | None = None):
         self.engine = engine
         self.endpoints = endpoints
+        self.cfg = cfg  # the dashboard's credentials and the configured report names
 
     @classmethod
     def load(cls, cfg: config_mod.Config) -> Service:
@@ -100,7 +103,7 @@ class Service:
                              start_date=settings.start_date, base_dir=cfg.base_dir)
             endpoints[name] = Endpoint(name, settings.connector, connector,
                                        connector.stream_specs()["submissions"])
-        return cls(warehouse(cfg), endpoints)
+        return cls(warehouse(cfg), endpoints, cfg)
 
     def land(self, endpoint: Endpoint, record: Record) -> StreamResult:
         """Raw landing + mapping + quarantine in one transaction (``ingest``).
@@ -264,6 +267,9 @@ def create_app(service: Service | None = None, *, config_path: str | os.PathLike
             return _answer(503, error="could not store the submission, retry later")
         return _answer(202, status="received", submission_id=record["submission_id"])
 
+    from crmhub.dashboard import add_report_routes
+
+    add_report_routes(app, current)
     return app
 
 
@@ -276,14 +282,20 @@ def serve(cfg: config_mod.Config, host: str, port: int, announce: Callable[[str]
 
     service = Service.load(cfg)  # a broken config or warehouse fails here, with one line
     try:
-        if not service.endpoints:
-            raise ConfigError(f"{cfg.path.name} has no enabled source with `connector: webhook`: nothing to serve")
+        from crmhub.dashboard import dashboard_enabled
+
+        if not service.endpoints and not dashboard_enabled(cfg):
+            raise ConfigError(f"{cfg.path.name} has no enabled source with `connector: webhook` and no "
+                              "`dashboard:` credentials: nothing to serve")
         sock = _listen(host, port)
         if "CRMHUB_LOG_LEVEL" not in os.environ:
             log.setLevel(logging.INFO)
         forms = ", ".join(f"/forms/{e.source}/{form}" for e in service.endpoints.values()
                           for form in e.connector.config.forms)
-        announce(f"crmhub serve: http://{host}:{sock.getsockname()[1]} - POST {forms}")
+        base = f"http://{host}:{sock.getsockname()[1]}"
+        announce(f"crmhub serve: {base} - POST {forms or '(no webhook forms)'}")
+        if dashboard_enabled(cfg):
+            announce(f"crmhub serve: live reports at {base}/reports/marketing?period=30d (sales, service, ...)")
         server = uvicorn.Server(uvicorn.Config(
             create_app(service), log_level="info", lifespan="off", server_header=False,
             http=BoundedH11Protocol, h11_max_incomplete_event_size=MAX_HEADER_BYTES,

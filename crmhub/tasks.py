@@ -78,3 +78,30 @@ def sync_source(source: str, config_path: str | None = None) -> dict[str, Any]:
 def run_model(config_path: str | None = None) -> dict[str, Any]:
     summary = jobs.model(_config(config_path))
     return vars(summary)
+
+
+def airflow_smtp_connection(conn_id: str = "smtp_default"):
+    """Airflow's SMTP connection, if one is defined (host, port, login, password)."""
+    from airflow.sdk import Connection
+
+    try:
+        return Connection.get(conn_id)
+    except Exception:  # not defined: crmhub.yml's smtp settings stand alone
+        return None
+
+
+def send_report(name: str, config_path: str | None = None) -> dict[str, Any]:
+    """Build report ``name`` of crmhub.yml for its period and mail it to its recipients."""
+    from crmhub import reports
+
+    cfg = _config(config_path)
+    engine = jobs.warehouse(cfg)
+    try:
+        result = reports.run(cfg, name, engine, send_mail=True,
+                             smtp=reports.smtp_target(cfg, airflow_smtp_connection()))
+    finally:
+        engine.dispose()
+    summary = {"report": name, "report_run_id": result.report_run_id, "period": result.period.label,
+               "recipients": result.recipients, "empty_sections": result.empty_sections}
+    log.info("crmhub report %s: %s", name, summary)
+    return summary

@@ -75,7 +75,23 @@ def run_demo(workdir: Path, out: Callable[[str], None], err: Callable[[str], Non
             out(f"quarantined with a reason ({len(rejects)}; all in table rejected_record):")
             for source, reason in rejects:
                 out(f"  {source}: {reason}")
+            _demo_reports(cfg, engine, workdir / "reports", out)
         finally:
             engine.dispose()
     out("")
     out(f"next: crmhub --help, or look around: crmhub status --config {config_path}")
+    out(f"      live reports: crmhub serve --config {config_path}, then "
+        "http://127.0.0.1:8080/reports/sales (header Authorization: Bearer demo-dashboard-token-not-secret)")
+
+
+def _demo_reports(cfg: config_mod.Config, engine, folder: Path, out: Callable[[str], None]) -> None:
+    """The demo's reports as files (HTML, PNG charts, CSVs), as `crmhub report NAME --out` writes them."""
+    from crmhub import reports
+
+    out("")
+    out(f"reports (period {cfg.settings.reports['sales'].period}):")
+    for name in cfg.settings.reports:
+        result = reports.run(cfg, name, engine, out=folder)
+        empty = f"; empty: {', '.join(result.empty_sections)}" if result.empty_sections else ""
+        out(f"  {name:10} {folder / (name + '.html')} ({len(result.files)} files{empty})")
+    out(f"  open them in a browser: {folder}/")

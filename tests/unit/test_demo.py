@@ -20,6 +20,10 @@ def test_demo_runs_every_source_and_a_second_run_changes_nothing(tmp_path, monke
     synced = re.findall(r"^  (\w+) +(\w+) +read +(\d+), loaded +(\d+), rejected +(\d+)", first, re.M)
     assert {kind for _, kind, *_ in synced} == {"csv", "typeform", "google_forms", "shopify", "woocommerce", "stripe"}
     assert all(int(read) == int(loaded) + int(rejected) for *_, read, loaded, rejected in synced)
+    for name in ("marketing", "sales", "service"):  # the demo's reports, written where it says
+        page = tmp_path / "reports" / f"{name}.html"
+        assert f"{page}" in first and page.exists() and (tmp_path / "reports" / f"{name}.txt").exists()
+    assert (tmp_path / "reports" / "sales-top_customers.csv").exists()
 
     cfg = config_mod.load(tmp_path / "crmhub.yml")
     engine = db.connect(cfg.warehouse_url())

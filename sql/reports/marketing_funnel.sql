@@ -1,0 +1,38 @@
+-- Lead-source funnel: leads submitted in the period by source (utm_source, else the crmhub
+-- source), how many of them became prospects and customers, and the conversion rates.
+-- A lead counts as a customer when its person bought (v_sales_order) or is at stage customer.
+WITH f AS (
+    SELECT
+        COALESCE(NULLIF(l.utm_source, ''), l.source) AS lead_source,
+        CASE WHEN l.submitted_at >= :start THEN 1 ELSE 0 END AS cur,
+        CASE WHEN p.lifecycle_stage IN ('prospect', 'customer') THEN 1
+             WHEN EXISTS (SELECT 1 FROM v_sales_order b WHERE b.person_id = l.person_id AND b.ordered_at < :end)
+             THEN 1 ELSE 0 END AS prospect,
+        CASE WHEN p.lifecycle_stage = 'customer' THEN 1
+             WHEN EXISTS (SELECT 1 FROM v_sales_order b WHERE b.person_id = l.person_id AND b.ordered_at < :end)
+             THEN 1 ELSE 0 END AS customer
+    FROM lead l
+    LEFT JOIN person p ON p.person_id = l.person_id
+    WHERE l.submitted_at >= :prev_start AND l.submitted_at < :end
+), g AS (
+    SELECT
+        lead_source,
+        SUM(cur) AS leads,
+        SUM(cur * prospect) AS prospects,
+        SUM(cur * customer) AS customers,
+        SUM(1 - cur) AS leads_prev,
+        SUM((1 - cur) * customer) AS customers_prev
+    FROM f
+    GROUP BY lead_source
+)
+SELECT
+    lead_source,
+    leads, leads_prev,
+    prospects,
+    customers, customers_prev,
+    1.0 * prospects / NULLIF(leads, 0) AS lead_to_prospect,
+    1.0 * customers / NULLIF(prospects, 0) AS prospect_to_customer,
+    1.0 * customers / NULLIF(leads, 0) AS lead_to_customer,
+    1.0 * customers_prev / NULLIF(leads_prev, 0) AS lead_to_customer_prev
+FROM g
+ORDER BY leads DESC, lead_source;

@@ -1,0 +1,13 @@
+-- Sales by sales rep: orders and revenue, this period and the previous one.
+SELECT
+    sales_rep,
+    currency,
+    SUM(CASE WHEN ordered_at >= :start THEN 1 ELSE 0 END) AS orders,
+    SUM(CASE WHEN ordered_at < :start THEN 1 ELSE 0 END) AS orders_prev,
+    SUM(CASE WHEN ordered_at >= :start THEN net_revenue ELSE 0 END) AS revenue,
+    SUM(CASE WHEN ordered_at < :start THEN net_revenue ELSE 0 END) AS revenue_prev,
+    COUNT(DISTINCT CASE WHEN ordered_at >= :start THEN person_id END) AS customers
+FROM v_sales_order
+WHERE ordered_at >= :prev_start AND ordered_at < :end
+GROUP BY sales_rep, currency
+ORDER BY revenue DESC, sales_rep;

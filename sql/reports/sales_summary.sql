@@ -1,0 +1,47 @@
+-- Sales at a glance: revenue, orders, customers (new and returning), revenue per customer,
+-- gross margin (lines whose product cost is known) and ad cost per new customer.
+WITH o AS (
+    SELECT
+        SUM(CASE WHEN ordered_at >= :start THEN net_revenue ELSE 0 END) AS revenue,
+        SUM(CASE WHEN ordered_at < :start THEN net_revenue ELSE 0 END) AS revenue_prev,
+        SUM(CASE WHEN ordered_at >= :start THEN 1 ELSE 0 END) AS orders,
+        SUM(CASE WHEN ordered_at < :start THEN 1 ELSE 0 END) AS orders_prev,
+        COUNT(DISTINCT CASE WHEN ordered_at >= :start THEN person_id END) AS customers,
+        COUNT(DISTINCT CASE WHEN ordered_at < :start THEN person_id END) AS customers_prev,
+        COUNT(DISTINCT CASE WHEN ordered_at >= :start AND is_first_order = 1 THEN person_id END) AS new_customers,
+        COUNT(DISTINCT CASE WHEN ordered_at < :start AND is_first_order = 1 THEN person_id END) AS new_customers_prev
+    FROM v_sales_order
+    WHERE ordered_at >= :prev_start AND ordered_at < :end
+), g AS (
+    SELECT
+        SUM(CASE WHEN ordered_at >= :start THEN gross_margin END) AS gross_margin,
+        SUM(CASE WHEN ordered_at < :start THEN gross_margin END) AS gross_margin_prev,
+        SUM(CASE WHEN ordered_at >= :start AND cost IS NOT NULL THEN revenue END) AS costed_revenue,
+        SUM(CASE WHEN ordered_at < :start AND cost IS NOT NULL THEN revenue END) AS costed_revenue_prev
+    FROM v_product_sales
+    WHERE ordered_at >= :prev_start AND ordered_at < :end
+), m AS (
+    SELECT
+        SUM(CASE WHEN date >= :start_day THEN cost ELSE 0 END) AS ad_cost,
+        SUM(CASE WHEN date < :start_day THEN cost ELSE 0 END) AS ad_cost_prev
+    FROM ad_stat_daily
+    WHERE date >= :prev_start_day AND date < :end_day
+)
+SELECT
+    o.revenue, o.revenue_prev,
+    o.orders, o.orders_prev,
+    1.0 * o.revenue / NULLIF(o.orders, 0) AS average_order,
+    1.0 * o.revenue_prev / NULLIF(o.orders_prev, 0) AS average_order_prev,
+    o.customers, o.customers_prev,
+    1.0 * o.revenue / NULLIF(o.customers, 0) AS revenue_per_customer,
+    1.0 * o.revenue_prev / NULLIF(o.customers_prev, 0) AS revenue_per_customer_prev,
+    o.new_customers, o.new_customers_prev,
+    o.customers - o.new_customers AS returning_customers,
+    o.customers_prev - o.new_customers_prev AS returning_customers_prev,
+    g.gross_margin, g.gross_margin_prev,
+    1.0 * g.gross_margin / NULLIF(g.costed_revenue, 0) AS gross_margin_rate,
+    1.0 * g.gross_margin_prev / NULLIF(g.costed_revenue_prev, 0) AS gross_margin_rate_prev,
+    m.ad_cost, m.ad_cost_prev,
+    1.0 * m.ad_cost / NULLIF(o.new_customers, 0) AS marketing_cost_per_new_customer,
+    1.0 * m.ad_cost_prev / NULLIF(o.new_customers_prev, 0) AS marketing_cost_per_new_customer_prev
+FROM o CROSS JOIN g CROSS JOIN m;
