@@ -105,6 +105,8 @@ class Person(PersonFields, Base):
     first_touch_campaign: Mapped[str | None] = col(String(255), "Campaign of the first touch.")
     last_touch_source: Mapped[str | None] = col(String(255), "Source/utm_source of the latest touch.")
     last_touch_campaign: Mapped[str | None] = col(String(255), "Campaign of the latest touch.")
+    first_touch_channel: Mapped[str | None] = col(String(32), "Touchpoint channel of the first touch.")
+    last_touch_channel: Mapped[str | None] = col(String(32), "Touchpoint channel of the latest touch.")
     first_seen_at: Mapped[dt.datetime | None] = col(UtcDateTime, "Earliest activity in any source.")
     last_seen_at: Mapped[dt.datetime | None] = col(UtcDateTime, "Latest activity in any source.")
 
@@ -160,7 +162,18 @@ class Utm:
     utm_term: Mapped[str | None] = col(String(255), "utm_term.")
 
 
-class Lead(SourceRecord, PersonLinked, Utm, Base):
+class Attributed:
+    """Where a lead or order came from, filled by sql/model/15_attribution.sql (docs/attribution.md)."""
+
+    ad_platform: Mapped[str | None] = col(String(32), "Platform of the attributed campaign (campaign.platform).")
+    campaign_id: Mapped[str | None] = col(String(255), "Attributed campaign (campaign.campaign_id).")
+    ad_id: Mapped[str | None] = col(String(255), "Attributed ad (ad.ad_id), where known.")
+    attribution_rule: Mapped[str | None] = col(
+        String(32), "Rule that attributed it: lead_ad, click_id, utm_campaign_id, utm_campaign_name, person.")
+    affiliate_site: Mapped[str | None] = col(String(255), "Affiliate site that referred it (affiliate rules).")
+
+
+class Lead(SourceRecord, PersonLinked, Utm, Attributed, Base):
     """A lead: a form submission or a lead a sales rep entered."""
 
     __tablename__ = "lead"
@@ -189,6 +202,8 @@ class Touchpoint(SourceRecord, PersonLinked, Base):
     ad_id: Mapped[str | None] = col(String(255), "Ad id on the platform.")
     affiliate_site: Mapped[str | None] = col(String(255), "Referring affiliate site (host).")
     url: Mapped[str | None] = col(Text, "URL involved (landing page, clicked link).")
+    click_id: Mapped[str | None] = col(String(255), "Ad click id (gclid, fbclid) of an ad_click.", index=True)
+    ad_platform: Mapped[str | None] = col(String(32), "Platform of campaign_id/ad_id (campaign.platform).")
 
 
 class Campaign(Base):
@@ -242,6 +257,7 @@ class WebTrafficDaily(Base):
     sessions: Mapped[int | None] = col(Integer, "Sessions.")
     engaged_sessions: Mapped[int | None] = col(Integer, "Engaged sessions.")
     conversions: Mapped[Decimal | None] = col(Quantity, "Key events / conversions.")
+    affiliate_site: Mapped[str | None] = col(String(255), "Affiliate site the source names (affiliate rules).")
 
 
 # ------------------------------------------------------------------ mail, customers
@@ -274,7 +290,7 @@ class Product(SourceRecord, Base):
     parent_id: Mapped[str | None] = col(String(255), "external_id of the parent product (variants).")
 
 
-class CustomerOrder(SourceRecord, PersonLinked, Base):
+class CustomerOrder(SourceRecord, PersonLinked, Attributed, Base):
     __tablename__ = "customer_order"
 
     order_number: Mapped[str | None] = col(String(64), "Order number shown to the customer.")

@@ -1,0 +1,58 @@
+"""prospect tracking: attribution columns on lead/order, click ids on touchpoints
+
+Revision ID: 0021
+Revises: 0001
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0021'
+down_revision = '0001'
+branch_labels = None
+depends_on = None
+
+ATTRIBUTED = (
+    ('ad_platform', sa.String(length=32), 'Platform of the attributed campaign (campaign.platform).'),
+    ('campaign_id', sa.String(length=255), 'Attributed campaign (campaign.campaign_id).'),
+    ('ad_id', sa.String(length=255), 'Attributed ad (ad.ad_id), where known.'),
+    ('attribution_rule', sa.String(length=32),
+     'Rule that attributed it: lead_ad, click_id, utm_campaign_id, utm_campaign_name, person.'),
+    ('affiliate_site', sa.String(length=255), 'Affiliate site that referred it (affiliate rules).'),
+)
+
+
+def upgrade() -> None:
+    for table in ('lead', 'customer_order'):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            for name, type_, comment in ATTRIBUTED:
+                batch_op.add_column(sa.Column(name, type_, nullable=True, comment=comment))
+    with op.batch_alter_table('person', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('first_touch_channel', sa.String(length=32), nullable=True,
+                                      comment='Touchpoint channel of the first touch.'))
+        batch_op.add_column(sa.Column('last_touch_channel', sa.String(length=32), nullable=True,
+                                      comment='Touchpoint channel of the latest touch.'))
+    with op.batch_alter_table('touchpoint', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('click_id', sa.String(length=255), nullable=True,
+                                      comment='Ad click id (gclid, fbclid) of an ad_click.'))
+        batch_op.add_column(sa.Column('ad_platform', sa.String(length=32), nullable=True,
+                                      comment='Platform of campaign_id/ad_id (campaign.platform).'))
+        batch_op.create_index(batch_op.f('ix_touchpoint_click_id'), ['click_id'], unique=False)
+    with op.batch_alter_table('web_traffic_daily', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('affiliate_site', sa.String(length=255), nullable=True,
+                                      comment='Affiliate site the source names (affiliate rules).'))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('web_traffic_daily', schema=None) as batch_op:
+        batch_op.drop_column('affiliate_site')
+    with op.batch_alter_table('touchpoint', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_touchpoint_click_id'))
+        batch_op.drop_column('ad_platform')
+        batch_op.drop_column('click_id')
+    with op.batch_alter_table('person', schema=None) as batch_op:
+        batch_op.drop_column('last_touch_channel')
+        batch_op.drop_column('first_touch_channel')
+    for table in ('customer_order', 'lead'):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            for name, _, _ in reversed(ATTRIBUTED):
+                batch_op.drop_column(name)
