@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Date, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from crm_model.types import Document, Money, Quantity, UtcDateTime
+from crm_model.types import Document, Micros, Money, Quantity, UtcDateTime
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -239,7 +239,7 @@ class AdStatDaily(Base):
     source: Mapped[str | None] = col(String(64), SOURCE)
     impressions: Mapped[int | None] = col(Integer, "Impressions.")
     clicks: Mapped[int | None] = col(Integer, "Clicks.")
-    cost: Mapped[Decimal | None] = col(Money, "Spend.")
+    cost: Mapped[Decimal | None] = col(Micros, "Spend (6 decimals: Google's cost_micros / 10^6 exactly).")
     currency: Mapped[str | None] = col(String(3), "ISO 4217 currency of cost.")
     conversions: Mapped[Decimal | None] = col(Quantity, "Conversions (may be fractional).")
     conversion_value: Mapped[Decimal | None] = col(Money, "Value of conversions.")

@@ -37,6 +37,11 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('ad_platform', sa.String(length=32), nullable=True,
                                       comment='Platform of campaign_id/ad_id (campaign.platform).'))
         batch_op.create_index(batch_op.f('ix_touchpoint_click_id'), ['click_id'], unique=False)
+    with op.batch_alter_table('ad_stat_daily', schema=None) as batch_op:
+        batch_op.alter_column('cost', existing_type=sa.Numeric(precision=18, scale=4),
+                              type_=sa.Numeric(precision=18, scale=6), existing_nullable=True,
+                              comment="Spend (6 decimals: Google's cost_micros / 10^6 exactly).",
+                              existing_comment='Spend.')
     with op.batch_alter_table('web_traffic_daily', schema=None) as batch_op:
         batch_op.add_column(sa.Column('affiliate_site', sa.String(length=255), nullable=True,
                                       comment='Affiliate site the source names (affiliate rules).'))
@@ -45,6 +50,10 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table('web_traffic_daily', schema=None) as batch_op:
         batch_op.drop_column('affiliate_site')
+    with op.batch_alter_table('ad_stat_daily', schema=None) as batch_op:
+        batch_op.alter_column('cost', existing_type=sa.Numeric(precision=18, scale=6),
+                              type_=sa.Numeric(precision=18, scale=4), existing_nullable=True,
+                              comment='Spend.', existing_comment="Spend (6 decimals: Google's cost_micros / 10^6 exactly).")
     with op.batch_alter_table('touchpoint', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_touchpoint_click_id'))
         batch_op.drop_column('ad_platform')
