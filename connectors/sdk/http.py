@@ -6,7 +6,9 @@
 - Other 4xx: fail at once with a message that says what to check. Secrets in
   headers or in the query string never appear in a message.
 - A connector-specific ``throttle`` hook can ask for a wait on a response that is
-  otherwise a success (Shopify's cost-based throttling answers 200).
+  otherwise a success (Shopify's cost-based throttling answers 200), on a 429 (Google
+  Ads' quota errors carry their own retry delay) and, with ``throttle_errors``, on any
+  4xx (Meta reports its rate limits as 400s with error codes 4, 17, 613, 80004).
 """
 
 from __future__ import annotations
@@ -119,6 +121,7 @@ class Http:
         max_wait: float = 300.0,
         backoff: float = 0.5,
         throttle: Callable[[requests.Response], float | None] | None = None,
+        throttle_errors: bool = False,
     ):
         self.base_url = base_url.rstrip("/") + "/"
         self.name = name
@@ -127,6 +130,7 @@ class Http:
         self.max_wait = max_wait
         self.backoff = backoff
         self.throttle = throttle
+        self.throttle_errors = throttle_errors
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "crmhub/0.1"
         if headers:
@@ -172,7 +176,7 @@ class Http:
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
             raise Retryable(f"{type(exc).__name__}: {exc}") from None
         status = response.status_code
-        if self.throttle is not None and (status < 400 or status == 429):
+        if self.throttle is not None and (status < 400 or status == 429 or (self.throttle_errors and status < 500)):
             wait = self.throttle(response)  # the API's own throttling math beats a generic wait
             if wait is not None:
                 raise Retryable(f"{status}: throttled by the source", wait)
