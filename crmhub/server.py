@@ -2,6 +2,7 @@
 
     POST /forms/{source}/{form}   a signed form submission (JSON or form-encoded)
     GET  /healthz                 200 when the config loads and the warehouse answers
+    GET|POST /meta/{source}       Meta's leadgen webhook for a meta_leads source (crmhub/meta_webhook.py)
 
 Answers: 202 received (stored: a lead, or quarantined with its reason, spam included,
 so a bot cannot tell), 401 bad or missing signature, 404 unknown source or form,
@@ -60,25 +61,36 @@ class Endpoint:
 class Service:
     """The configured webhook sources and the warehouse they write to."""
 
-    def __init__(self, engine: Engine, endpoints: dict[str, Endpoint]):
+    def __init__(self, engine: Engine, endpoints: dict[str, Endpoint], meta: dict | None = None):
         self.engine = engine
         self.endpoints = endpoints
+        self.meta = meta or {}  # source -> meta_webhook.MetaEndpoint
 
     @classmethod
     def load(cls, cfg: config_mod.Config) -> Service:
         """Every enabled webhook source of ``cfg`` (secrets resolved now) and the warehouse."""
         from crmhub.jobs import warehouse
 
-        endpoints = {}
+        from connectors.meta.leads import MetaLeadsConnector
+        from crmhub.meta_webhook import MetaEndpoint
+
+        endpoints, meta = {}, {}
         for name, settings in cfg.settings.sources.items():
             kind = registry.load(settings.connector)
+            if settings.enabled and issubclass(kind, MetaLeadsConnector):
+                lead_source = kind(cfg.source_config(name, kind.Config), source=name,
+                                   start_date=settings.start_date, base_dir=cfg.base_dir)
+                if lead_source.webhook_enabled:
+                    meta[name] = MetaEndpoint(name, settings.connector, lead_source,
+                                              lead_source.stream_specs()["leads"])
+                continue
             if not settings.enabled or not issubclass(kind, WebhookConnector):
                 continue
             connector = kind(cfg.source_config(name, kind.Config), source=name,
                              start_date=settings.start_date, base_dir=cfg.base_dir)
             endpoints[name] = Endpoint(name, settings.connector, connector,
                                        connector.stream_specs()["submissions"])
-        return cls(warehouse(cfg), endpoints)
+        return cls(warehouse(cfg), endpoints, meta)
 
     def land(self, endpoint: Endpoint, record: Record) -> StreamResult:
         """Raw landing + mapping + quarantine in one transaction (``ingest``).
@@ -111,7 +123,7 @@ class Service:
             conn.execute(text("SELECT 1"))
 
     def close(self) -> None:
-        for endpoint in self.endpoints.values():
+        for endpoint in [*self.endpoints.values(), *self.meta.values()]:
             endpoint.connector.close()
         self.engine.dispose()
 
@@ -201,6 +213,9 @@ def create_app(service: Service | None = None, *, config_path: str | os.PathLike
             return _answer(503, error="could not store the submission, retry later")
         return _answer(202, status="received", submission_id=record["submission_id"])
 
+    from crmhub import meta_webhook
+
+    meta_webhook.mount(app, current, _read_body)
     return app
 
 
@@ -213,13 +228,15 @@ def serve(cfg: config_mod.Config, host: str, port: int, announce: Callable[[str]
 
     service = Service.load(cfg)  # a broken config or warehouse fails here, with one line
     try:
-        if not service.endpoints:
-            raise ConfigError(f"{cfg.path.name} has no enabled source with `connector: webhook`: nothing to serve")
+        if not service.endpoints and not service.meta:
+            raise ConfigError(f"{cfg.path.name} has no enabled source with `connector: webhook` (or meta_leads "
+                              "with app_secret and verify_token): nothing to serve")
         sock = _listen(host, port)
         if "CRMHUB_LOG_LEVEL" not in os.environ:
             log.setLevel(logging.INFO)
         forms = ", ".join(f"/forms/{e.source}/{form}" for e in service.endpoints.values()
                           for form in e.connector.config.forms)
+        forms = ", ".join(filter(None, [forms, *(f"/meta/{name}" for name in service.meta)]))
         announce(f"crmhub serve: http://{host}:{sock.getsockname()[1]} - POST {forms}")
         server = uvicorn.Server(uvicorn.Config(create_app(service), log_level="info", lifespan="off",
                                                server_header=False))
