@@ -195,7 +195,7 @@ class Touchpoint(SourceRecord, PersonLinked, Base):
     occurred_at: Mapped[dt.datetime | None] = col(UtcDateTime, "When it happened.", index=True)
     channel: Mapped[str] = mapped_column(
         String(32),
-        comment="ad_click, email, email_click, web_visit, form, phone_call or site_visit.",
+        comment="ad_click, email, email_open, email_click, web_visit, form, phone_call, site_visit or meeting.",
     )
     utm_source: Mapped[str | None] = col(String(255), "Marketing source (utm_source or platform).")
     campaign_id: Mapped[str | None] = col(String(255), "Campaign (platform id or utm_campaign).")
@@ -204,6 +204,7 @@ class Touchpoint(SourceRecord, PersonLinked, Base):
     url: Mapped[str | None] = col(Text, "URL involved (landing page, clicked link).")
     click_id: Mapped[str | None] = col(String(255), "Ad click id (gclid, fbclid) of an ad_click.", index=True)
     ad_platform: Mapped[str | None] = col(String(32), "Platform of campaign_id/ad_id (campaign.platform).")
+    note: Mapped[str | None] = col(Text, "Free-text note (e.g. a rep's call notes).")
 
 
 class Campaign(Base):

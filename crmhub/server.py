@@ -69,9 +69,8 @@ class Service:
     @classmethod
     def load(cls, cfg: config_mod.Config) -> Service:
         """Every enabled webhook source of ``cfg`` (secrets resolved now) and the warehouse."""
-        from crmhub.jobs import warehouse
-
         from connectors.meta.leads import MetaLeadsConnector
+        from crmhub.jobs import warehouse
         from crmhub.meta_webhook import MetaEndpoint
 
         endpoints, meta = {}, {}

@@ -36,6 +36,12 @@ def upgrade() -> None:
                                       comment='Ad click id (gclid, fbclid) of an ad_click.'))
         batch_op.add_column(sa.Column('ad_platform', sa.String(length=32), nullable=True,
                                       comment='Platform of campaign_id/ad_id (campaign.platform).'))
+        batch_op.add_column(sa.Column('note', sa.Text(), nullable=True,
+                                      comment="Free-text note (e.g. a rep's call notes)."))
+        batch_op.alter_column('channel', existing_type=sa.String(length=32), existing_nullable=False,
+                              comment='ad_click, email, email_open, email_click, web_visit, form, phone_call, '
+                                      'site_visit or meeting.',
+                              existing_comment='ad_click, email, email_click, web_visit, form, phone_call or site_visit.')
         batch_op.create_index(batch_op.f('ix_touchpoint_click_id'), ['click_id'], unique=False)
     with op.batch_alter_table('ad_stat_daily', schema=None) as batch_op:
         batch_op.alter_column('cost', existing_type=sa.Numeric(precision=18, scale=4),
@@ -56,6 +62,9 @@ def downgrade() -> None:
                               comment='Spend.', existing_comment="Spend (6 decimals: Google's cost_micros / 10^6 exactly).")
     with op.batch_alter_table('touchpoint', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_touchpoint_click_id'))
+        batch_op.alter_column('channel', existing_type=sa.String(length=32), existing_nullable=False,
+                              comment='ad_click, email, email_click, web_visit, form, phone_call or site_visit.')
+        batch_op.drop_column('note')
         batch_op.drop_column('ad_platform')
         batch_op.drop_column('click_id')
     with op.batch_alter_table('person', schema=None) as batch_op:
