@@ -261,6 +261,16 @@ class WebTrafficDaily(Base):
     affiliate_site: Mapped[str | None] = col(String(255), "Affiliate site the source names (affiliate rules).")
 
 
+class AffiliateRule(Base):
+    """How an affiliate site is recognised; written from crmhub.yml's ``affiliates`` by `crmhub model`."""
+
+    __tablename__ = "affiliate_rule"
+
+    kind: Mapped[str] = key(String(16), "url_param (name=value on a landing page), utm_source or referrer_domain.")
+    value: Mapped[str] = key(String(320), "Lower-cased value to match (aff_id=4711, bestdeals, bestdeals.example).")
+    affiliate_site: Mapped[str] = mapped_column(String(255), comment="The affiliate site it names.")
+
+
 # ------------------------------------------------------------------ mail, customers
 
 
@@ -450,7 +460,7 @@ class ReportRun(Base):
 
 UNIFIED_TABLES = (
     "person", "source_person", "identity", "person_merge", "lead", "touchpoint", "campaign",
-    "ad", "ad_stat_daily", "web_traffic_daily", "email_message", "product", "customer_order",
+    "ad", "ad_stat_daily", "web_traffic_daily", "affiliate_rule", "email_message", "product", "customer_order",
     "order_line", "service_case", "service_contract", "feedback",
 )
 OPERATIONS_TABLES = ("sync_run", "sync_state", "raw_record", "rejected_record", "report_run")

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, func, select
 from connectors import manual
 from connectors.sdk import registry
 from connectors.sdk.streams import Connector
-from crm_model import db, identity
+from crm_model import affiliates, db, identity
 from crm_model.schema import RawRecord, RejectedRecord, SyncRun, SyncState
 from crm_model.sync import Progress, SyncResult, remap
 from crm_model.sync import sync as run_sync
@@ -121,6 +121,7 @@ def model(cfg: Config, *, remap_all: bool = False, engine: Engine | None = None)
             summary.remapped += mapped
             summary.rejected += rejected
         with engine.begin() as conn:
+            affiliates.store_rules(conn, cfg.settings.affiliates)
             result = identity.resolve(conn)
         summary = ModelSummary(**vars(result), remapped=summary.remapped, rejected=summary.rejected)
     finally:

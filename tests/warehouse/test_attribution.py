@@ -143,3 +143,49 @@ def test_a_lead_ad_keeps_the_ad_its_platform_named(warehouse):
     )
     (lead,) = rows(warehouse, "lead")
     assert (lead["campaign_id"], lead["ad_id"], lead["attribution_rule"]) == ("6001", "6003", "lead_ad")
+
+
+def test_affiliate_rules_name_the_site_of_leads_orders_clicks_and_visits(warehouse, tmp_path):
+    from crm_model import affiliates
+    from crmhub.config import loads
+
+    cfg = loads("""
+affiliates:
+  url_params: [aff_id]
+  sites:
+    bestdeals.example: {param_values: ["4711"], utm_sources: [BestDeals]}
+    coupons.example: {referrer_domains: [coupons.example]}
+""")
+    with warehouse.begin() as conn:
+        assert affiliates.store_rules(conn, cfg.settings.affiliates) == 3
+        Upserter(conn).upsert("web_traffic_daily", [
+            {"property_id": "1", "date": dt.date(2026, 3, 2), "source": "bestdeals", "medium": "affiliate",
+             "campaign": "", "landing_page": "/", "sessions": 40}])
+    load(
+        warehouse,
+        source_person=[person("web", "lead:A1", "al@example.com", at(2)),
+                       person("web", "lead:A2", "bo@example.com", at(2)),
+                       person("shop", "c9", "al@example.com", at(3))],
+        lead=[{"source": "web", "external_id": "A1", "person_ref": "lead:A1", "submitted_at": at(2),
+               "landing_page": "https://www.example.com/offer?AFF_ID=4711&utm_source=other"},
+              {"source": "web", "external_id": "A2", "person_ref": "lead:A2", "submitted_at": at(2),
+               "referrer": "https://deals.coupons.example/spring"}],
+        touchpoint=[{"source": "net", "external_id": "k1", "channel": "ad_click", "occurred_at": at(1),
+                     "url": "https://www.example.com/?aff_id=4711"},
+                    {"source": "net", "external_id": "k2", "channel": "ad_click", "occurred_at": at(1),
+                     "url": "https://www.example.com/?aff_id=47110"}],
+        customer_order=[{"source": "shop", "external_id": "o9", "person_ref": "c9", "ordered_at": at(3),
+                         "status": "paid", "currency": "EUR", "total": Decimal("50"), "utm_source": "bestdeals"}],
+    )
+    sites = {r["external_id"]: r["affiliate_site"] for r in rows(warehouse, "lead")}
+    assert sites == {"A1": "bestdeals.example", "A2": "coupons.example"}
+    assert {t["external_id"]: t["affiliate_site"] for t in rows(warehouse, "touchpoint") if t["source"] == "net"} == {
+        "k1": "bestdeals.example", "k2": None}  # 47110 is another affiliate id
+    assert rows(warehouse, "customer_order")[0]["affiliate_site"] == "bestdeals.example"
+    assert rows(warehouse, "web_traffic_daily")[0]["affiliate_site"] == "bestdeals.example"
+    with warehouse.connect() as conn:
+        mart = {r.affiliate_site: r for r in conn.execute(text("SELECT * FROM v_affiliate_performance"))}
+    best = mart["bestdeals.example"]
+    assert (best.clicks, best.leads, best.customers, money(best.revenue), best.revenue_currency) == (
+        1, 1, 1, Decimal("50"), "EUR")
+    assert (mart["coupons.example"].leads, mart["coupons.example"].customers) == (1, 0)

@@ -22,6 +22,14 @@ ATTRIBUTED = (
 
 
 def upgrade() -> None:
+    op.create_table('affiliate_rule',
+    sa.Column('kind', sa.String(length=16), nullable=False,
+              comment='url_param (name=value on a landing page), utm_source or referrer_domain.'),
+    sa.Column('value', sa.String(length=320), nullable=False,
+              comment='Lower-cased value to match (aff_id=4711, bestdeals, bestdeals.example).'),
+    sa.Column('affiliate_site', sa.String(length=255), nullable=False, comment='The affiliate site it names.'),
+    sa.PrimaryKeyConstraint('kind', 'value', name=op.f('pk_affiliate_rule'))
+    )
     for table in ('lead', 'customer_order'):
         with op.batch_alter_table(table, schema=None) as batch_op:
             for name, type_, comment in ATTRIBUTED:
@@ -54,6 +62,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table('affiliate_rule')
     with op.batch_alter_table('web_traffic_daily', schema=None) as batch_op:
         batch_op.drop_column('affiliate_site')
     with op.batch_alter_table('ad_stat_daily', schema=None) as batch_op:
