@@ -29,6 +29,8 @@ Streams (keys in brackets):
 - ``clicks`` [clickView.gclid]: click_view answers one day per query, so the days are walked
   one by one (Google keeps 90 days); the state moves after each day.
 
+``end_date`` (default: today) ends every window, for a backfill of a past period.
+
 Quota: a ``RESOURCE_TEMPORARILY_EXHAUSTED`` (or other 429) waits for the ``retryDelay`` the
 error carries; ``RESOURCE_EXHAUSTED`` (the daily operations quota) stops the run with one line.
 """
@@ -101,6 +103,7 @@ class GoogleAdsConfig(HttpConfig):
     customer_ids: list[str] = Field(default_factory=list, description="Accounts to read (default: the manager's clients).")
     lookback_days: int = Field(30, ge=0, le=365, description="Days re-read on every sync (restated conversions).")
     click_view: bool = Field(True, description="Read gclid clicks (click_view), one day per query.")
+    end_date: dt.date | None = Field(None, description="Last day to read (default: today); for backfills.")
     max_wait: float = Field(300.0, gt=0, description="Longest wait for a quota retry delay, in seconds.")
 
     @field_validator("login_customer_id")
@@ -248,7 +251,7 @@ class GoogleAdsConnector(Connector):
     def window(self, state: StreamState, lookback: int | None = None) -> tuple[dt.date, dt.date]:
         """Days to read: from the last day read minus the lookback (or start_date) to today."""
         lookback = self.config.lookback_days if lookback is None else lookback
-        today = self.today()
+        today = min(self.today(), self.config.end_date or self.today())
         cursor = state.cursor
         if isinstance(cursor, str):
             first = dt.date.fromisoformat(cursor[:10]) - dt.timedelta(days=lookback)
