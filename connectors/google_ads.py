@@ -64,7 +64,7 @@ log = logging.getLogger("crmhub.google_ads")
 
 GOOGLE_ADS_API = "https://googleads.googleapis.com"
 TOKEN_URI = "https://oauth2.googleapis.com/token"
-API_VERSION = "v25"
+API_VERSION = "v26"
 CLICK_VIEW_DAYS = 90  # click_view reaches back 90 days
 
 CAMPAIGNS = ("SELECT customer.id, campaign.id, campaign.name, campaign.status, "
@@ -93,7 +93,7 @@ def customer_id(value: str) -> str:
 
 class GoogleAdsConfig(HttpConfig):
     base_url: str = GOOGLE_ADS_API
-    api_version: str = Field(API_VERSION, pattern=r"^v\d+$", description="Google Ads API version, e.g. v25.")
+    api_version: str = Field(API_VERSION, pattern=r"^v\d+$", description="Google Ads API version, e.g. v26.")
     developer_token: SecretStr = Field(description="The developer token of the API Center.")
     client_id: str = Field(description="OAuth client id.")
     client_secret: SecretStr = Field(description="OAuth client secret.")

@@ -72,7 +72,7 @@ def api(httpserver) -> Api:
     httpserver.no_handler_status_code = 418
     api = Api()
     httpserver.expect_request("/token", method="POST").respond_with_handler(api.token)
-    httpserver.expect_request(re.compile(r"^/v25/customers/\d+/googleAds:searchStream$"),
+    httpserver.expect_request(re.compile(r"^/v26/customers/\d+/googleAds:searchStream$"),
                               method="POST").respond_with_handler(api.search)
     return api
 
@@ -188,7 +188,7 @@ def test_config_checks_customer_ids_and_version():
     with pytest.raises(ValidationError, match="customer_ids, or login_customer_id"):
         GoogleAdsConfig(**base)
     with pytest.raises(ValidationError):
-        GoogleAdsConfig(customer_ids=[DE], api_version="25", **base)
+        GoogleAdsConfig(customer_ids=[DE], api_version="26", **base)
     assert GoogleAdsConfig(customer_ids=["123-456-7890"], **base).customer_ids == [DE]
 
 
