@@ -75,16 +75,16 @@ class MailchimpConnector(Connector):
     def campaigns(self, state: StreamState) -> Iterator[list[Record]]:
         params: dict[str, Any] = {"status": "sent", "sort_field": "send_time", "sort_dir": "ASC",
                                   "fields": CAMPAIGN_FIELDS}
-        if self.start_date:
-            params["since_send_time"] = f"{self.start_date.isoformat()}T00:00:00+00:00"
+        if state.start_date:
+            params["since_send_time"] = f"{state.start_date.isoformat()}T00:00:00+00:00"
         yield from self.pages("campaigns", "campaigns", params)
 
     @stream(primary_key=("campaign_id", "email_id", "action", "timestamp"))
     def email_activity(self, state: StreamState) -> Iterator[list[Record]]:
         watermarks: dict[str, str] = dict(state.saved.get("campaigns", {}))
         since = self.now() - dt.timedelta(days=self.config.activity_days)
-        if self.start_date:
-            since = max(since, dt.datetime.combine(self.start_date, dt.time(), dt.UTC))
+        if state.start_date:  # the source's start_date, or a backfill's --since
+            since = max(since, dt.datetime.combine(state.start_date, dt.time(), dt.UTC))
         recent = {"status": "sent", "since_send_time": since.isoformat(timespec="seconds"),
                   "fields": "campaigns.id,campaigns.send_time,total_items"}
         campaign_ids = [c["id"] for page in self.pages("campaigns", "campaigns", recent) for c in page if c.get("id")]
