@@ -36,5 +36,9 @@ class ManualConnector(Connector):
     def leads(self, state: StreamState) -> Iterator[list[Record]]:
         yield from ()
 
+    @stream(primary_key="touchpoint_id")  # calls, visits, meetings logged with `crmhub touchpoint add`
+    def touchpoints(self, state: StreamState) -> Iterator[list[Record]]:
+        yield from ()
+
     def check(self) -> str:
-        return "push source: leads are entered with `crmhub lead add`"
+        return "push source: leads and touchpoints are entered with `crmhub lead add` / `crmhub touchpoint add`"

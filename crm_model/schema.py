@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Date, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from crm_model.types import Document, Money, Quantity, UtcDateTime
+from crm_model.types import Document, Micros, Money, Quantity, UtcDateTime
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -105,6 +105,8 @@ class Person(PersonFields, Base):
     first_touch_campaign: Mapped[str | None] = col(String(255), "Campaign of the first touch.")
     last_touch_source: Mapped[str | None] = col(String(255), "Source/utm_source of the latest touch.")
     last_touch_campaign: Mapped[str | None] = col(String(255), "Campaign of the latest touch.")
+    first_touch_channel: Mapped[str | None] = col(String(32), "Touchpoint channel of the first touch.")
+    last_touch_channel: Mapped[str | None] = col(String(32), "Touchpoint channel of the latest touch.")
     first_seen_at: Mapped[dt.datetime | None] = col(UtcDateTime, "Earliest activity in any source.")
     last_seen_at: Mapped[dt.datetime | None] = col(UtcDateTime, "Latest activity in any source.")
 
@@ -206,7 +208,18 @@ class Utm:
     utm_term: Mapped[str | None] = col(String(255), "utm_term.")
 
 
-class Lead(SourceRecord, PersonLinked, Utm, Base):
+class Attributed:
+    """Where a lead or order came from, filled by sql/model/15_attribution.sql (docs/attribution.md)."""
+
+    ad_platform: Mapped[str | None] = col(String(32), "Platform of the attributed campaign (campaign.platform).")
+    campaign_id: Mapped[str | None] = col(String(255), "Attributed campaign (campaign.campaign_id).")
+    ad_id: Mapped[str | None] = col(String(255), "Attributed ad (ad.ad_id), where known.")
+    attribution_rule: Mapped[str | None] = col(
+        String(32), "Rule that attributed it: lead_ad, click_id, utm_campaign_id, utm_campaign_name, person.")
+    affiliate_site: Mapped[str | None] = col(String(255), "Affiliate site that referred it (affiliate rules).")
+
+
+class Lead(SourceRecord, PersonLinked, Utm, Attributed, Base):
     """A lead: a form submission or a lead a sales rep entered."""
 
     __tablename__ = "lead"
@@ -228,13 +241,16 @@ class Touchpoint(SourceRecord, PersonLinked, Base):
     occurred_at: Mapped[dt.datetime | None] = col(UtcDateTime, "When it happened.", index=True)
     channel: Mapped[str] = mapped_column(
         String(32),
-        comment="ad_click, email, email_click, web_visit, form, phone_call or site_visit.",
+        comment="ad_click, email, email_open, email_click, web_visit, form, phone_call, site_visit or meeting.",
     )
     utm_source: Mapped[str | None] = col(String(255), "Marketing source (utm_source or platform).")
     campaign_id: Mapped[str | None] = col(String(255), "Campaign (platform id or utm_campaign).")
     ad_id: Mapped[str | None] = col(String(255), "Ad id on the platform.")
     affiliate_site: Mapped[str | None] = col(String(255), "Referring affiliate site (host).")
     url: Mapped[str | None] = col(Text, "URL involved (landing page, clicked link).")
+    click_id: Mapped[str | None] = col(String(255), "Ad click id (gclid, fbclid) of an ad_click.", index=True)
+    ad_platform: Mapped[str | None] = col(String(32), "Platform of campaign_id/ad_id (campaign.platform).")
+    note: Mapped[str | None] = col(Text, "Free-text note (e.g. a rep's call notes).")
 
 
 class Campaign(Base):
@@ -272,7 +288,7 @@ class AdStatDaily(Base):
     source: Mapped[str | None] = col(String(64), SOURCE)
     impressions: Mapped[int | None] = col(Integer, "Impressions.")
     clicks: Mapped[int | None] = col(Integer, "Clicks.")
-    cost: Mapped[Decimal | None] = col(Money, "Spend.")
+    cost: Mapped[Decimal | None] = col(Micros, "Spend (6 decimals: Google's cost_micros / 10^6 exactly).")
     currency: Mapped[str | None] = col(String(3), "ISO 4217 currency of cost.")
     conversions: Mapped[Decimal | None] = col(Quantity, "Conversions (may be fractional).")
     conversion_value: Mapped[Decimal | None] = col(Money, "Value of conversions.")
@@ -290,6 +306,17 @@ class WebTrafficDaily(Base):
     sessions: Mapped[int | None] = col(Integer, "Sessions.")
     engaged_sessions: Mapped[int | None] = col(Integer, "Engaged sessions.")
     conversions: Mapped[Decimal | None] = col(Quantity, "Key events / conversions.")
+    affiliate_site: Mapped[str | None] = col(String(255), "Affiliate site the source names (affiliate rules).")
+
+
+class AffiliateRule(Base):
+    """How an affiliate site is recognised; written from crmhub.yml's ``affiliates`` by `crmhub model`."""
+
+    __tablename__ = "affiliate_rule"
+
+    kind: Mapped[str] = key(String(16), "url_param (name=value on a landing page), utm_source or referrer_domain.")
+    value: Mapped[str] = key(String(320), "Lower-cased value to match (aff_id=4711, bestdeals, bestdeals.example).")
+    affiliate_site: Mapped[str] = mapped_column(String(255), comment="The affiliate site it names.")
 
 
 # ------------------------------------------------------------------ mail, customers
@@ -325,7 +352,7 @@ class Product(SourceRecord, Base):
     )
 
 
-class CustomerOrder(SourceRecord, PersonLinked, Base):
+class CustomerOrder(SourceRecord, PersonLinked, Attributed, Base):
     __tablename__ = "customer_order"
 
     order_number: Mapped[str | None] = col(String(64), "Order number shown to the customer.")
@@ -507,7 +534,7 @@ class ReportRun(Base):
 
 UNIFIED_TABLES = (
     "person", "source_person", "identity", "person_merge", "lead", "touchpoint", "campaign",
-    "ad", "ad_stat_daily", "web_traffic_daily", "email_message", "product", "customer_order",
+    "ad", "ad_stat_daily", "web_traffic_daily", "affiliate_rule", "email_message", "product", "customer_order",
     "order_line", "service_case", "service_contract", "feedback",
 )
 OPERATIONS_TABLES = ("sync_run", "sync_state", "raw_record", "rejected_record", "report_run",

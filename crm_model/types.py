@@ -41,8 +41,10 @@ class UtcDateTime(TypeDecorator):
 # 10^11 (far beyond any order total).
 Money = Numeric(18, 4, asdecimal=True)
 Quantity = Numeric(18, 4, asdecimal=True)
+# Ad spend: platforms count in millionths (Google's cost_micros), so 6 decimals keep it exact.
+Micros = Numeric(18, 6, asdecimal=True)
 
 # JSON documents: jsonb on PostgreSQL (indexable, queryable), JSON text on SQLite.
 Document = JSON().with_variant(postgresql.JSONB(), "postgresql")
 
-__all__ = ["Decimal", "Document", "Money", "Quantity", "UtcDateTime"]
+__all__ = ["Decimal", "Document", "Micros", "Money", "Quantity", "UtcDateTime"]

@@ -29,6 +29,8 @@ lead_app = typer.Typer(help="Enter leads by hand.", no_args_is_help=True)
 app.add_typer(lead_app, name="lead")
 person_app = typer.Typer(help="The customer 360, and manual merge rules.", no_args_is_help=True)
 app.add_typer(person_app, name="person")
+touchpoint_app = typer.Typer(help="Log calls, visits and meetings by hand.", no_args_is_help=True)
+app.add_typer(touchpoint_app, name="touchpoint")
 
 ConfigOpt = Annotated[
     Path | None,
@@ -432,6 +434,24 @@ def lead_add(
     added = leads.add_lead(_load(config), email=email, name=name, phone=phone, company=company,
                            channel=source, note=note, form=form, into=into)
     _out(f"lead {added.key} added to {added.source}")
+
+
+@touchpoint_app.command("add")
+def touchpoint_add(
+    email: Annotated[str | None, typer.Option("--email", help="The person's email address.")] = None,
+    phone: Annotated[str | None, typer.Option("--phone", help="The person's phone, best with +country code.")] = None,
+    channel: Annotated[str, typer.Option("--channel", help="phone_call, site_visit or meeting.")] = "phone_call",
+    at: Annotated[str | None, typer.Option("--at", help="When (ISO 8601; default: now, UTC).")] = None,
+    note: Annotated[str | None, typer.Option("--note", help="Free-text note.")] = None,
+    into: Annotated[str, typer.Option("--into", help="crmhub source to add it to (type manual).")] = "manual",
+    config: ConfigOpt = None,
+) -> None:
+    """Log a call, a site visit or a meeting with a person; prints the touchpoint's key."""
+    from crmhub import touchpoints
+
+    added = touchpoints.add_touchpoint(_load(config), email=email, phone=phone, channel=channel, at=at,
+                                       note=note, into=into)
+    _out(f"touchpoint {added.key} added to {added.source}")
 
 
 # ------------------------------------------------------------------ connectors

@@ -104,6 +104,19 @@ class AlertSettings(Strict):
     timeout: float = Field(10.0, gt=0, le=120)
 
 
+class AffiliateSite(Strict):
+    """How to recognise one affiliate site (crm_model/affiliates.py, docs/attribution.md)."""
+
+    utm_sources: list[str] = Field(default_factory=list)
+    referrer_domains: list[str] = Field(default_factory=list)
+    param_values: list[str] = Field(default_factory=list)  # values of any of affiliates.url_params
+
+
+class AffiliateSettings(Strict):
+    url_params: list[str] = Field(default_factory=list)  # e.g. [aff_id]: ?aff_id=4711 on a landing page
+    sites: dict[str, AffiliateSite] = Field(default_factory=dict)
+
+
 class Settings(Strict):
     warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
@@ -112,6 +125,7 @@ class Settings(Strict):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    affiliates: AffiliateSettings = Field(default_factory=AffiliateSettings)
 
     @field_validator("sources", "reports")
     @classmethod

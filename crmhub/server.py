@@ -4,6 +4,7 @@
     GET  /healthz                 200 when the config loads and the warehouse answers
     GET  /reports/{name}?period=  a live report page (crmhub.reports), read-only, behind the
                                   config's dashboard token (Bearer) or HTTP basic auth
+    GET|POST /meta/{source}       Meta's leadgen webhook for a meta_leads source (crmhub/meta_webhook.py)
 
 Answers: 202 received (stored: a lead, or quarantined with its reason, spam and
 unstorable values included, so a bot cannot tell), 401 bad, missing or stale signature,
@@ -84,26 +85,37 @@ class Endpoint:
 class Service:
     """The configured webhook sources and the warehouse they write to."""
 
-    def __init__(self, engine: Engine, endpoints: dict[str, Endpoint], cfg: config_mod.Config | None = None):
+    def __init__(self, engine: Engine, endpoints: dict[str, Endpoint], cfg: config_mod.Config | None = None,
+                 meta: dict | None = None):
         self.engine = engine
         self.endpoints = endpoints
         self.cfg = cfg  # the dashboard's credentials and the configured report names
+        self.meta = meta or {}  # source -> meta_webhook.MetaEndpoint
 
     @classmethod
     def load(cls, cfg: config_mod.Config) -> Service:
         """Every enabled webhook source of ``cfg`` (secrets resolved now) and the warehouse."""
+        from connectors.meta.leads import MetaLeadsConnector
         from crmhub.jobs import warehouse
+        from crmhub.meta_webhook import MetaEndpoint
 
-        endpoints = {}
+        endpoints, meta = {}, {}
         for name, settings in cfg.settings.sources.items():
             kind = registry.load(settings.connector)
+            if settings.enabled and issubclass(kind, MetaLeadsConnector):
+                lead_source = kind(cfg.source_config(name, kind.Config), source=name,
+                                   start_date=settings.start_date, base_dir=cfg.base_dir)
+                if lead_source.webhook_enabled:
+                    meta[name] = MetaEndpoint(name, settings.connector, lead_source,
+                                              lead_source.stream_specs()["leads"])
+                continue
             if not settings.enabled or not issubclass(kind, WebhookConnector):
                 continue
             connector = kind(cfg.source_config(name, kind.Config), source=name,
                              start_date=settings.start_date, base_dir=cfg.base_dir)
             endpoints[name] = Endpoint(name, settings.connector, connector,
                                        connector.stream_specs()["submissions"])
-        return cls(warehouse(cfg), endpoints, cfg)
+        return cls(warehouse(cfg), endpoints, cfg, meta)
 
     def land(self, endpoint: Endpoint, record: Record) -> StreamResult:
         """Raw landing + mapping + quarantine in one transaction (``ingest``).
@@ -144,7 +156,7 @@ class Service:
             conn.execute(text("SELECT 1"))
 
     def close(self) -> None:
-        for endpoint in self.endpoints.values():
+        for endpoint in [*self.endpoints.values(), *self.meta.values()]:
             endpoint.connector.close()
         self.engine.dispose()
 
@@ -196,6 +208,17 @@ async def _read_body(request: Request, limit: int, seconds: float) -> bytes:
     except TimeoutError:
         raise BodyRefused(408, f"body not complete within {seconds:g} s") from None
     return b"".join(chunks)
+
+
+META_READ_SECONDS = 30.0  # Meta's deliveries: the same bounds as a form's default
+
+
+async def _read_body_or_none(request: Request, limit: int) -> bytes | None:
+    """The body for Meta's webhook: None when it is over ``limit`` or too slow to arrive."""
+    try:
+        return await _read_body(request, limit, META_READ_SECONDS)
+    except BodyRefused:
+        return None
 
 
 def _client(request: Request) -> str:
@@ -267,9 +290,11 @@ def create_app(service: Service | None = None, *, config_path: str | os.PathLike
             return _answer(503, error="could not store the submission, retry later")
         return _answer(202, status="received", submission_id=record["submission_id"])
 
+    from crmhub import meta_webhook
     from crmhub.dashboard import add_report_routes
 
     add_report_routes(app, current)
+    meta_webhook.mount(app, current, _read_body_or_none)
     return app
 
 
@@ -284,14 +309,15 @@ def serve(cfg: config_mod.Config, host: str, port: int, announce: Callable[[str]
     try:
         from crmhub.dashboard import dashboard_enabled
 
-        if not service.endpoints and not dashboard_enabled(cfg):
-            raise ConfigError(f"{cfg.path.name} has no enabled source with `connector: webhook` and no "
-                              "`dashboard:` credentials: nothing to serve")
+        if not service.endpoints and not service.meta and not dashboard_enabled(cfg):
+            raise ConfigError(f"{cfg.path.name} has no enabled source with `connector: webhook` (or meta_leads "
+                              "with app_secret and verify_token) and no `dashboard:` credentials: nothing to serve")
         sock = _listen(host, port)
         if "CRMHUB_LOG_LEVEL" not in os.environ:
             log.setLevel(logging.INFO)
         forms = ", ".join(f"/forms/{e.source}/{form}" for e in service.endpoints.values()
                           for form in e.connector.config.forms)
+        forms = ", ".join(filter(None, [forms, *(f"/meta/{name}" for name in service.meta)]))
         base = f"http://{host}:{sock.getsockname()[1]}"
         announce(f"crmhub serve: {base} - POST {forms or '(no webhook forms)'}")
         if dashboard_enabled(cfg):

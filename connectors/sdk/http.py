@@ -13,7 +13,9 @@
   value that carries a configured secret, whatever its name.
 - Every message is redacted of every configured secret (``connectors.sdk.redact``).
 - A connector-specific ``throttle`` hook can ask for a wait on a response that is
-  otherwise a success (Shopify's cost-based throttling answers 200).
+  otherwise a success (Shopify's cost-based throttling answers 200), on a 429 (Google
+  Ads' quota errors carry their own retry delay) and, with ``throttle_errors``, on any
+  4xx (Meta reports its rate limits as 400s with error codes 4, 17, 613, 80004).
 """
 
 from __future__ import annotations
@@ -380,6 +382,7 @@ class Http:
         check: Callable[[requests.Response], None] | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         secrets: Iterable[str] = (),
+        throttle_errors: bool = False,
     ):
         self.base_url = base_url.rstrip("/") + "/"
         self.name = name
@@ -390,6 +393,7 @@ class Http:
         self.throttle = throttle
         self.check = check  # a connector's look at a response before its status is judged
         self.max_body_bytes = max_body_bytes
+        self.throttle_errors = throttle_errors
         redaction.register(*secrets)
         if isinstance(auth, tuple) and len(auth) == 2 and all(isinstance(a, str) for a in auth):
             redaction.register_basic_auth(*auth)
@@ -520,7 +524,7 @@ class Http:
         if self.check is not None:
             self.check(response)
         status = response.status_code
-        if self.throttle is not None and (status < 400 or status == 429):
+        if self.throttle is not None and (status < 400 or status == 429 or (self.throttle_errors and status < 500)):
             wait = self.throttle(response)  # the API's own throttling math beats a generic wait
             if wait is not None:
                 raise Retryable(f"{status}: throttled by the source", wait)

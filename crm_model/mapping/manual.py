@@ -14,7 +14,7 @@ from typing import Any
 
 from crm_model.mapping import MapContext, Reject, Row, mapping
 from crm_model.mapping import values as v
-from crm_model.mapping.common import lead_rows
+from crm_model.mapping.common import lead_rows, person_row
 
 # touchpoint.channel values (crm_model.schema.Touchpoint)
 TOUCHPOINT_CHANNELS = ("ad_click", "email", "email_click", "web_visit", "form", "phone_call", "site_visit")
@@ -58,3 +58,28 @@ def map_manual_lead(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
         note=v.text(raw.get("note")),
         channel=touchpoint_channel(channel),
     )
+
+
+# What a rep logs with `crmhub touchpoint add`.
+REP_CHANNELS = ("phone_call", "site_visit", "meeting")
+
+
+@mapping("manual", "touchpoints", version=1)
+def map_manual_touchpoint(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
+    """A logged call, visit or meeting -> source_person (who) + touchpoint."""
+    occurred_at = v.timestamp(raw.get("occurred_at"), "occurred_at")
+    if occurred_at is None:
+        raise Reject("occurred_at is missing")
+    channel = raw.get("channel")
+    if channel not in REP_CHANNELS:
+        raise Reject(f"channel {channel!r} is not one of {', '.join(REP_CHANNELS)}")
+    email = v.email(raw.get("email"))
+    phone = v.phone(raw.get("phone"), ctx.options.get("default_region"))
+    if email is None and phone is None:
+        raise Reject("neither email nor phone: the touchpoint names nobody")
+    ref = f"touch:{raw['touchpoint_id']}"
+    return [
+        person_row(ref, seen_at=occurred_at, email=email, phone=phone),
+        Row("touchpoint", {"external_id": str(raw["touchpoint_id"]), "person_ref": ref,
+                           "occurred_at": occurred_at, "channel": channel, "note": v.text(raw.get("note"))}),
+    ]

@@ -20,7 +20,8 @@ from crmhub.demo.replay import ReplayServer, load_routes
 
 DEMO_DIR = Path(__file__).parent
 SHOWN_TABLES = ("person", "identity", "person_merge", "lead", "touchpoint", "customer_order", "order_line",
-                "product", "service_case", "service_contract", "feedback")
+                "product", "service_case", "service_contract", "feedback",
+                "campaign", "ad", "ad_stat_daily", "web_traffic_daily")
 
 
 def run_demo(workdir: Path, out: Callable[[str], None], err: Callable[[str], None],
@@ -71,6 +72,21 @@ def run_demo(workdir: Path, out: Callable[[str], None], err: Callable[[str], Non
                     "SELECT lifecycle_stage, COUNT(*) FROM person GROUP BY lifecycle_stage "
                     "ORDER BY lifecycle_stage")).all()
             out("  persons by lifecycle stage: " + ", ".join(f"{s} {n}" for s, n in stages))
+            # ---- prospect tracking (issue 21): what each campaign cost and brought in
+            with engine.connect() as conn:
+                ads = conn.execute(text(
+                    "SELECT platform, campaign_name, SUM(clicks) AS clicks, SUM(cost) AS cost, MIN(currency) AS cur, "
+                    "SUM(leads) AS leads, SUM(customers) AS customers, SUM(revenue) AS revenue "
+                    "FROM v_ad_performance GROUP BY platform, campaign_name ORDER BY platform, campaign_name")).all()
+                partners = conn.execute(text(
+                    "SELECT affiliate_site, clicks, leads, customers, revenue FROM v_affiliate_performance "
+                    "ORDER BY affiliate_site")).all()
+            out("  ad performance (v_ad_performance, per campaign):")
+            for r in ads:
+                out(f"    {r.platform:10} {str(r.campaign_name):16} clicks {r.clicks or 0:4}, cost {float(r.cost or 0):8.2f} "
+                    f"{r.cur or '':3}, leads {r.leads or 0}, customers {r.customers or 0}, revenue {float(r.revenue or 0):.2f}")
+            out("  affiliates (v_affiliate_performance): " + ", ".join(
+                f"{r.affiliate_site} clicks {r.clicks} leads {r.leads} customers {r.customers}" for r in partners))
             out("")
             out(f"quarantined with a reason ({len(rejects)}; all in table rejected_record):")
             for source, reason in rejects:

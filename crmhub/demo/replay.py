@@ -89,9 +89,10 @@ class ReplayServer:
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value.replace("{base}", server.url))
+                payload = payload.replace(b"{base}", server.url.encode())  # before its length is sent
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
-                self.wfile.write(payload.replace(b"{base}", server.url.encode()))
+                self.wfile.write(payload)
 
             do_GET = do_POST = _reply
 

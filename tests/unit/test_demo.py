@@ -18,7 +18,8 @@ def test_demo_runs_every_source_and_a_second_run_changes_nothing(tmp_path, monke
     first = "\n".join(lines)
     assert "FAILED" not in first, first
     synced = re.findall(r"^  (\w+) +(\w+) +read +(\d+), loaded +(\d+), rejected +(\d+)", first, re.M)
-    assert {kind for _, kind, *_ in synced} == {"csv", "typeform", "google_forms", "shopify", "woocommerce", "stripe"}
+    assert {kind for _, kind, *_ in synced} == {"csv", "typeform", "google_forms", "shopify", "woocommerce", "stripe",
+                                               "google_ads", "meta_ads", "meta_leads", "ga4", "mailchimp"}
     assert all(int(read) == int(loaded) + int(rejected) for *_, read, loaded, rejected in synced)
     for name in ("marketing", "sales", "service"):  # the demo's reports, written where it says
         page = tmp_path / "reports" / f"{name}.html"
@@ -75,3 +76,30 @@ def test_demo_into_postgresql_as_the_readme_says(tmp_path, monkeypatch):
         with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.dispose()
+
+
+def test_demo_ad_clicks_line_up_with_leads_and_orders(tmp_path, monkeypatch):
+    """v_ad_performance shows real attribution: gclid leads on their ads, buyers' orders on their campaigns."""
+    from sqlalchemy import text
+
+    for name in ("CRMHUB_DEMO_URL", "CRMHUB_DEMO_SAMPLES"):
+        monkeypatch.delenv(name, raising=False)
+    run_demo(tmp_path, lambda _: None, lambda _: None)
+    engine = db.connect(config_mod.load(tmp_path / "crmhub.yml").warehouse_url())
+    try:
+        with engine.connect() as conn:
+            by_campaign = {r.campaign_name: r for r in conn.execute(text(
+                "SELECT campaign_name, SUM(clicks) AS clicks, SUM(cost) AS cost, SUM(leads) AS leads, "
+                "SUM(customers) AS customers FROM v_ad_performance GROUP BY campaign_name"))}
+            rules = dict(conn.execute(text(
+                "SELECT attribution_rule, COUNT(*) FROM lead WHERE attribution_rule IS NOT NULL "
+                "GROUP BY attribution_rule")).all())
+            affiliates = {r.affiliate_site: r.leads for r in conn.execute(text(
+                "SELECT affiliate_site, leads FROM v_affiliate_performance"))}
+    finally:
+        engine.dispose()
+    search = by_campaign["crm_search_q4"]
+    assert search.clicks > 0 and search.cost > 0 and search.leads >= 2 and search.customers >= 1
+    assert by_campaign["q4_prospecting"].leads >= 1  # the Meta lead ad and a utm-tagged form lead
+    assert rules.get("click_id", 0) >= 2 and rules.get("lead_ad") == 1 and rules.get("utm_campaign_name", 0) >= 1
+    assert affiliates == {"saas-picks.example": 1, "crm-reviews.example": 1}

@@ -1,0 +1,198 @@
+"""Google Analytics 4: daily sessions by source, medium, campaign and landing page.
+
+    sources:
+      site_analytics:
+        connector: ga4
+        schedule: "@daily"
+        start_date: 2026-01-01
+        config:
+          property_id: "345678901"
+          credentials_file: secrets/ga4-reader.json   # service account (Viewer on the property)
+          lookback_days: 3                             # GA4 keeps processing the last days
+
+The client is google-api-python-client with its bundled ``analyticsdata`` v1beta discovery
+document (no discovery request). One ``properties.runReport`` per page: dimensions date,
+sessionSource, sessionMedium, sessionCampaignName, landingPage; metrics sessions,
+engagedSessions and ``conversion_metric`` (keyEvents; ``conversions`` on older setups);
+``limit``/``offset`` paging up to ``rowCount``. Every request asks for ``returnPropertyQuota``:
+when the tokens left this hour or today fall below ``min_quota_tokens`` the stream stops with
+one line, after committing what it read (the next sync re-reads the window).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import google.oauth2.credentials
+import google_auth_httplib2
+import httplib2
+from google.auth.exceptions import GoogleAuthError, RefreshError, TransportError
+from google.auth.transport import DEFAULT_REFRESH_STATUS_CODES
+from google.oauth2 import service_account
+from googleapiclient.discovery import build
+from googleapiclient.errors import HttpError
+from pydantic import Field, SecretStr, model_validator
+
+from connectors.sdk import ConfigError, Connector, HttpConfig, Record, SourceError, StreamState, stream
+
+DATA_API = "https://analyticsdata.googleapis.com/"
+SCOPES = ("https://www.googleapis.com/auth/analytics.readonly",)
+DIMENSIONS = ("date", "sessionSource", "sessionMedium", "sessionCampaignName", "landingPage")
+QUOTAS = ("tokensPerHour", "tokensPerDay", "tokensPerProjectPerHour")
+HINTS = {
+    400: "the report request was refused: check property_id and conversion_metric",
+    401: "the credentials were refused: renew them",
+    403: ("access denied: give the service account Viewer access to the GA4 property and enable the "
+          "Google Analytics Data API in its Cloud project"),
+    404: "property not found: property_id is the number in Admin > Property settings",
+    429: "the GA4 quota is used up: sync less often",
+}
+
+
+class Ga4Config(HttpConfig):
+    base_url: str = DATA_API
+    property_id: str = Field(pattern=r"^\d+$", description="GA4 property id (digits).")
+    credentials_file: str | None = Field(None, description="Service-account or authorized-user JSON file.")
+    access_token: SecretStr | None = Field(None, description="A short-lived OAuth access token, used as is.")
+    conversion_metric: str = Field("keyEvents", pattern=r"^[A-Za-z][A-Za-z0-9:_]*$",
+                                   description="Metric counted as conversions (keyEvents, conversions, ...).")
+    lookback_days: int = Field(3, ge=0, le=60, description="Days re-read on every sync.")
+    page_size: int = Field(10000, ge=1, le=250000, description="Rows per runReport call (limit).")
+    min_quota_tokens: int = Field(50, ge=0, description="Stop when fewer quota tokens remain.")
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> Ga4Config:
+        if (self.credentials_file is None) == (self.access_token is None):
+            raise ValueError("set exactly one of credentials_file and access_token")
+        return self
+
+
+class Ga4Connector(Connector):
+    Config = Ga4Config
+    config: Ga4Config
+
+    def __init__(self, config: Ga4Config, **kw: Any):
+        super().__init__(config, **kw)
+        self._service: Any = None
+        self.quota: dict[str, Any] = {}  # propertyQuota of the latest answer
+
+    def today(self) -> dt.date:
+        return dt.datetime.now(dt.UTC).date()
+
+    @stream(primary_key=("property_id", "date", "sessionSource", "sessionMedium", "sessionCampaignName",
+                         "landingPage"))
+    def traffic(self, state: StreamState) -> Iterator[list[Record]]:
+        first, last = self.window(state)
+        offset = 0
+        while True:
+            body = self.report(first, last, offset)
+            rows = [self.record(row) for row in body.get("rows") or []]
+            yield rows
+            offset += len(rows)
+            total = int(body.get("rowCount") or 0)
+            if not rows or offset >= total:
+                break
+            self.respect_quota(body.get("propertyQuota"))
+        return {"cursor": last.isoformat()}
+
+    def window(self, state: StreamState) -> tuple[dt.date, dt.date]:
+        today = self.today()
+        cursor = state.cursor
+        if isinstance(cursor, str):
+            first = dt.date.fromisoformat(cursor[:10]) - dt.timedelta(days=self.config.lookback_days)
+            if state.start_date:
+                first = max(first, state.start_date)
+        elif state.start_date:
+            first = state.start_date
+        else:
+            first = today - dt.timedelta(days=max(self.config.lookback_days, 1))
+        return min(first, today), today
+
+    def respect_quota(self, quota: Any) -> None:
+        """Stop before the next page when the property's token quota runs low."""
+        self.quota = quota if isinstance(quota, dict) else {}
+        for name in QUOTAS:
+            remaining = (self.quota.get(name) or {}).get("remaining")
+            if isinstance(remaining, int) and remaining < self.config.min_quota_tokens:
+                raise SourceError(f"ga4: property {self.config.property_id}: only {remaining} {name} quota "
+                                  f"tokens left (min_quota_tokens={self.config.min_quota_tokens}); stopped "
+                                  "after the pages read so far, the next sync reads the window again")
+
+    def record(self, row: dict[str, Any]) -> Record:
+        dims = [d.get("value") for d in row.get("dimensionValues") or []]
+        mets = [m.get("value") for m in row.get("metricValues") or []]
+        if len(dims) != len(DIMENSIONS) or len(mets) != 3:
+            raise SourceError("ga4: a report row does not have the requested dimensions and metrics")
+        record: Record = {"property_id": self.config.property_id, **dict(zip(DIMENSIONS, dims, strict=True))}
+        record.update(sessions=mets[0], engagedSessions=mets[1], conversions=mets[2])
+        return record
+
+    def report(self, first: dt.date, last: dt.date, offset: int) -> dict[str, Any]:
+        request_body = {
+            "dateRanges": [{"startDate": first.isoformat(), "endDate": last.isoformat()}],
+            "dimensions": [{"name": name} for name in DIMENSIONS],
+            "metrics": [{"name": "sessions"}, {"name": "engagedSessions"}, {"name": self.config.conversion_metric}],
+            "limit": str(self.config.page_size),
+            "offset": str(offset),
+            "returnPropertyQuota": True,
+        }
+        request = self.service.properties().runReport(property=f"properties/{self.config.property_id}",
+                                                      body=request_body)
+        try:
+            body = request.execute(num_retries=self.config.max_retries)
+        except HttpError as exc:
+            status = exc.status_code
+            detail = f" ({exc.reason[:300]})" if exc.reason else ""
+            raise SourceError(f"ga4: runReport on property {self.config.property_id} -> {status}: "
+                              f"{HINTS.get(status, 'the request failed')}{detail}") from None
+        except RefreshError as exc:
+            raise SourceError(f"ga4: could not get an access token: {str(exc).splitlines()[0][:200]}") from None
+        except (TransportError, httplib2.HttpLib2Error, OSError) as exc:
+            raise SourceError(f"ga4: runReport: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
+        if not isinstance(body, dict):
+            raise SourceError("ga4: runReport answered something that is not a JSON object")
+        return body
+
+    @property
+    def service(self) -> Any:
+        if self._service is None:
+            refresh_on = () if self.config.access_token is not None else DEFAULT_REFRESH_STATUS_CODES
+            http = google_auth_httplib2.AuthorizedHttp(self.credentials(), http=httplib2.Http(timeout=self.config.timeout),
+                                                       refresh_status_codes=refresh_on)
+            self._service = build("analyticsdata", "v1beta", http=http, static_discovery=True, cache_discovery=False,
+                                  client_options={"api_endpoint": self.config.base_url})
+        return self._service
+
+    def credentials(self) -> Any:
+        cfg = self.config
+        if cfg.access_token is not None:
+            return google.oauth2.credentials.Credentials(token=cfg.access_token.get_secret_value())
+        path = Path(cfg.credentials_file).expanduser()
+        if not path.is_absolute():
+            path = self.base_dir / path
+        try:
+            info = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"ga4: cannot read credentials_file {path}: {exc.strerror}") from None
+        except ValueError:
+            raise ConfigError(f"ga4: credentials_file {path} is not a JSON key file") from None
+        kind = info.get("type") if isinstance(info, dict) else None
+        try:
+            if kind == "service_account":
+                return service_account.Credentials.from_service_account_info(info, scopes=SCOPES)
+            if kind == "authorized_user":
+                return google.oauth2.credentials.Credentials.from_authorized_user_info(info)
+        except (ValueError, GoogleAuthError) as exc:
+            reason = str(exc).splitlines()[0][:200] if "PRIVATE KEY" not in str(exc) else "malformed key"
+            raise ConfigError(f"ga4: credentials_file {path} is incomplete: {reason}") from None
+        raise ConfigError(f"ga4: credentials_file {path} has type {kind!r}; "
+                          "expected a service_account or authorized_user JSON file")
+
+    def close(self) -> None:
+        if self._service is not None:
+            self._service.close()
+            self._service = None

@@ -1,0 +1,132 @@
+-- Attribution: which campaign and ad brought each lead and order (docs/attribution.md).
+-- Runs after person ids are linked (10_) and before the golden record (20_), so ad
+-- clicks tied to a person here count for the person's lifecycle and touches.
+-- Rules, in order of precedence; the first that matches wins:
+--   lead_ad           set by the mapping of a lead-ad form (meta_leads): never overwritten
+--   click_id          the lead's gclid/fbclid is the click_id of an ad_click touchpoint
+--   utm_campaign_id   utm_campaign equals a campaign's id
+--   utm_campaign_name utm_campaign equals a campaign's name (case-insensitive)
+--   person            (orders only) the buyer's latest attributed lead
+
+-- 1. Ad clicks (click_view, ...) belong to the person whose lead carries the click id.
+UPDATE touchpoint SET person_id = (
+    SELECT l.person_id FROM lead l
+    WHERE l.person_id IS NOT NULL AND (l.gclid = touchpoint.click_id OR l.fbclid = touchpoint.click_id)
+    ORDER BY (l.submitted_at IS NULL), l.submitted_at, l.source, l.external_id LIMIT 1)
+WHERE channel = 'ad_click' AND click_id IS NOT NULL AND person_ref IS NULL
+  AND person_id IS DISTINCT FROM (
+    SELECT l.person_id FROM lead l
+    WHERE l.person_id IS NOT NULL AND (l.gclid = touchpoint.click_id OR l.fbclid = touchpoint.click_id)
+    ORDER BY (l.submitted_at IS NULL), l.submitted_at, l.source, l.external_id LIMIT 1);
+
+-- 2. Leads: forget what the SQL rules decided last time (the data may have changed) ...
+UPDATE lead SET ad_platform = NULL, campaign_id = NULL, ad_id = NULL, attribution_rule = NULL
+WHERE attribution_rule IS NOT NULL AND attribution_rule <> 'lead_ad';
+
+-- ... click id: the ad click with the lead's gclid or fbclid.
+UPDATE lead SET
+    ad_platform = (SELECT t.ad_platform FROM touchpoint t WHERE t.channel = 'ad_click'
+        AND (t.click_id = lead.gclid OR t.click_id = lead.fbclid)
+        ORDER BY (t.occurred_at IS NULL), t.occurred_at DESC, t.source, t.external_id LIMIT 1),
+    campaign_id = (SELECT t.campaign_id FROM touchpoint t WHERE t.channel = 'ad_click'
+        AND (t.click_id = lead.gclid OR t.click_id = lead.fbclid)
+        ORDER BY (t.occurred_at IS NULL), t.occurred_at DESC, t.source, t.external_id LIMIT 1),
+    ad_id = (SELECT t.ad_id FROM touchpoint t WHERE t.channel = 'ad_click'
+        AND (t.click_id = lead.gclid OR t.click_id = lead.fbclid)
+        ORDER BY (t.occurred_at IS NULL), t.occurred_at DESC, t.source, t.external_id LIMIT 1),
+    attribution_rule = 'click_id'
+WHERE attribution_rule IS NULL AND (gclid IS NOT NULL OR fbclid IS NOT NULL)
+  AND EXISTS (SELECT 1 FROM touchpoint t WHERE t.channel = 'ad_click' AND t.campaign_id IS NOT NULL
+              AND (t.click_id = lead.gclid OR t.click_id = lead.fbclid));
+
+-- ... utm_campaign = a campaign id.
+UPDATE lead SET
+    ad_platform = (SELECT c.platform FROM campaign c WHERE c.campaign_id = lead.utm_campaign
+        ORDER BY c.platform LIMIT 1),
+    campaign_id = utm_campaign,
+    attribution_rule = 'utm_campaign_id'
+WHERE attribution_rule IS NULL AND utm_campaign IS NOT NULL
+  AND EXISTS (SELECT 1 FROM campaign c WHERE c.campaign_id = lead.utm_campaign);
+
+-- ... utm_campaign = a campaign name.
+UPDATE lead SET
+    ad_platform = (SELECT c.platform FROM campaign c WHERE LOWER(c.name) = LOWER(lead.utm_campaign)
+        ORDER BY c.platform, c.campaign_id LIMIT 1),
+    campaign_id = (SELECT c.campaign_id FROM campaign c WHERE LOWER(c.name) = LOWER(lead.utm_campaign)
+        ORDER BY c.platform, c.campaign_id LIMIT 1),
+    attribution_rule = 'utm_campaign_name'
+WHERE attribution_rule IS NULL AND utm_campaign IS NOT NULL
+  AND EXISTS (SELECT 1 FROM campaign c WHERE LOWER(c.name) = LOWER(lead.utm_campaign));
+
+-- ... a UTM-attributed lead names its ad by utm_content (the ad's id or name in that campaign).
+UPDATE lead SET ad_id = (SELECT a.ad_id FROM ad a WHERE a.platform = lead.ad_platform
+        AND a.campaign_id = lead.campaign_id
+        AND (a.ad_id = lead.utm_content OR LOWER(a.name) = LOWER(lead.utm_content))
+        ORDER BY a.ad_id LIMIT 1)
+WHERE attribution_rule IN ('utm_campaign_id', 'utm_campaign_name') AND utm_content IS NOT NULL;
+
+-- 3. Orders: the same, with the buyer's clicks and leads standing in for click ids.
+UPDATE customer_order SET ad_platform = NULL, campaign_id = NULL, ad_id = NULL, attribution_rule = NULL
+WHERE attribution_rule IS NOT NULL;
+
+-- ... click id: the buyer's latest ad click at or before the order.
+UPDATE customer_order SET
+    ad_platform = (SELECT t.ad_platform FROM touchpoint t WHERE t.person_id = customer_order.person_id
+        AND t.channel = 'ad_click' AND t.campaign_id IS NOT NULL AND t.occurred_at <= customer_order.ordered_at
+        ORDER BY t.occurred_at DESC, t.source, t.external_id LIMIT 1),
+    campaign_id = (SELECT t.campaign_id FROM touchpoint t WHERE t.person_id = customer_order.person_id
+        AND t.channel = 'ad_click' AND t.campaign_id IS NOT NULL AND t.occurred_at <= customer_order.ordered_at
+        ORDER BY t.occurred_at DESC, t.source, t.external_id LIMIT 1),
+    ad_id = (SELECT t.ad_id FROM touchpoint t WHERE t.person_id = customer_order.person_id
+        AND t.channel = 'ad_click' AND t.campaign_id IS NOT NULL AND t.occurred_at <= customer_order.ordered_at
+        ORDER BY t.occurred_at DESC, t.source, t.external_id LIMIT 1),
+    attribution_rule = 'click_id'
+WHERE person_id IS NOT NULL AND ordered_at IS NOT NULL
+  AND EXISTS (SELECT 1 FROM touchpoint t WHERE t.person_id = customer_order.person_id
+              AND t.channel = 'ad_click' AND t.campaign_id IS NOT NULL AND t.occurred_at <= customer_order.ordered_at);
+
+-- ... the order's own utm_campaign = a campaign id, then a campaign name.
+UPDATE customer_order SET
+    ad_platform = (SELECT c.platform FROM campaign c WHERE c.campaign_id = customer_order.utm_campaign
+        ORDER BY c.platform LIMIT 1),
+    campaign_id = utm_campaign,
+    attribution_rule = 'utm_campaign_id'
+WHERE attribution_rule IS NULL AND utm_campaign IS NOT NULL
+  AND EXISTS (SELECT 1 FROM campaign c WHERE c.campaign_id = customer_order.utm_campaign);
+
+UPDATE customer_order SET
+    ad_platform = (SELECT c.platform FROM campaign c WHERE LOWER(c.name) = LOWER(customer_order.utm_campaign)
+        ORDER BY c.platform, c.campaign_id LIMIT 1),
+    campaign_id = (SELECT c.campaign_id FROM campaign c WHERE LOWER(c.name) = LOWER(customer_order.utm_campaign)
+        ORDER BY c.platform, c.campaign_id LIMIT 1),
+    attribution_rule = 'utm_campaign_name'
+WHERE attribution_rule IS NULL AND utm_campaign IS NOT NULL
+  AND EXISTS (SELECT 1 FROM campaign c WHERE LOWER(c.name) = LOWER(customer_order.utm_campaign));
+
+-- ... the buyer's latest attributed lead at or before the order ...
+UPDATE customer_order SET
+    ad_platform = (SELECT l.ad_platform FROM lead l WHERE l.person_id = customer_order.person_id
+        AND l.campaign_id IS NOT NULL AND l.submitted_at <= customer_order.ordered_at
+        ORDER BY l.submitted_at DESC, l.source, l.external_id LIMIT 1),
+    campaign_id = (SELECT l.campaign_id FROM lead l WHERE l.person_id = customer_order.person_id
+        AND l.campaign_id IS NOT NULL AND l.submitted_at <= customer_order.ordered_at
+        ORDER BY l.submitted_at DESC, l.source, l.external_id LIMIT 1),
+    ad_id = (SELECT l.ad_id FROM lead l WHERE l.person_id = customer_order.person_id
+        AND l.campaign_id IS NOT NULL AND l.submitted_at <= customer_order.ordered_at
+        ORDER BY l.submitted_at DESC, l.source, l.external_id LIMIT 1),
+    attribution_rule = 'person'
+WHERE attribution_rule IS NULL AND person_id IS NOT NULL
+  AND EXISTS (SELECT 1 FROM lead l WHERE l.person_id = customer_order.person_id
+              AND l.campaign_id IS NOT NULL AND l.submitted_at <= customer_order.ordered_at);
+
+-- ... else their first attributed lead (a lead entered after the sale, e.g. by a rep).
+UPDATE customer_order SET
+    ad_platform = (SELECT l.ad_platform FROM lead l WHERE l.person_id = customer_order.person_id
+        AND l.campaign_id IS NOT NULL ORDER BY (l.submitted_at IS NULL), l.submitted_at, l.source, l.external_id LIMIT 1),
+    campaign_id = (SELECT l.campaign_id FROM lead l WHERE l.person_id = customer_order.person_id
+        AND l.campaign_id IS NOT NULL ORDER BY (l.submitted_at IS NULL), l.submitted_at, l.source, l.external_id LIMIT 1),
+    ad_id = (SELECT l.ad_id FROM lead l WHERE l.person_id = customer_order.person_id
+        AND l.campaign_id IS NOT NULL ORDER BY (l.submitted_at IS NULL), l.submitted_at, l.source, l.external_id LIMIT 1),
+    attribution_rule = 'person'
+WHERE attribution_rule IS NULL AND person_id IS NOT NULL
+  AND EXISTS (SELECT 1 FROM lead l WHERE l.person_id = customer_order.person_id AND l.campaign_id IS NOT NULL);
