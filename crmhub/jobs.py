@@ -15,7 +15,7 @@ from sqlalchemy import Engine, func, select
 from connectors import manual
 from connectors.sdk import registry
 from connectors.sdk.streams import Connector
-from crm_model import db, identity
+from crm_model import db, identity, mail_cases
 from crm_model.schema import RawRecord, RejectedRecord, SyncRun, SyncState
 from crm_model.sync import Progress, SyncResult, remap
 from crm_model.sync import sync as run_sync
@@ -122,6 +122,7 @@ def model(cfg: Config, *, remap_all: bool = False, engine: Engine | None = None)
             summary.rejected += rejected
         with engine.begin() as conn:
             result = identity.resolve(conn)
+            mail_cases.link_products(conn)
         summary = ModelSummary(**vars(result), remapped=summary.remapped, rejected=summary.rejected)
     finally:
         if own:

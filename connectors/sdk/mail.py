@@ -420,3 +420,25 @@ def contains_any(text: str, phrases: Iterable[str]) -> bool:
         if p and re.search(r"(?<!\w)" + re.escape(p) + r"(?!\w)", folded):
             return True
     return False
+
+
+class FolderConfig(BaseModel):
+    """A folder (IMAP mailbox, Maildir++ folder) or Gmail label, and whether it is a support queue."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=255)
+    support: bool = False
+
+
+def folder_configs(value: list[str | FolderConfig] | None) -> list[FolderConfig] | None:
+    if value is None:
+        return None
+    out = [FolderConfig(name=v) if isinstance(v, str) else v for v in value]
+    names = [f.name for f in out]
+    if len(set(names)) != len(names):
+        raise ValueError("a folder is listed twice")
+    return out
+
+
+SENT_NAMES = frozenset({"sent", "sent items", "sent messages", "sent mail", "gesendet", "gesendete objekte"})
