@@ -361,9 +361,21 @@ def body_text(header_bytes: bytes, body_bytes: bytes) -> str | None:
     data = chosen.get_payload(decode=True) or b""
     text = data.decode(_charset(chosen.get_content_charset()), "replace")
     if chosen is html_part and plain is None:
-        text = html.unescape(re.sub(r"(?is)<(script|style)\b.*?</\1\s*>|<[^>]{0,2000}>", " ", text))
-    text = _CONTROL.sub(lambda m: "\n" if "\n" in m.group(0) else " ", text.replace("\r\n", "\n"))
-    return text[:BODY_TEXT_CHARS].strip() or None
+        return body_text_from_html(text)[:BODY_TEXT_CHARS] or None
+    return clean_body(text)[:BODY_TEXT_CHARS] or None
+
+
+def body_text_from_html(text: str) -> str:
+    text = html.unescape(re.sub(r"(?is)<(script|style)\b.*?</\1\s*>|<br\s*/?>|</p>|<[^>]{0,2000}>",
+                                lambda m: "\n" if m.group(0)[:3].lower() in ("<br", "</p") else " ",
+                                text[: BODY_TEXT_CHARS * 4]))
+    return clean_body(text)
+
+
+def clean_body(text: str) -> str:
+    """Line breaks kept, every other control character a space."""
+    text = text.replace("\r\n", "\n")
+    return _CONTROL.sub(lambda m: "\n" if "\n" in m.group(0) else " ", text).strip()
 
 
 def gmail_record(headers: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
