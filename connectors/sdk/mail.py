@@ -165,6 +165,9 @@ def _domain_of(address: str) -> str:
     return address.rpartition("@")[2]
 
 
+_ANGLE_ADDR = re.compile(r"<([^<>@\s]{1,64}@[^<>@\s]{1,255})>")
+
+
 def parse_addresses(value: str | None) -> list[dict[str, str | None]]:
     """[{email, name}] from an address header; names decoded, cleaned, 'Last, First' kept as is."""
     if not value:
@@ -173,7 +176,10 @@ def parse_addresses(value: str | None) -> list[dict[str, str | None]]:
         raise MailError(f"an address header is longer than {MAX_ADDRESS_HEADER} characters")
     text = clean(raw_header_text(value), MAX_ADDRESS_HEADER)
     found = []
-    for name, address in email.utils.getaddresses([text]):
+    pairs = email.utils.getaddresses([text])
+    if not any("@" in a for _, a in pairs):  # broken syntax (an unclosed comment, ...): take <addr> as written
+        pairs = [("", a) for a in _ANGLE_ADDR.findall(text)]
+    for name, address in pairs:
         address = address.strip().strip("<>").lower()
         if "@" not in address or " " in address or len(address) > 320:
             continue
