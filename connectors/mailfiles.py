@@ -159,8 +159,9 @@ class MboxConnector(_MailFiles):
             mark = marks.get(str(path), {})
             size = path.stat().st_size
             with path.open("rb") as handle:
-                head = hashlib.sha256(handle.read(1024)).hexdigest()
                 start = mark.get("offset", 0)
+                head_len = min(start, 4096)  # the bytes already read: they stay the same when mail is appended
+                head = hashlib.sha256(handle.read(head_len)).hexdigest()
                 if mark.get("head") != head or size < start:
                     start = 0  # rewritten: read it again (messages are upserted by key)
                 if start >= size:
@@ -171,7 +172,10 @@ class MboxConnector(_MailFiles):
                 for raw, msg_size, offset, end in _mbox_messages(handle, start, MAX_HEADER_BYTES + self.config.body_max_bytes):
                     page.append(self._record(raw, folder, self.config.support, msg_size,
                                              file=f"{path.name}@{offset}"))
-                    marks[str(path)] = {"offset": end, "head": head}
+                    handle_pos = handle.tell()
+                    handle.seek(0)
+                    marks[str(path)] = {"offset": end, "head": hashlib.sha256(handle.read(min(end, 4096))).hexdigest()}
+                    handle.seek(handle_pos)
                     if len(page) >= self.config.page_messages:
                         yield Page(page, {"files": dict(marks)})
                         page = []

@@ -229,7 +229,7 @@ def header_pairs(header_bytes: bytes) -> list[tuple[str, str]]:
     if len(header_bytes) > MAX_HEADER_BYTES:
         raise MailError(f"header block larger than {MAX_HEADER_BYTES // 1024} KiB")
     message = email.message_from_bytes(header_bytes, policy=compat32)
-    items = message.items()
+    items = list(message.raw_items())  # as sent: 8-bit text is decoded later, not replaced here
     if len(items) > MAX_HEADER_FIELDS:
         raise MailError(f"more than {MAX_HEADER_FIELDS} header fields")
     if not items:

@@ -116,8 +116,11 @@ def map_message(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
                     continue
                 ref = _short(address, "email:")
                 people[address] = ref
-                first, last = split_display_name(entry.get("name"))
-                rows.append(person_row(ref, seen_at=sent_at, email=address, display_name=entry.get("name"),
+                name = entry.get("name")
+                first, last = split_display_name(name)
+                if name and "," in name and first and last:  # "Last, First" reads "First Last"
+                    name = f"{first} {last}"
+                rows.append(person_row(ref, seen_at=sent_at, email=address, display_name=name,
                                        first_name=first, last_name=last))
 
     # the person the conversation is with: the sender when it came in, the first recipient when it went out
