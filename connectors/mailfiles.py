@@ -11,7 +11,7 @@ users without a server. The same parser and mapping as the ``imap`` connector.
       rep_mail:
         connector: maildir
         config:
-          path: mail/ann                    # a Maildir (cur/new/tmp); Maildir++ subfolders (.Sent) too
+          path: mail/ann                    # a Maildir (cur/new/tmp); Maildir++ subfolders (.Sent) or Sent/ too
           folders: [INBOX, Sent]            # default: INBOX and every subfolder present
           company_domains: [acme.example]
 
@@ -103,6 +103,8 @@ class MaildirConnector(_MailFiles):
         out = []
         for folder in wanted:
             path = root if folder.name.upper() == "INBOX" else root / f".{folder.name}"
+            if not path.is_dir() and folder.name.upper() != "INBOX":
+                path = root / folder.name  # a plain sub-Maildir (Sent/cur, Sent/new), as some tools keep them
             if not path.is_dir():
                 raise ConfigError(f"maildir: folder {folder.name!r} not found ({path})")
             out.append((folder, path))

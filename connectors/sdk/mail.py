@@ -55,7 +55,7 @@ DEFAULT_NOREPLY = (r"^(no-?reply|do-?not-?reply|donotreply|noreply-\w+|mailer-da
 DEFAULT_COMPLAINT_KEYWORDS = (
     # en
     "complaint", "complain", "broken", "defective", "damaged", "not working", "doesn't work",
-    "refund", "unacceptable", "disappointed", "faulty",
+    "refund", "unacceptable", "not acceptable", "disappointed", "faulty",
     # de
     "beschwerde", "reklamation", "defekt", "kaputt", "beschädigt", "funktioniert nicht", "enttäuscht",
     # fr

@@ -20,7 +20,7 @@ from crmhub.demo.replay import ReplayServer, load_routes
 
 DEMO_DIR = Path(__file__).parent
 SHOWN_TABLES = ("person", "identity", "person_merge", "lead", "touchpoint", "customer_order", "order_line",
-                "product", "service_case", "service_contract", "feedback")
+                "product", "service_case", "service_contract", "feedback", "email_message")
 
 
 def run_demo(workdir: Path, out: Callable[[str], None], err: Callable[[str], None]) -> None:
@@ -31,6 +31,7 @@ def run_demo(workdir: Path, out: Callable[[str], None], err: Callable[[str], Non
     with ReplayServer(load_routes()) as server:
         os.environ["CRMHUB_DEMO_URL"] = server.url
         os.environ["CRMHUB_DEMO_SAMPLES"] = str(DEMO_DIR / "samples")
+        os.environ["CRMHUB_DEMO_MAIL"] = str(DEMO_DIR / "mail")
         cfg = config_mod.load(config_path)
         out(f"crmhub demo: warehouse {cfg.warehouse_url()}")
         out(f"  config: {config_path} (sample APIs answered by {server.url})")
