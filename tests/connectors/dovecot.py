@@ -128,7 +128,7 @@ class Dovecot:
     def _chown(self) -> None:
         if os.geteuid() != 0:
             return
-        for dirpath, dirnames, filenames in os.walk(self.root / "home"):
+        for dirpath, _dirnames, filenames in os.walk(self.root / "home"):
             os.chown(dirpath, self.uid, self.gid)
             for f in filenames:
                 os.chown(os.path.join(dirpath, f), self.uid, self.gid)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from connectors.mailfiles import MailFilesConfig, MaildirConfig, MaildirConnector, MboxConnector
+from connectors.mailfiles import MaildirConfig, MaildirConnector, MailFilesConfig, MboxConnector
 from crm_model import identity, mail_cases
 from crm_model.load import Upserter
 from crm_model.sync import sync
