@@ -198,8 +198,7 @@ class ImapConnector(Connector):
         try:
             if cfg.access_token is not None:
                 token = cfg.access_token.get_secret_value()
-                blob = f"user={cfg.username}\x01auth=Bearer {token}\x01\x01".encode()
-                conn.authenticate("XOAUTH2", lambda _challenge: blob)
+                conn.authenticate("XOAUTH2", _xoauth2(cfg.username, token))
             else:
                 conn.login(cfg.username, cfg.password.get_secret_value())
         except imaplib2.IMAP4.error as exc:
@@ -358,6 +357,19 @@ class ImapConnector(Connector):
                 literal if isinstance(literal, bytes) else b"",
             )
         return out
+
+
+def _xoauth2(username: str, token: str):
+    """The XOAUTH2 answer; to the server's error challenge (JSON) the answer is empty (RFC 7628)."""
+    sent = []
+
+    def answer(_challenge: bytes) -> bytes:
+        if sent:
+            return b""
+        sent.append(True)
+        return f"user={username}\x01auth=Bearer {token}\x01\x01".encode()
+
+    return answer
 
 
 def _flag_set(flags: bytes) -> set[str]:

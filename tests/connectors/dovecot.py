@@ -37,7 +37,7 @@ def make_certificate(folder: Path, name: str = "localhost") -> tuple[Path, Path]
 
 
 class Dovecot:
-    def __init__(self, cert: Path, key: Path):
+    def __init__(self, cert: Path, key: Path, oauth_introspection_url: str | None = None):
         # its own folder outside pytest's (which is private to the test user): Dovecot's
         # unprivileged processes must reach the passwd file and the Maildir
         self.root = root = Path(tempfile.mkdtemp(prefix="crmhub-dovecot-"))
@@ -65,8 +65,16 @@ class Dovecot:
             (self.maildir / sub).mkdir(parents=True, exist_ok=True)
         (root / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}:{self.uid}:{self.gid}::{self.home}\n")
         self.config = root / "dovecot.conf"
+        oauth = ""
+        if oauth_introspection_url:
+            # XOAUTH2: Dovecot posts the token to an introspection endpoint (RFC 7662) the test serves
+            (root / "oauth2.conf.ext").write_text(
+                f"introspection_mode = post\nintrospection_url = {oauth_introspection_url}\n"
+                "username_attribute = username\nactive_attribute = active\nactive_value = true\n")
+            oauth = OAUTH_PASSDB.format(root=root)
         self.config.write_text(CONFIG.format(root=root, users=users, port=self.port, tls_port=self.tls_port,
-                                             cert=self.cert, key=self.key))
+                                             cert=self.cert, key=self.key, oauth_passdb=oauth,
+                                             oauth_mechanisms=" xoauth2 oauthbearer" if oauth else ""))
         self._chown()
         self.process: subprocess.Popen | None = None
 
@@ -152,10 +160,11 @@ ssl = yes
 ssl_cert = <{cert}
 ssl_key = <{key}
 disable_plaintext_auth = yes
-auth_mechanisms = plain login
+auth_mechanisms = plain login{oauth_mechanisms}
 mail_location = maildir:~/Maildir
-passdb {{
+{oauth_passdb}passdb {{
   driver = passwd-file
+  mechanisms = plain login
   args = scheme=PLAIN {root}/passwd
 }}
 userdb {{
@@ -184,5 +193,13 @@ namespace inbox {{
     special_use = \\Sent
     auto = subscribe
   }}
+}}
+"""
+
+OAUTH_PASSDB = """\
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {root}/oauth2.conf.ext
 }}
 """

@@ -6,12 +6,14 @@ self-signed certificate of the module) and a warehouse on SQLite and on PostgreS
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
 
 import pytest
 from pydantic import ValidationError
+from werkzeug import Response
 
 from connectors.imap import ImapConfig, ImapConnector
 from crm_model.sync import load_state, sync
@@ -206,3 +208,30 @@ def test_hostile_messages_are_bounded_or_quarantined(warehouse, dovecot, caplog)
     logged = "\n".join(r.getMessage() for r in caplog.records)
     for secret_word in ("Huge attachment", "mallory", "Kaputt", "CONFIDENTIAL"):
         assert secret_word not in logged
+
+
+def test_xoauth2_login_with_an_access_token(httpserver, certificate):
+    """Dovecot checks the token at an RFC 7662 introspection endpoint (pytest-httpserver)."""
+    good, bad = "ya29.good-token-for-crm", "ya29.revoked-token"
+    seen: list[str] = []
+
+    def introspect(request):
+        token = request.form.get("token")
+        seen.append(token)
+        body = {"active": True, "username": USER} if token == good else {"active": False}
+        return Response(json.dumps(body), 200, content_type="application/json")
+
+    httpserver.expect_request("/introspect", method="POST").respond_with_handler(introspect)
+    server = Dovecot(*certificate, oauth_introspection_url=httpserver.url_for("/introspect"))
+    server.start()
+    try:
+        ok = connector(server, password=None, access_token=good)
+        assert ok.check().startswith("ok: logged in as crm")
+        ok.close()
+        refused = connector(server, password=None, access_token=bad)
+        with pytest.raises(SourceError, match="login refused.*check the username and XOAUTH2 token") as info:
+            refused.connect()
+        assert bad not in str(info.value)
+        assert seen == [good, bad]
+    finally:
+        server.stop()
