@@ -26,6 +26,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/load_csv.py
 	$(BIN)/python bench/parse_dags.py
+	$(BIN)/python bench/parse_mail.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -22,6 +22,7 @@ import datetime as dt
 import email
 import email.header
 import email.utils
+import functools
 import hashlib
 import html
 import re
@@ -226,9 +227,16 @@ def split_raw(raw: bytes) -> tuple[bytes, bytes]:
 
 def header_pairs(header_bytes: bytes) -> list[tuple[str, str]]:
     """(name, value) for each header field, 8-bit text preserved for later decoding."""
+    return _pairs(parse_header_block(header_bytes))
+
+
+def parse_header_block(header_bytes: bytes) -> Message:
     if len(header_bytes) > MAX_HEADER_BYTES:
         raise MailError(f"header block larger than {MAX_HEADER_BYTES // 1024} KiB")
-    message = email.message_from_bytes(header_bytes, policy=compat32)
+    return email.message_from_bytes(header_bytes, policy=compat32)
+
+
+def _pairs(message: Message) -> list[tuple[str, str]]:
     items = list(message.raw_items())  # as sent: 8-bit text is decoded later, not replaced here
     if len(items) > MAX_HEADER_FIELDS:
         raise MailError(f"more than {MAX_HEADER_FIELDS} header fields")
@@ -322,10 +330,10 @@ def message_record(header_bytes: bytes, body_bytes: bytes | None = None, *, size
     """
     record: dict[str, Any] = {**extra, "size": size}
     try:
-        pairs = header_pairs(header_bytes)
-        record.update(headers_record(pairs))
+        head = parse_header_block(header_bytes)
+        record.update(headers_record(_pairs(head)))
         if body_bytes is not None:
-            record["body"] = body_text(header_bytes, body_bytes)
+            record["body"] = body_text(header_bytes, body_bytes, head)
     except MailError as exc:
         record.setdefault("message_key", "raw:" + hashlib.sha256(header_bytes[:MAX_HEADER_BYTES]).hexdigest()[:40])
         record["_error"] = str(exc)
@@ -336,11 +344,19 @@ def message_record(header_bytes: bytes, body_bytes: bytes | None = None, *, size
     return record
 
 
-def body_text(header_bytes: bytes, body_bytes: bytes) -> str | None:
+def body_text(header_bytes: bytes, body_bytes: bytes, head: Message | None = None) -> str | None:
     """The first text/plain part (or text/html without markup), decoded, cut to BODY_TEXT_CHARS."""
+    body_bytes = body_bytes[:BODY_MAX_BYTES]
     if body_bytes.lower().count(b"boundary=") + header_bytes.lower().count(b"boundary=") > MAX_MULTIPARTS:
         raise MailError(f"more than {MAX_MULTIPARTS} nested or sibling multipart containers")
-    message = email.message_from_bytes(header_bytes + body_bytes[:BODY_MAX_BYTES], policy=compat32)
+    # every part starts with a "--boundary" line: counting them first spares parsing thousands
+    if body_bytes.count(b"\n--") > 2 * MAX_PARTS:
+        raise MailError(f"more than {MAX_PARTS} MIME parts")
+    if head is not None and head.get_content_maintype() != "multipart":
+        message = head  # a single part: its body needs no MIME parsing, only its transfer decoding
+        message.set_payload(body_bytes.decode("ascii", "surrogateescape"))
+    else:
+        message = email.message_from_bytes(header_bytes + body_bytes, policy=compat32)
     parts = 0
     plain: Message | None = None
     html_part: Message | None = None
@@ -432,12 +448,15 @@ def unquoted(text: str | None) -> str:
 
 
 def contains_any(text: str, phrases: Iterable[str]) -> bool:
-    folded = " ".join(text.casefold().split())
-    for phrase in phrases:
-        p = " ".join(phrase.casefold().split())
-        if p and re.search(r"(?<!\w)" + re.escape(p) + r"(?!\w)", folded):
-            return True
-    return False
+    """Whether any phrase appears as whole words (case and spacing ignored)."""
+    pattern = _phrases(tuple(phrases))
+    return pattern is not None and pattern.search(" ".join(text.casefold().split())) is not None
+
+
+@functools.lru_cache(maxsize=64)
+def _phrases(phrases: tuple[str, ...]) -> re.Pattern[str] | None:
+    words = [re.escape(" ".join(p.casefold().split())) for p in phrases if p.strip()]
+    return re.compile(r"(?<!\w)(?:" + "|".join(words) + r")(?!\w)") if words else None
 
 
 class FolderConfig(BaseModel):
