@@ -342,7 +342,15 @@ class ImapConnector(Connector):
         if typ != "OK":
             raise SourceError(f"{self.where}: folder {folder.name!r}: FETCH failed: {_text(data)}")
         out: dict[int, tuple] = {}
+        last: int | None = None
         for item in data or []:
+            if isinstance(item, bytes) and last is not None:
+                # the rest of the previous response, after its literal: FLAGS may come here too
+                flags = _FLAGS.search(item)
+                if flags and not out[last][1]:
+                    out[last] = (out[last][0], flags.group(1).decode("utf-8", "replace").split(), out[last][2])
+                last = None
+                continue
             if not isinstance(item, tuple) or len(item) < 2:
                 continue
             head, literal = item[0], item[1]
@@ -351,7 +359,8 @@ class ImapConnector(Connector):
                 continue
             size = _SIZE.search(head)
             flags = _FLAGS.search(head)
-            out[int(uid.group(1))] = (
+            last = int(uid.group(1))
+            out[last] = (
                 int(size.group(1)) if size else None,
                 flags.group(1).decode("utf-8", "replace").split() if flags else [],
                 literal if isinstance(literal, bytes) else b"",

@@ -88,6 +88,8 @@ def map_message(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     if raw.get("_error"):
         raise Reject(str(raw["_error"]))
     options = dict(ctx.options)
+    for name in ("company_domains", "company_addresses"):  # re-mapping reads them straight from crmhub.yml
+        options[name] = [str(x).strip().lower().lstrip("@") for x in options.get(name) or ()]
     key = raw.get("message_key")
     if not key:
         raise Reject("message has no key")

@@ -16,16 +16,16 @@ SELECT * FROM (
         (SELECT f.person_ref FROM email_message f
          WHERE f.source = m.source AND f.case_id = m.case_id AND f.direction = 'inbound'
            AND f.person_ref IS NOT NULL
-         ORDER BY f.sent_at, f.message_id LIMIT 1),
+         ORDER BY CASE WHEN f.sent_at IS NULL THEN 1 ELSE 0 END, f.sent_at, f.message_id LIMIT 1),
         COALESCE(
             (SELECT t.tracking_number FROM email_message t
              WHERE t.source = m.source AND t.case_id = m.case_id AND t.tracking_number IS NOT NULL
-             ORDER BY t.sent_at, t.message_id LIMIT 1),
+             ORDER BY CASE WHEN t.sent_at IS NULL THEN 1 ELSE 0 END, t.sent_at, t.message_id LIMIT 1),
             m.case_id),
         CASE WHEN SUM(CASE WHEN m.complaint THEN 1 ELSE 0 END) > 0 THEN 'complaint' ELSE 'question' END,
         (SELECT s.subject FROM email_message s
          WHERE s.source = m.source AND s.case_id = m.case_id
-         ORDER BY s.sent_at, s.message_id LIMIT 1),
+         ORDER BY CASE WHEN s.sent_at IS NULL THEN 1 ELSE 0 END, s.sent_at, s.message_id LIMIT 1),
         CASE
             WHEN SUM(CASE WHEN m.closes_case THEN 1 ELSE 0 END) > 0 THEN 'closed'
             WHEN MAX(CASE WHEN m.direction = 'outbound' THEN m.sent_at END)
