@@ -42,7 +42,16 @@ from typing import Any, Literal
 import imaplib2
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from connectors.sdk import ConfigError, Connector, ConnectorConfig, Page, SourceError, StreamSpec, StreamState
+from connectors.sdk import (
+    ConfigError,
+    Connector,
+    ConnectorConfig,
+    Page,
+    SourceError,
+    StreamSpec,
+    StreamState,
+    stream,
+)
 from connectors.sdk.mail import (
     MAIL_OPTIONS,
     MAX_HEADER_BYTES,
@@ -257,9 +266,17 @@ class ImapConnector(Connector):
                 out.append((name.decode("utf-8", "replace"), _flag_set(m.group("flags"))))
         return out
 
+    @stream(primary_key="message_key", name="INBOX")
+    def inbox(self, state: StreamState) -> Iterator[Page]:
+        """INBOX, which every IMAP server has (RFC 3501); other folders get a stream each below."""
+        return self.read_folder(FolderConfig(name="INBOX"), state)
+
     def stream_specs(self) -> dict[str, StreamSpec]:
         specs = {}
         for folder in self.folders():
+            if folder.name == "INBOX" and not folder.support:
+                specs["INBOX"] = self.declared_streams()["INBOX"]
+                continue
             def read(_self: ImapConnector, state: StreamState, _folder: FolderConfig = folder) -> Iterator[Page]:
                 return _self.read_folder(_folder, state)
             name = stream_name(folder.name)
