@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/load_csv.py
 	$(BIN)/python bench/parse_dags.py
 	$(BIN)/python bench/reports.py
+	$(BIN)/python bench/parse_mail.py
 
 # The demo's reports and the live dashboard in headless Chromium (Debian package chromium).
 screenshots: $(STAMP)

@@ -336,6 +336,15 @@ class EmailMessage(Base):
     sent_at: Mapped[dt.datetime | None] = col(UtcDateTime, "Date header, in UTC.")
     person_ref: Mapped[str | None] = col(String(255), PERSON_REF)
     person_id: Mapped[int | None] = col(Integer, PERSON_ID, index=True)
+    folder: Mapped[str | None] = col(String(255), "Mailbox folder or Gmail label it was read from.")
+    bulk: Mapped[bool | None] = col(Boolean, "Bulk or automatic mail (list, newsletter, auto-reply): no persons.")
+    case_id: Mapped[str | None] = col(
+        String(255), "service_case.external_id (same source) of the support thread it belongs to.")
+    tracking_number: Mapped[str | None] = col(String(255), "Case tracking number found in its subject.")
+    complaint: Mapped[bool | None] = col(Boolean, "Support mail: complaint keywords matched.")
+    closes_case: Mapped[bool | None] = col(Boolean, "Support mail: a closing phrase or label matched.")
+    body_excerpt: Mapped[str | None] = col(
+        Text, "Support mail only: the message's own words (quotes left out), capped at 4,000 characters.")
 
 
 class Product(SourceRecord, Base):
@@ -401,6 +410,8 @@ class ServiceCase(SourceRecord, PersonLinked, Base):
     subject: Mapped[str | None] = col(Text, "Subject.")
     status: Mapped[str | None] = col(String(32), "open, pending, solved, closed, ...")
     product_id: Mapped[str | None] = col(String(255), "product.external_id concerned.")
+    product_source: Mapped[str | None] = col(
+        String(64), "Source of that product when it is another source's (mail cases); NULL: this source.")
     opened_at: Mapped[dt.datetime | None] = col(UtcDateTime, "Opened.")
     closed_at: Mapped[dt.datetime | None] = col(UtcDateTime, "Closed, if closed.")
     channel: Mapped[str | None] = col(String(32), "email, phone, web, chat, ...")

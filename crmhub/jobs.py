@@ -15,7 +15,7 @@ from sqlalchemy import Engine, func, select
 from connectors import manual
 from connectors.sdk import registry
 from connectors.sdk.streams import Connector
-from crm_model import affiliates, db, identity
+from crm_model import affiliates, db, identity, mail_cases
 from crm_model.locks import SourceBusy
 from crm_model.schema import RawRecord, RejectedRecord, SyncRun, SyncState
 from crm_model.sync import Progress, SyncResult, remap
@@ -140,6 +140,7 @@ def model(cfg: Config, *, remap_all: bool = False, full: bool = False,
         with engine.begin() as conn:
             affiliates.store_rules(conn, cfg.settings.affiliates)
             result = identity.resolve(conn, cfg.settings.identity, full=full)
+            mail_cases.link_products(conn)
         summary = ModelSummary(**vars(result), remapped=summary.remapped, rejected=summary.rejected)
     finally:
         if own:

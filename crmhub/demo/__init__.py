@@ -21,7 +21,7 @@ from crmhub.demo.replay import ReplayServer, load_routes
 DEMO_DIR = Path(__file__).parent
 SHOWN_TABLES = ("person", "identity", "person_merge", "lead", "touchpoint", "customer_order", "order_line",
                 "product", "service_case", "service_contract", "feedback",
-                "campaign", "ad", "ad_stat_daily", "web_traffic_daily")
+                "campaign", "ad", "ad_stat_daily", "web_traffic_daily", "email_message")
 
 
 def run_demo(workdir: Path, out: Callable[[str], None], err: Callable[[str], None],
@@ -38,6 +38,7 @@ def run_demo(workdir: Path, out: Callable[[str], None], err: Callable[[str], Non
             os.environ["CRMHUB_DEMO_WAREHOUSE"] = warehouse
         else:
             os.environ.pop("CRMHUB_DEMO_WAREHOUSE", None)
+        os.environ["CRMHUB_DEMO_MAIL"] = str(DEMO_DIR / "mail")
         cfg = config_mod.load(config_path)
         from sqlalchemy.engine import make_url
 

@@ -1,0 +1,5 @@
+"""`mbox` messages: the shared mail mapping (crm_model.mapping.mail)."""
+
+from crm_model.mapping.mail import register
+
+register("mbox")
