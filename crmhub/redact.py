@@ -64,9 +64,11 @@ def register(*secrets: str | None) -> None:
 
 
 def register_basic_auth(user: str, password: str) -> None:
-    """HTTP Basic credentials: the pair as it travels in an Authorization header."""
+    """HTTP Basic credentials: the password, and the pair as it travels in an Authorization
+    header. The user name alone is no secret (Mailchimp's is any word, e.g. "crmhub"); where
+    it is one (WooCommerce's consumer key) the connector's config registers it as a secret."""
     pair = f"{user}:{password}"
-    register(user, password, base64.b64encode(pair.encode("latin-1", "replace")).decode())
+    register(password, base64.b64encode(pair.encode("latin-1", "replace")).decode())
 
 
 def registered() -> tuple[str, ...]:
