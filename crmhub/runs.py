@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -31,14 +32,24 @@ def sync_summary(results: list[SyncResult]) -> list[str]:
         for s in r.streams:
             if not s.error:
                 continue
-            if s.error in said:
-                lines.append(f"  {s.stream}: failed (the same error as {said[s.error]})")
+            cause = _cause(s.error)
+            if cause in said:
+                lines.append(f"  {s.stream}: failed (the same error as {said[cause]})")
             else:
-                said[s.error] = s.stream
+                said[cause] = s.stream
                 lines.append(f"  {s.stream}: failed: {s.error}")
     if any(r.rejected or r.warnings for r in results):
         lines.append("rejected records and field warnings, with their reasons: crmhub rejects")
     return lines
+
+
+_REQUEST = re.compile(r"\b(?:GET|POST|PUT|PATCH|DELETE|HEAD) \S+")
+
+
+def _cause(error: str) -> str:
+    """An error without the request it happened on: every stream of an unreachable source
+    fails on its own URL with the same cause, which is worth saying once."""
+    return _REQUEST.sub("<request>", error)
 
 
 def runs(engine: Engine, source: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
