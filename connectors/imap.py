@@ -114,6 +114,22 @@ class _VerifiedTls:
         self.read_fd = self.sock.fileno()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
 
+    def read(self, size: int) -> bytes:
+        # imaplib2's reader thread polls the socket's fd; bytes TLS already decrypted and
+        # holds in its buffer never wake that poll, so a response that arrived together
+        # with the previous one would wait forever. Hand over everything decrypted.
+        data = super().read(size)
+        pending = getattr(self.sock, "pending", None)
+        while data and pending is not None and getattr(self, "decompressor", None) is None:
+            waiting = pending()
+            if waiting <= 0:
+                break
+            more = self.sock.recv(waiting)
+            if not more:
+                break
+            data += more
+        return data
+
 
 class _Imap(_VerifiedTls, imaplib2.IMAP4):
     def __init__(self, context: ssl.SSLContext, **kw: Any):

@@ -135,7 +135,7 @@ def _wait_until_up(proc: subprocess.Popen, log: Path) -> str:
 
 def _copy(stream, log: Path) -> None:
     """Keep draining the server's log so it never blocks on a full pipe."""
-    with log.open("ab") as out:
+    with log.open("ab", buffering=0) as out:  # each line on disk as the server writes it
         for line in stream:
             out.write(line)
 
