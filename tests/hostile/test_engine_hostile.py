@@ -120,7 +120,7 @@ def test_terminating_the_backends_mid_sync_is_one_line_and_exit_1(tmp_path, post
     assert proc.returncode == 1, output
     assert "Traceback" not in output and "PendingRollbackError" not in output and "[SQL:" not in output
     # one message (printed with the run's summary, and logged): the lock or the connection was lost
-    errors = [line for line in output.splitlines() if "error" in line.lower()]
+    errors = [line for line in output.splitlines() if "error" in line.lower() or ": failed:" in line]
     assert errors, output
     phrase = "lost its lock" if "lost its lock" in output else "warehouse connection was lost"
     assert all(phrase in line for line in errors), output
