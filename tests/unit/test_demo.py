@@ -53,10 +53,14 @@ def test_demo_runs_every_source_and_a_second_run_changes_nothing(tmp_path, monke
         run_demo(tmp_path, lines.append, lines.append)
         assert jobs.table_counts(engine, SHOWN_TABLES) == counts
         second = "\n".join(lines)
-        # the replay server honours the incremental filters: the APIs give (almost) nothing again
+        # the replay server honours the incremental filters: the APIs give (almost) nothing again,
+        # except the ad and analytics platforms, which re-pull their lookback window on purpose
+        # (they restate recent days) and update those days in place (the counts above)
+        restating = {"google_ads", "meta_ads", "ga4", "mailchimp"}
         again = {name: int(read) for name, kind, read, *_ in
-                 re.findall(r"^  (\w+) +(\w+) +read +(\d+), loaded +(\d+), rejected +(\d+)", second, re.M)}
-        first_reads = {name: int(read) for name, _, read, *_ in synced}
+                 re.findall(r"^  (\w+) +(\w+) +read +(\d+), loaded +(\d+), rejected +(\d+)", second, re.M)
+                 if kind not in restating}
+        first_reads = {name: int(read) for name, kind, read, *_ in synced if kind not in restating}
         assert sum(again.values()) < sum(first_reads.values()) / 3, second
         assert all(again[name] == 0 for name, kind, *_ in synced if kind == "csv"), second
         assert "nothing new to resolve" in second, second
