@@ -44,6 +44,10 @@ def json_default(value: Any) -> Any:
     """JSON for what connectors and mappings hand over beyond plain JSON types."""
     if isinstance(value, (dt.datetime, dt.date)):
         return value.isoformat()
+    if isinstance(value, float):  # numpy's float64 and other float subclasses orjson leaves to us
+        return float(value)
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):  # numpy scalars: their Python value
+        return value.item()
     return str(value)  # Decimal, UUID, ...: their text form is exact
 
 
