@@ -183,6 +183,14 @@ class ImapConnector(Connector):
         return self.config.port or (993 if self.config.security == "ssl" else 143)
 
     def tls_context(self) -> ssl.SSLContext:
+        context = self._tls_context()
+        # imaplib2 reads through a poll() on the socket: TLS 1.3's post-handshake records
+        # (session tickets) wake that poll with nothing for the reader, which then blocks
+        # while the server's answer waits (a hang seen against Dovecot). TLS 1.2 has none.
+        context.maximum_version = ssl.TLSVersion.TLSv1_2
+        return context
+
+    def _tls_context(self) -> ssl.SSLContext:
         ca = self.config.ca_file
         if ca:
             path = Path(ca).expanduser()

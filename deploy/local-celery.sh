@@ -26,6 +26,8 @@ export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC="${AIRFLOW__DATABASE__SQL_ALCHE
 export AIRFLOW__CELERY__BROKER_URL="${CELERY_BROKER_URL:-redis://127.0.0.1:6379/0}"
 export AIRFLOW__CELERY__RESULT_BACKEND="db+${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN}"
 export AIRFLOW__CELERY__WORKER_CONCURRENCY="${AIRFLOW_WORKER_CONCURRENCY:-2}"
+# the worker serves its task logs on this port (another Airflow on the machine may hold 8793)
+export AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT="${AIRFLOW_WORKER_LOG_PORT:-8793}"
 export AIRFLOW__CORE__DAGS_FOLDER="${AIRFLOW_DAGS_FOLDER:-$ROOT/dags}"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__PARALLELISM="${AIRFLOW_PARALLELISM:-4}"
@@ -95,7 +97,7 @@ PY
             return 0
         fi
         for name in "${PROCESSES[@]}"; do
-            running "$name" || { say "$name exited: see $RUN_DIR/$name.log"; stop; exit 1; }
+            running "$name" || { say "$name exited: see $RUN_DIR/$name.log"; tail -n 20 "$RUN_DIR/$name.log" >&2; stop; exit 1; }
         done
         sleep 1
     done

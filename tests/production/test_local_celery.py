@@ -69,7 +69,7 @@ def topology(tmp_path):
     port = _free_port()
     env = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "airflow"), "AIRFLOW_DB_URL": airflow_db,
            "CELERY_BROKER_URL": f"redis://127.0.0.1:6379/{int(suffix, 16) % 16}",
-           "AIRFLOW_API_PORT": str(port), "CRMHUB_CONFIG": str(config),
+           "AIRFLOW_API_PORT": str(port), "AIRFLOW_WORKER_LOG_PORT": str(_free_port()), "CRMHUB_CONFIG": str(config),
            "CRMHUB_BIN": str(Path(sys.executable).parent), "AIRFLOW_DAG_REFRESH": "5"}
     try:
         started = subprocess.run(["bash", str(SCRIPT), "start"], env=env, capture_output=True, text=True,
