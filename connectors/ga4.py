@@ -22,22 +22,19 @@ one line, after committing what it read (the next sync re-reads the window).
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import google.oauth2.credentials
 import google_auth_httplib2
 import httplib2
-from google.auth.exceptions import GoogleAuthError, RefreshError, TransportError
+from google.auth.exceptions import RefreshError, TransportError
 from google.auth.transport import DEFAULT_REFRESH_STATUS_CODES
-from google.oauth2 import service_account
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 from pydantic import Field, SecretStr, model_validator
 
-from connectors.sdk import ConfigError, Connector, HttpConfig, Record, SourceError, StreamState, stream
+from connectors.sdk import Connector, HttpConfig, Record, SourceError, StreamState, stream
+from connectors.sdk.google import google_credentials
 
 DATA_API = "https://analyticsdata.googleapis.com/"
 SCOPES = ("https://www.googleapis.com/auth/analytics.readonly",)
@@ -169,28 +166,8 @@ class Ga4Connector(Connector):
 
     def credentials(self) -> Any:
         cfg = self.config
-        if cfg.access_token is not None:
-            return google.oauth2.credentials.Credentials(token=cfg.access_token.get_secret_value())
-        path = Path(cfg.credentials_file).expanduser()
-        if not path.is_absolute():
-            path = self.base_dir / path
-        try:
-            info = json.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"ga4: cannot read credentials_file {path}: {exc.strerror}") from None
-        except ValueError:
-            raise ConfigError(f"ga4: credentials_file {path} is not a JSON key file") from None
-        kind = info.get("type") if isinstance(info, dict) else None
-        try:
-            if kind == "service_account":
-                return service_account.Credentials.from_service_account_info(info, scopes=SCOPES)
-            if kind == "authorized_user":
-                return google.oauth2.credentials.Credentials.from_authorized_user_info(info)
-        except (ValueError, GoogleAuthError) as exc:
-            reason = str(exc).splitlines()[0][:200] if "PRIVATE KEY" not in str(exc) else "malformed key"
-            raise ConfigError(f"ga4: credentials_file {path} is incomplete: {reason}") from None
-        raise ConfigError(f"ga4: credentials_file {path} has type {kind!r}; "
-                          "expected a service_account or authorized_user JSON file")
+        return google_credentials("ga4", access_token=cfg.access_token, credentials_file=cfg.credentials_file,
+                                  subject=None, scopes=SCOPES, base_dir=self.base_dir)
 
     def close(self) -> None:
         if self._service is not None:
