@@ -74,7 +74,17 @@ def add_lead(cfg: Config, *, email: str | None = None, name: str | None = None, 
         "channel": v.text(channel), "note": v.text(note), "form": v.text(form),
         "entered_by": _user(),
     }
-    spec = connector.stream_specs()["leads"]
+    reason = push_record(cfg, engine, into, connector, connector_type, "leads", record, key)
+    if reason is not None:
+        raise LeadError(f"lead {key} was quarantined in rejected_record: {reason}")
+    return AddedLead(into, key)
+
+
+def push_record(cfg: Config, engine: Engine | None, into: str, connector: ManualConnector, connector_type: str,
+                stream: str, record: dict, key: str) -> str | None:
+    """Land one hand-entered record of ``stream`` (raw + mapping, one transaction); the
+    reason it was quarantined, or None when it loaded."""
+    spec = connector.stream_specs()[stream]
     own = engine is None
     if own:
         from crmhub.jobs import warehouse
@@ -82,16 +92,15 @@ def add_lead(cfg: Config, *, email: str | None = None, name: str | None = None, 
         engine = warehouse(cfg)
     try:
         result = ingest(engine, into, connector_type, spec, [record], connector.options())
-        if result.rejected:
-            with engine.connect() as conn:
-                reason = conn.execute(select(RejectedRecord.reason).where(
-                    RejectedRecord.source == into, RejectedRecord.stream == spec.name,
-                    RejectedRecord.record_key == key)).scalar_one_or_none()
-            raise LeadError(f"lead {key} was quarantined in rejected_record: {reason}")
+        if not result.rejected:
+            return None
+        with engine.connect() as conn:
+            return conn.execute(select(RejectedRecord.reason).where(
+                RejectedRecord.source == into, RejectedRecord.stream == spec.name,
+                RejectedRecord.record_key == key)).scalar_one_or_none()
     finally:
         if own:
             engine.dispose()
-    return AddedLead(into, key)
 
 
 def _manual_source(cfg: Config, name: str) -> tuple[ManualConnector, str]:

@@ -13,16 +13,14 @@ import datetime as dt
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from connectors.manual import DEFAULT_SOURCE
 from crm_model.mapping import Reject
 from crm_model.mapping import values as v
 from crm_model.mapping.manual import REP_CHANNELS
-from crm_model.schema import RejectedRecord
-from crm_model.sync import ingest
 from crmhub.config import Config
-from crmhub.leads import LeadError, _manual_source, _user
+from crmhub.leads import LeadError, _manual_source, _user, push_record
 
 
 class TouchpointError(LeadError):
@@ -53,21 +51,7 @@ def add_touchpoint(cfg: Config, *, email: str | None = None, phone: str | None =
     key = f"{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
     record = {"touchpoint_id": key, "occurred_at": when.isoformat(), "email": v.text(email),
               "phone": v.text(phone), "channel": channel, "note": v.text(note), "entered_by": _user()}
-    spec = connector.stream_specs()["touchpoints"]
-    own = engine is None
-    if own:
-        from crmhub.jobs import warehouse
-
-        engine = warehouse(cfg)
-    try:
-        result = ingest(engine, into, connector_type, spec, [record], connector.options())
-        if result.rejected:
-            with engine.connect() as conn:
-                reason = conn.execute(select(RejectedRecord.reason).where(
-                    RejectedRecord.source == into, RejectedRecord.stream == spec.name,
-                    RejectedRecord.record_key == key)).scalar_one_or_none()
-            raise TouchpointError(f"touchpoint {key} was quarantined in rejected_record: {reason}")
-    finally:
-        if own:
-            engine.dispose()
+    reason = push_record(cfg, engine, into, connector, connector_type, "touchpoints", record, key)
+    if reason is not None:
+        raise TouchpointError(f"touchpoint {key} was quarantined in rejected_record: {reason}")
     return AddedTouchpoint(into, key)
