@@ -25,16 +25,14 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
-import google_auth_httplib2
 import httplib2
 from google.auth.exceptions import RefreshError, TransportError
-from google.auth.transport import DEFAULT_REFRESH_STATUS_CODES
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 from pydantic import Field, SecretStr, model_validator
 
 from connectors.sdk import Connector, HttpConfig, Record, SourceError, StreamState, stream
-from connectors.sdk.google import google_credentials
+from connectors.sdk.google import google_credentials, google_http
 
 DATA_API = "https://analyticsdata.googleapis.com/"
 SCOPES = ("https://www.googleapis.com/auth/analytics.readonly",)
@@ -157,9 +155,8 @@ class Ga4Connector(Connector):
     @property
     def service(self) -> Any:
         if self._service is None:
-            refresh_on = () if self.config.access_token is not None else DEFAULT_REFRESH_STATUS_CODES
-            http = google_auth_httplib2.AuthorizedHttp(self.credentials(), http=httplib2.Http(timeout=self.config.timeout),
-                                                       refresh_status_codes=refresh_on)
+            http = google_http(self.credentials(), name="ga4", base_url=self.config.base_url,
+                               refreshable=self.config.access_token is None, **self.config.http_options())
             self._service = build("analyticsdata", "v1beta", http=http, static_discovery=True, cache_discovery=False,
                                   client_options={"api_endpoint": self.config.base_url})
         return self._service

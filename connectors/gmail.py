@@ -31,16 +31,14 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-import google_auth_httplib2
 import httplib2
 from google.auth.exceptions import RefreshError, TransportError
-from google.auth.transport import DEFAULT_REFRESH_STATUS_CODES
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from connectors.sdk import Connector, HttpConfig, Page, SourceError, StreamState, stream
-from connectors.sdk.google import google_credentials
+from connectors.sdk.google import google_credentials, google_http
 from connectors.sdk.mail import (
     BODY_TEXT_CHARS,
     MAIL_OPTIONS,
@@ -107,11 +105,10 @@ class GmailConnector(Connector):
     def service(self) -> Any:
         if self._service is None:
             cfg = self.config
-            refresh_on = () if cfg.access_token is not None else DEFAULT_REFRESH_STATUS_CODES
             creds = google_credentials("gmail", access_token=cfg.access_token, credentials_file=cfg.credentials_file,
                                        subject=cfg.subject, scopes=SCOPES, base_dir=self.base_dir)
-            http = google_auth_httplib2.AuthorizedHttp(
-                creds, http=httplib2.Http(timeout=cfg.timeout), refresh_status_codes=refresh_on)
+            http = google_http(creds, name="gmail", base_url=cfg.base_url, refreshable=cfg.access_token is None,
+                               **cfg.http_options())
             self._service = build("gmail", "v1", http=http, static_discovery=True, cache_discovery=False,
                                   client_options={"api_endpoint": cfg.base_url})
         return self._service

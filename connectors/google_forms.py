@@ -32,24 +32,17 @@ only when every form was read to its end.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import google.oauth2.credentials
-import google_auth_httplib2
 import httplib2
-from google.auth.exceptions import GoogleAuthError, RefreshError, TransportError
-from google.auth.transport import DEFAULT_REFRESH_STATUS_CODES
-from google.oauth2 import service_account
+from google.auth.exceptions import RefreshError, TransportError
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from connectors.sdk import (
-    ConfigError,
     Connector,
     HttpConfig,
     SourceError,
@@ -57,8 +50,8 @@ from connectors.sdk import (
     paginate,
     stream,
 )
+from connectors.sdk.google import google_credentials, google_http
 from connectors.sdk.streams import Record
-from crmhub import redact
 
 FORMS_API = "https://forms.googleapis.com/"
 SCOPES = (
@@ -118,45 +111,16 @@ class GoogleFormsConnector(Connector):
     def service(self) -> Any:
         """The Forms API client, built on first use (reads the credentials file then)."""
         if self._service is None:
-            # a bare access_token cannot be refreshed: a 401 must surface as such, not as a refresh failure
-            refresh_on = () if self.config.access_token is not None else DEFAULT_REFRESH_STATUS_CODES
-            http = google_auth_httplib2.AuthorizedHttp(
-                self.credentials(), http=httplib2.Http(timeout=self.config.timeout), refresh_status_codes=refresh_on)
+            http = google_http(self.credentials(), name="google_forms", base_url=self.config.base_url,
+                               refreshable=self.config.access_token is None, **self.config.http_options())
             self._service = build("forms", "v1", http=http, static_discovery=True, cache_discovery=False,
                                   client_options={"api_endpoint": self.config.base_url})
         return self._service
 
     def credentials(self) -> Any:
         cfg = self.config
-        if cfg.access_token is not None:
-            return google.oauth2.credentials.Credentials(token=cfg.access_token.get_secret_value())
-        path = Path(cfg.credentials_file).expanduser()
-        if not path.is_absolute():
-            path = self.base_dir / path
-        try:
-            info = json.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"google_forms: cannot read credentials_file {path}: {exc.strerror}") from None
-        except ValueError:
-            raise ConfigError(f"google_forms: credentials_file {path} is not a JSON key file") from None
-        if isinstance(info, dict):  # the key file's secrets are secrets like any configured one
-            redact.register(*(str(info[k]) for k in ("private_key", "client_secret", "refresh_token")
-                              if info.get(k)))
-        kind = info.get("type") if isinstance(info, dict) else None
-        try:
-            if kind == "service_account":
-                return service_account.Credentials.from_service_account_info(
-                    info, scopes=SCOPES, subject=cfg.subject)
-            if kind == "authorized_user":
-                if cfg.subject:
-                    raise ConfigError("google_forms: subject works with a service-account key only")
-                return google.oauth2.credentials.Credentials.from_authorized_user_info(info)
-        except (ValueError, GoogleAuthError) as exc:
-            # google-auth names the missing field; never the key material itself
-            reason = str(exc).splitlines()[0][:200] if "PRIVATE KEY" not in str(exc) else "malformed key"
-            raise ConfigError(f"google_forms: credentials_file {path} is incomplete: {reason}") from None
-        raise ConfigError(f"google_forms: credentials_file {path} has type {kind!r}; "
-                          "expected a service_account or authorized_user JSON file")
+        return google_credentials("google_forms", access_token=cfg.access_token, credentials_file=cfg.credentials_file,
+                                  subject=cfg.subject, scopes=SCOPES, base_dir=self.base_dir)
 
     @stream(primary_key=("form.id", "responseId"), cursor="lastSubmittedTime")
     def responses(self, state: StreamState) -> Iterator[list[Record]]:

@@ -1,4 +1,5 @@
-"""Google credentials for connectors that call Google APIs (an access token or a key file)."""
+"""Google API plumbing for connectors: credentials, and the SDK's bounded HTTP under the
+Google API client (google-api-python-client speaks httplib2's interface)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,61 @@ from pathlib import Path
 from typing import Any
 
 import google.oauth2.credentials
+import google_auth_httplib2
+import httplib2
 from google.auth.exceptions import GoogleAuthError
+from google.auth.transport import DEFAULT_REFRESH_STATUS_CODES
 from google.oauth2 import service_account
 from pydantic import SecretStr
 
+from connectors.sdk.http import Http
+from crmhub import redact
 from crmhub.errors import ConfigError
+
+# Headers that describe the body as sent; the bridge hands the client the decoded body.
+_ENCODING_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+
+
+class HttpBridge:
+    """httplib2's ``request()`` over the SDK's :class:`Http`, for the Google API client.
+
+    httplib2 bounds only each socket read and reads any body whole; through this bridge a
+    Google connector gets what every other connector has: the request's total time
+    bounded (``timeout``), the decoded body capped (``max_body_bytes``, gzip included),
+    credentials sent only to the configured API host, errors redacted. Retries stay with
+    the API client (``execute(num_retries=...)``): a cut or failed connection raises
+    ``TimeoutError`` / ``ConnectionError``, which it retries.
+    """
+
+    def __init__(self, http: Http):
+        self.http = http
+        self.timeout = http.timeout
+
+    def request(self, uri: str, method: str = "GET", body: Any = None, headers: dict[str, str] | None = None,
+                redirections: int = 5, connection_type: Any = None, **_: Any) -> tuple[httplib2.Response, bytes]:
+        response = self.http.send(method, uri, data=body, headers=dict(headers or {}))
+        info: dict[str, Any] = {k.lower(): v for k, v in response.headers.items() if k.lower() not in _ENCODING_HEADERS}
+        info["status"] = str(response.status_code)
+        answer = httplib2.Response(info)
+        answer.reason = response.reason or ""
+        return answer, response.content
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def google_http(credentials: Any, *, name: str, base_url: str, refreshable: bool,
+                **http_options: Any) -> google_auth_httplib2.AuthorizedHttp:
+    """An authorized httplib2-style client for ``googleapiclient.discovery.build(http=...)``.
+
+    ``refreshable``: False for a bare access token, which cannot be refreshed, so that a 401
+    surfaces as such and not as a refresh failure. ``http_options`` are the source's
+    ``HttpConfig.http_options()`` (timeout, max_body_bytes, secrets; retries are the API
+    client's)."""
+    http_options.pop("max_retries", None)
+    bridge = HttpBridge(Http(base_url, name=name, max_retries=0, **http_options))
+    return google_auth_httplib2.AuthorizedHttp(
+        credentials, http=bridge, refresh_status_codes=DEFAULT_REFRESH_STATUS_CODES if refreshable else ())
 
 
 def google_credentials(who: str, *, access_token: SecretStr | None, credentials_file: str | None,
@@ -31,6 +82,8 @@ def google_credentials(who: str, *, access_token: SecretStr | None, credentials_
         raise ConfigError(f"{who}: cannot read credentials_file {path}: {exc.strerror}") from None
     except ValueError:
         raise ConfigError(f"{who}: credentials_file {path} is not a JSON key file") from None
+    if isinstance(info, dict):  # the key file's secrets are secrets like any configured one
+        redact.register(*(str(info[k]) for k in ("private_key", "client_secret", "refresh_token") if info.get(k)))
     kind = info.get("type") if isinstance(info, dict) else None
     try:
         if kind == "service_account":

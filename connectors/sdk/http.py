@@ -29,7 +29,7 @@ import socket
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -42,6 +42,7 @@ from tenacity import (
     retry_if_exception_type,
     stop_after_attempt,
 )
+from urllib3 import exceptions as urllib3_errors
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from crmhub import redact as redaction
@@ -507,6 +508,83 @@ class Http:
                 raise self._too_large(response)
             chunks.append(tail)
         return b"".join(chunks)
+
+    def send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """One attempt, no retries, any status: the bounds (total time, body cap) and
+        host-restricted credentials of :meth:`request`, for a caller that judges the
+        answer itself (the Google API client does its own retries). A transport failure
+        raises ``TimeoutError`` or ``ConnectionError`` with a redacted one-line reason."""
+        self.requests_made += 1
+        try:
+            return self._send(method, self.url(url), kwargs)
+        except zlib.error:
+            raise ConnectionError(redact(f"{self.name}: {method} {redact_url(url)}: "
+                                         "the compressed body is corrupt")) from None
+        except Retryable as exc:
+            kind = TimeoutError if "no complete answer" in str(exc) else ConnectionError
+            raise kind(redact(f"{self.name}: {method} {redact_url(url)}: {exc}")) from None
+
+    def lines(self, url: str, *, what: str, max_line_bytes: int | None = None,
+              read_budget: float = 3600.0) -> Iterator[bytes]:
+        """A large line-delimited download (a JSONL export), streamed in flat memory.
+
+        Not retried (the caller knows whether a download can start over). Bounds: each
+        line at most ``max_line_bytes`` after decompression (default ``max_body_bytes``);
+        each read within ``timeout``; and the time spent waiting on the network for the
+        whole file within ``read_budget`` seconds, so a server trickling bytes cannot keep
+        the run going (the caller's own time between lines does not count).
+        """
+        limit = max_line_bytes or self.max_body_bytes
+        shown = redact_url(url)
+        waited = 0.0
+        self.requests_made += 1
+        try:
+            with self.session.get(self.url(url), stream=True, timeout=self.timeout) as response:
+                if response.status_code >= 400:
+                    raise SourceError(redact(f"{self.name}: {what}: GET {shown} -> {response.status_code} "
+                                             f"{response.reason}: {error_detail(response)}"))
+                encoding = response.headers.get("Content-Encoding", "").strip().lower()
+                decoder = zlib.decompressobj(zlib.MAX_WBITS | 32) if encoding in ("gzip", "x-gzip", "deflate") else None
+                pending = bytearray()
+                while True:
+                    started = time.monotonic()
+                    data = response.raw.read1(CHUNK, decode_content=False)
+                    waited += time.monotonic() - started
+                    if waited > read_budget:
+                        raise SourceError(redact(
+                            f"{self.name}: {what}: GET {shown}: the download took more than {read_budget:g} s "
+                            "of network time; stopped (the server is sending too slowly)"))
+                    if not data:
+                        break
+                    while data:
+                        if decoder is None:
+                            out, data = data, b""
+                        else:
+                            out = decoder.decompress(data, limit + 1)  # a bomb stops at one line's room
+                            data = decoder.unconsumed_tail
+                        pending += out
+                        start = 0
+                        while (end := pending.find(b"\n", start)) >= 0:
+                            yield bytes(pending[start:end])
+                            start = end + 1
+                        del pending[:start]
+                        if len(pending) > limit:
+                            raise BodyTooLarge(redact(
+                                f"{self.name}: {what}: GET {shown}: a line is larger than max_body_bytes "
+                                f"({limit:,} bytes after decompression); stopped reading"))
+                if decoder is not None:
+                    pending += decoder.flush()
+                if len(pending) > limit:
+                    raise BodyTooLarge(redact(f"{self.name}: {what}: GET {shown}: a line is larger than "
+                                              f"max_body_bytes ({limit:,} bytes after decompression)"))
+                if pending:
+                    yield bytes(pending)
+        except zlib.error:
+            raise SourceError(redact(f"{self.name}: {what}: GET {shown}: the compressed file is corrupt")) from None
+        except (requests.RequestException, urllib3_errors.HTTPError, OSError) as exc:
+            problem = (_transport_problem(exc) if isinstance(exc, requests.RequestException)
+                       else f"{type(exc).__name__}: {_one_line(str(exc), 200)}")
+            raise SourceError(redact(f"{self.name}: {what}: GET {shown} failed: {problem}")) from None
 
     def _too_large(self, response: requests.Response) -> BodyTooLarge:
         return BodyTooLarge(redact(

@@ -24,9 +24,10 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import requests
 
-from connectors.sdk import Http, SourceError, json_body, redact_url
+from connectors.sdk import Http, SourceError, json_body
 from connectors.shopify import queries
 
 log = logging.getLogger("crmhub.shopify")
@@ -206,30 +207,22 @@ class ShopifyClient:
                                   f"{timeout:.0f} s; the next run goes on waiting for it")
             time.sleep(poll_seconds)
 
-    def bulk_lines(self, url: str, *, what: str) -> Iterator[dict[str, Any]]:
+    def bulk_lines(self, url: str, *, what: str, read_budget: float = 3600.0) -> Iterator[dict[str, Any]]:
         """The objects of a bulk result, one per JSONL line, read as a stream.
 
-        Read with the token-less session directly: the SDK's Http checks that a body
-        labelled JSON parses as one document, and a JSONL file (application/jsonl) is many.
-        A failed download is not retried here: the operation's id stays in the stream
-        state, so the next run fetches a fresh URL and reads the file again.
+        Read by the token-less client (the file lives on a storage host) in flat memory:
+        each line at most ``max_body_bytes``, the download within ``read_budget`` seconds
+        of network time. A failed download is not retried here: the operation's id stays
+        in the stream state, so the next run fetches a fresh URL and reads the file again.
         """
-        where = redact_url(url)
-        try:
-            with self.files.session.get(url, stream=True, timeout=self.timeout) as response:
-                if response.status_code >= 400:
-                    raise SourceError(f"shopify {what}: downloading the bulk result {where} -> "
-                                      f"{response.status_code} {response.reason}")
-                for number, line in enumerate(response.iter_lines(), start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        yield json.loads(line)
-                    except ValueError:
-                        raise SourceError(f"shopify {what}: line {number} of the bulk result is not JSON") from None
-        except requests.RequestException as exc:
-            raise SourceError(f"shopify {what}: downloading the bulk result {where} failed: "
-                              f"{type(exc).__name__}") from None
+        lines = self.files.lines(url, what=f"{what}: downloading the bulk result", read_budget=read_budget)
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield orjson.loads(line)
+            except orjson.JSONDecodeError:
+                raise SourceError(f"shopify {what}: line {number} of the bulk result is not JSON") from None
 
     def close(self) -> None:
         self.http.close()

@@ -117,6 +117,9 @@ class ShopifyConfig(HttpConfig):
                                                                "shop has at least this many records.")
     bulk_poll_seconds: float = Field(10.0, gt=0, description="Seconds between bulk status checks.")
     bulk_timeout: float = Field(6 * 3600.0, gt=0, description="Seconds to wait for a bulk export per run.")
+    bulk_download_seconds: float = Field(3600.0, gt=0, description="Network time one bulk result file may "
+                                                                   "take to download (each line is capped "
+                                                                   "at max_body_bytes).")
 
     @model_validator(mode="before")
     @classmethod
@@ -280,7 +283,8 @@ class ShopifyConnector(Connector):
         newest: str | None = None
         if operation.get("url"):  # no url: nothing matched
             page: list[Record] = []
-            for record in join_bulk(resource, self.client.bulk_lines(operation["url"], what=what)):
+            for record in join_bulk(resource, self.client.bulk_lines(
+                    operation["url"], what=what, read_budget=self.config.bulk_download_seconds)):
                 if prepare:
                     prepare(record)
                 updated = record.get("updatedAt")

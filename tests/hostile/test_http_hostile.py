@@ -8,9 +8,11 @@ string, a pagination that never ends.
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -19,6 +21,7 @@ from werkzeug import Request, Response
 
 from connectors.sdk import Http, SourceError, StreamState, paginate
 from connectors.sdk.http import BodyTooLarge, NotJson, TooManyPages
+from connectors.google_forms import GoogleFormsConfig, GoogleFormsConnector
 from connectors.shopify.client import ShopifyClient
 from connectors.stripe import StripeConfig, StripeConnector
 from connectors.typeform import TypeformConfig, TypeformConnector
@@ -88,6 +91,73 @@ def test_a_plain_body_over_the_cap_is_refused_and_gzip_within_it_reads(httpserve
     with pytest.raises(BodyTooLarge):
         http.get_json("/big")
     assert http.get_json("/small") == {"items": list(range(1000))}
+
+
+# The Google connectors run google-api-python-client over the SDK's Http (HttpBridge):
+# httplib2 alone bounds only each socket read and reads any body whole.
+
+def google_forms(url: str, **config) -> GoogleFormsConnector:
+    cfg = GoogleFormsConfig(base_url=url, forms=["1FormId"], access_token="ya29.canary-bridge-7f3e", **config)
+    return GoogleFormsConnector(cfg, source="forms", start_date=dt.date(2026, 1, 1))
+
+
+def test_google_forms_is_cut_at_the_total_timeout_and_retried_by_the_api_client():
+    server = TricklingServer(interval=0.2)
+    started = time.monotonic()
+    try:
+        with pytest.raises(SourceError) as err:
+            list(google_forms(server.url, timeout=1, max_retries=1).responses(StreamState()))
+    finally:
+        server.close()
+    message = str(err.value)
+    assert "no complete answer within 1 s" in message and "\n" not in message
+    assert "ya29.canary-bridge-7f3e" not in message
+    assert server.connections == 2  # the first attempt was cut, the API client retried once
+    assert time.monotonic() - started < 15  # with httplib2 alone: 100,000 bytes at 5 a second
+
+
+def test_a_google_answer_over_max_body_bytes_is_refused(httpserver):
+    bomb = gzip.compress(b'{"responses": [' + b'{"x": 1},' * 3_000_000 + b'{}]}', 9)
+    httpserver.expect_request("/v1/forms/1FormId").respond_with_data(
+        bomb, content_type="application/json", headers={"Content-Encoding": "gzip"})
+    with pytest.raises(BodyTooLarge, match=r"larger than max_body_bytes \(1,048,576 bytes after decompression\)"):
+        list(google_forms(home_url(httpserver), max_body_bytes=1024 * 1024, max_retries=0).responses(StreamState()))
+
+
+def test_google_credentials_stay_with_the_api_host(httpserver, other_host):
+    other_host.expect_request("/v1/forms/1FormId").respond_with_json({"formId": "1FormId"})
+    httpserver.expect_request("/v1/forms/1FormId").respond_with_data(
+        "", status=302, headers={"Location": other_host.url_for("/v1/forms/1FormId")})
+    httpserver.expect_request("/v1/forms/1FormId/responses").respond_with_json({"responses": []})
+    list(google_forms(home_url(httpserver), max_retries=0).responses(StreamState()))
+    assert "Bearer ya29.canary-bridge-7f3e" in captured(httpserver)
+    assert other_host.log and "ya29.canary-bridge-7f3e" not in captured(other_host)
+
+
+def test_a_shopify_bulk_file_trickling_in_is_stopped_by_its_network_time_budget():
+    server = TricklingServer(interval=0.05, content_type="application/jsonl")
+    client = ShopifyClient(server.url, "2026-10", "shpat_canary_bulk", timeout=5, max_retries=0)
+    try:
+        with pytest.raises(SourceError, match=r"took more than 1 s of network time"):
+            list(client.bulk_lines(server.url + "bulk.jsonl?Signature=s3cr3t", what="orders", read_budget=1))
+    finally:
+        server.close()
+        client.close()
+
+
+def test_a_shopify_bulk_line_is_capped_and_a_large_file_streams(httpserver):
+    line = b'{"id": "gid://shopify/Order/1", "note": "' + b"x" * 3_000_000 + b'"}\n'
+    httpserver.expect_request("/bomb.jsonl").respond_with_data(
+        gzip.compress(line, 9), content_type="application/jsonl", headers={"Content-Encoding": "gzip"})
+    many = b"".join(b'{"id": "gid://shopify/Order/%d"}\n' % n for n in range(50_000))  # 1.6 MB, small lines
+    httpserver.expect_request("/many.jsonl").respond_with_data(gzip.compress(many), content_type="application/jsonl",
+                                                               headers={"Content-Encoding": "gzip"})
+    client = ShopifyClient(home_url(httpserver), "2026-10", "shpat_x", timeout=5, max_retries=0,
+                           max_body_bytes=1024 * 1024)
+    with pytest.raises(BodyTooLarge, match=r"a line is larger than max_body_bytes \(1,048,576 bytes"):
+        list(client.bulk_lines(home_url(httpserver) + "bomb.jsonl", what="orders"))
+    objects = list(client.bulk_lines(home_url(httpserver) + "many.jsonl", what="orders"))
+    assert len(objects) == 50_000 and objects[-1] == {"id": "gid://shopify/Order/49999"}
 
 
 def test_an_html_page_served_with_200_is_retried_then_named_in_one_line(httpserver):
