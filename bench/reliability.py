@@ -228,7 +228,8 @@ def hostile_http_inputs() -> tuple[list[tuple[str, int, int]], str]:
     from pytest_httpserver import HTTPServer
     from werkzeug import Response
 
-    from connectors.sdk import Http, SourceError, paginate
+    from connectors.google_forms import GoogleFormsConfig, GoogleFormsConnector
+    from connectors.sdk import Http, SourceError, StreamState, paginate
     from connectors.shopify.client import ShopifyClient
     from tests.hostile.servers import TricklingServer
 
@@ -284,6 +285,27 @@ def hostile_http_inputs() -> tuple[list[tuple[str, int, int]], str]:
             ShopifyClient(home.url_for("/"), "2026-10", TOKEN, timeout=5, max_retries=0).query("{x}", what="x")
         leaked = sum(TOKEN in str(req.headers) for req, _ in other.log)
         out.append(("http: redirect to another host (token not sent)", 3, 3 - leaked))
+
+        trickle = TricklingServer(interval=0.2)
+        forms = GoogleFormsConnector(GoogleFormsConfig(base_url=trickle.url, forms=["f"], access_token=TOKEN,
+                                                       timeout=1, max_retries=0), source="forms")
+        held = sum(attempt(lambda: list(forms.responses(StreamState()))) for _ in range(3))
+        trickle.close()
+        out.append(("google api client: body trickled (cut at timeout)", 3, held))
+
+        trickle = TricklingServer(interval=0.05, content_type="application/jsonl")
+        bulk = ShopifyClient(trickle.url, "2026-10", TOKEN, timeout=5, max_retries=0)
+        held = sum(attempt(lambda: list(bulk.bulk_lines(trickle.url + "r.jsonl", what="o", read_budget=1)))
+                   for _ in range(3))
+        trickle.close()
+        out.append(("shopify bulk file trickled (stopped by its network-time budget)", 3, held))
+
+        line = gzip.compress(b'{"note": "' + b"x" * (50 << 20) + b'"}\n', 9)
+        home.expect_request("/bulk.jsonl").respond_with_data(line, headers={"Content-Encoding": "gzip"},
+                                                              content_type="application/jsonl")
+        bulk = ShopifyClient(home.url_for("/"), "2026-10", TOKEN, timeout=5, max_retries=0, max_body_bytes=8 << 20)
+        held = sum(attempt(lambda: list(bulk.bulk_lines(home.url_for("/bulk.jsonl"), what="o"))) for _ in range(3))
+        out.append((f"shopify bulk file: one line bomb ({len(line) // 1024} KB -> 50 MB; capped at 8 MB)", 3, held))
 
         def endless():
             for _ in paginate(lambda c: ([1], (c or 0) + 1), max_pages=1000):
