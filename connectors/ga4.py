@@ -33,6 +33,7 @@ from pydantic import Field, SecretStr, model_validator
 
 from connectors.sdk import Connector, HttpConfig, Record, SourceError, StreamState, stream
 from connectors.sdk.google import google_credentials, google_http
+from connectors.sdk.streams import lookback_window
 
 DATA_API = "https://analyticsdata.googleapis.com/"
 SCOPES = ("https://www.googleapis.com/auth/analytics.readonly",)
@@ -95,17 +96,7 @@ class Ga4Connector(Connector):
         return {"cursor": last.isoformat()}
 
     def window(self, state: StreamState) -> tuple[dt.date, dt.date]:
-        today = self.today()
-        cursor = state.cursor
-        if isinstance(cursor, str):
-            first = dt.date.fromisoformat(cursor[:10]) - dt.timedelta(days=self.config.lookback_days)
-            if state.start_date:
-                first = max(first, state.start_date)
-        elif state.start_date:
-            first = state.start_date
-        else:
-            first = today - dt.timedelta(days=max(self.config.lookback_days, 1))
-        return min(first, today), today
+        return lookback_window(state, self.today(), self.config.lookback_days)
 
     def respect_quota(self, quota: Any) -> None:
         """Stop before the next page when the property's token quota runs low."""

@@ -59,6 +59,7 @@ from connectors.sdk import (
     StreamState,
     stream,
 )
+from connectors.sdk.streams import lookback_window
 
 log = logging.getLogger("crmhub.google_ads")
 
@@ -252,16 +253,7 @@ class GoogleAdsConnector(Connector):
         """Days to read: from the last day read minus the lookback (or start_date) to today."""
         lookback = self.config.lookback_days if lookback is None else lookback
         today = min(self.today(), self.config.end_date or self.today())
-        cursor = state.cursor
-        if isinstance(cursor, str):
-            first = dt.date.fromisoformat(cursor[:10]) - dt.timedelta(days=lookback)
-            if state.start_date:
-                first = max(first, state.start_date)
-        elif state.start_date:
-            first = state.start_date
-        else:
-            first = today - dt.timedelta(days=max(lookback, 1))
-        return min(first, today), today
+        return lookback_window(state, today, lookback)
 
     # ------------------------------------------------------------------ API
 

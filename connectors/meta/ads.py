@@ -35,6 +35,7 @@ from pydantic import Field, field_validator
 
 from connectors.meta.graph import Graph, MetaConfig
 from connectors.sdk import Connector, Record, SourceError, StreamState, stream
+from connectors.sdk.streams import lookback_window
 
 CAMPAIGN_FIELDS = "id,name,status,effective_status,objective,created_time,updated_time"
 AD_FIELDS = "id,name,status,effective_status,campaign_id,adset_id,created_time,updated_time"
@@ -108,17 +109,7 @@ class MetaAdsConnector(Connector):
         return {"cursor": last.isoformat()}
 
     def window(self, state: StreamState) -> tuple[dt.date, dt.date]:
-        today = self.today()
-        cursor = state.cursor
-        if isinstance(cursor, str):
-            first = dt.date.fromisoformat(cursor[:10]) - dt.timedelta(days=self.config.lookback_days)
-            if state.start_date:
-                first = max(first, state.start_date)
-        elif state.start_date:
-            first = state.start_date
-        else:
-            first = today - dt.timedelta(days=max(self.config.lookback_days, 1))
-        return min(first, today), today
+        return lookback_window(state, self.today(), self.config.lookback_days)
 
     def run_report(self, account: str, params: dict[str, Any], what: str) -> str:
         """Start an async insights job and wait until it completes; its report_run_id."""

@@ -94,6 +94,22 @@ class Page:
     state: dict[str, Any] | None = None  # stored in the same transaction as the records
 
 
+def lookback_window(state: StreamState, today: dt.date, lookback_days: int) -> tuple[dt.date, dt.date]:
+    """Days a date-reported stream (ad metrics, analytics) reads: from the last day read
+    minus ``lookback_days`` (platforms restate recent days), never before ``start_date``;
+    on a first run from ``start_date``, else the last ``lookback_days`` (at least one)."""
+    cursor = state.cursor
+    if isinstance(cursor, str):
+        first = dt.date.fromisoformat(cursor[:10]) - dt.timedelta(days=lookback_days)
+        if state.start_date:
+            first = max(first, state.start_date)
+    elif state.start_date:
+        first = state.start_date
+    else:
+        first = today - dt.timedelta(days=max(lookback_days, 1))
+    return min(first, today), today
+
+
 def parse_utc(text: str) -> dt.datetime:
     """An ISO 8601 time as an aware datetime; text without an offset is UTC. ValueError if not a time."""
     parsed = dt.datetime.fromisoformat(text)
