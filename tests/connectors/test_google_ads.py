@@ -9,11 +9,10 @@ from decimal import Decimal
 
 import pytest
 from pydantic import ValidationError
+from sqlalchemy import text
 from werkzeug import Request, Response
 
 from connectors.google_ads import GoogleAdsConfig, GoogleAdsConnector, quota_wait
-from sqlalchemy import text
-
 from crm_model.sync import load_state, sync
 from crmhub.errors import SourceError
 from tests.conftest import FIXTURES, rows
