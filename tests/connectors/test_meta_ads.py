@@ -173,3 +173,14 @@ def test_usage_headers_are_read_whichever_one_is_sent():
     buc = {ACCOUNT: [{"type": "ads_management", "call_count": 100, "estimated_time_to_regain_access": 3}]}
     assert usage_percent({"X-Business-Use-Case-Usage": json.dumps(buc)}) == (100, 3)
     assert usage_percent({"X-App-Usage": "not json"}) == (0, 0)
+
+
+def test_an_insights_row_without_its_ad_set_is_quarantined_with_the_reason(warehouse, httpserver):
+    page = {**fixture(httpserver, "insights_page1.json"), "paging": {}}
+    del page["data"][0]["adset_id"]
+    httpserver.expect_request(INSIGHTS).respond_with_json(page)
+    result = sync(warehouse, "meta", connector(httpserver, []), "meta_ads", streams=["insights"])
+    assert (result.read, result.loaded, result.rejected) == (1, 0, 1)
+    (reject,) = rows(warehouse, "rejected_record")
+    assert "adset_id is missing" in reject["reason"]
+    assert rows(warehouse, "ad_stat_daily") == []
