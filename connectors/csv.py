@@ -85,6 +85,15 @@ class CsvConfig(ConnectorConfig):
         description="Warehouse field -> value where the file has no such column or a row leaves it empty "
                     "(e.g. channel: affiliate_click); a row's own value wins.")
 
+    @field_validator("defaults", mode="before")
+    @classmethod
+    def _scalars_as_text(cls, value: object) -> object:
+        """YAML reads `rating: 5` or a date as numbers and dates: they are cells' text here."""
+        if isinstance(value, dict):
+            return {k: (str(v).lower() if isinstance(v, bool) else str(v))
+                    if v is not None and not isinstance(v, (dict, list)) else v for k, v in value.items()}
+        return value
+
     @model_validator(mode="after")
     def _defaults_fit_the_entity(self) -> CsvConfig:
         if self.defaults:

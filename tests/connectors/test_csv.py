@@ -184,6 +184,18 @@ def test_a_rows_own_value_wins_over_the_default(tmp_path, write_config, warehous
         "ada@example.com": "prospect", "bob@example.com": "prospect"}
 
 
+def test_defaults_that_yaml_reads_as_numbers_or_dates_are_values_too(tmp_path, write_config, warehouse):
+    (tmp_path / "reviews.csv").write_text("review_id,comment\nr1,Bright lamp\nr2,\n")
+    cfg = write_config({"reviews": {"connector": "csv", "config": {
+        "path": "reviews.csv", "entity": "feedback", "key": "review_id",
+        "defaults": {"rating": 5, "received_at": dt.date(2026, 3, 1), "comment": "(none)"}}}})
+    (result,) = jobs.sync(cfg)
+    assert (result.loaded, result.rejected) == (2, 0), result.errors
+    got = {f["external_id"]: (f["rating"], f["received_at"], f["comment"]) for f in rows(warehouse, "feedback")}
+    assert got == {"r1": (5, dt.datetime(2026, 3, 1, tzinfo=UTC), "Bright lamp"),
+                   "r2": (5, dt.datetime(2026, 3, 1, tzinfo=UTC), "(none)")}
+
+
 @pytest.mark.parametrize("defaults, message", [
     ({"chanel": "affiliate_click"}, "defaults: 'chanel' is not a field of touchpoint"),
     ({"occurred_at": "soon"}, "'soon' is not a date-time"),
