@@ -126,7 +126,7 @@ def sync_cost(engine, ads: int, day: dt.date) -> None:
         INSERT INTO ad_stat_daily (platform, campaign_id, ad_id, date, impressions, clicks, cost, currency)
         SELECT 'google_ads', 'c' || (a % {max(ads // 100, 1)}), 'a' || a, DATE '{day}', 500, 20, 7.0, 'EUR'
         FROM generate_series(0, {ads - 1}) a
-        ON CONFLICT (platform, campaign_id, ad_id, date) DO UPDATE SET clicks = excluded.clicks"""
+        ON CONFLICT (platform, campaign_id, ad_group_id, ad_id, date) DO UPDATE SET clicks = excluded.clicks"""
     print(f"refresh cost per sync ({ads:,} rows: one day for every ad):")
     for label, drop in (("upsert with ix_ad_stat_daily_date", False), ("upsert without it", True)):
         with engine.begin() as conn:

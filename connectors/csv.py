@@ -10,6 +10,12 @@
           columns: {E-Mail: email, Firma: company}   # optional renames
           delimiter: ";"                # default ","
           encoding: utf-8-sig           # default; handles Excel's BOM
+          defaults: {channel: affiliate_click}   # a field's value where the file has none
+
+``defaults`` give warehouse fields a value where the file has no column for them or a row
+leaves the cell empty; a row's own value wins. An affiliate network's click or transaction
+export (Awin, CJ, Impact: no ``channel`` column) loads as touchpoints with
+``entity: touchpoint`` and ``defaults: {channel: affiliate_click, affiliate_site: <site>}``.
 
 Files are read in name order, `page_rows` (10,000) rows a page, each page committed
 with the file marks that cover it. A file is read again only when
@@ -37,7 +43,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from connectors.sdk import (
     ConfigError,
@@ -74,6 +80,27 @@ class CsvConfig(ConnectorConfig):
     max_columns: int = Field(MAX_COLUMNS, ge=1, le=1_000_000,
                              description="A row or header with more fields is quarantined.")
     allow_no_files: bool = Field(False, description="A pattern matching no file is not an error.")
+    defaults: dict[str, str] = Field(
+        default_factory=dict,
+        description="Warehouse field -> value where the file has no such column or a row leaves it empty "
+                    "(e.g. channel: affiliate_click); a row's own value wins.")
+
+    @field_validator("defaults", mode="before")
+    @classmethod
+    def _scalars_as_text(cls, value: object) -> object:
+        """YAML reads `rating: 5` or a date as numbers and dates: they are cells' text here."""
+        if isinstance(value, dict):
+            return {k: (str(v).lower() if isinstance(v, bool) else str(v))
+                    if v is not None and not isinstance(v, (dict, list)) else v for k, v in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _defaults_fit_the_entity(self) -> CsvConfig:
+        if self.defaults:
+            from crm_model.mapping.csv import check_defaults  # the mapping knows the entity's fields
+
+            check_defaults(self.entity, self.defaults, self.default_region)
+        return self
 
     @field_validator("encoding")
     @classmethod
@@ -90,7 +117,7 @@ class CsvConfig(ConnectorConfig):
 class CsvConnector(Connector):
     Config = CsvConfig
     config: CsvConfig
-    mapping_options = ("entity", "key", "columns", "default_region")
+    mapping_options = ("entity", "key", "columns", "default_region", "defaults")
 
     def stream_specs(self) -> dict[str, StreamSpec]:  # the key column comes from the config
         spec = self.declared_streams()["rows"]

@@ -213,6 +213,8 @@ class Attributed:
 
     ad_platform: Mapped[str | None] = col(String(32), "Platform of the attributed campaign (campaign.platform).")
     campaign_id: Mapped[str | None] = col(String(255), "Attributed campaign (campaign.campaign_id).")
+    ad_group_id: Mapped[str | None] = col(
+        String(255), "Attributed ad group (ad_group.ad_group_id; Meta: ad set), where known.")
     ad_id: Mapped[str | None] = col(String(255), "Attributed ad (ad.ad_id), where known.")
     attribution_rule: Mapped[str | None] = col(
         String(32), "Rule that attributed it: lead_ad, click_id, utm_campaign_id, utm_campaign_name, person.")
@@ -245,6 +247,7 @@ class Touchpoint(SourceRecord, PersonLinked, Base):
     )
     utm_source: Mapped[str | None] = col(String(255), "Marketing source (utm_source or platform).")
     campaign_id: Mapped[str | None] = col(String(255), "Campaign (platform id or utm_campaign).")
+    ad_group_id: Mapped[str | None] = col(String(255), "Ad group (Meta: ad set) id on the platform.")
     ad_id: Mapped[str | None] = col(String(255), "Ad id on the platform.")
     affiliate_site: Mapped[str | None] = col(String(255), "Referring affiliate site (host).")
     url: Mapped[str | None] = col(Text, "URL involved (landing page, clicked link).")
@@ -264,12 +267,28 @@ class Campaign(Base):
     channel: Mapped[str | None] = col(String(32), "search, display, social, video, ...")
 
 
+class AdGroup(Base):
+    """The level between campaign and ad: a Google Ads ad group, a Meta ad set."""
+
+    __tablename__ = "ad_group"
+
+    platform: Mapped[str] = key(String(32), "Ad platform.")
+    ad_group_id: Mapped[str] = key(String(255), "Ad group id on the platform (Meta: the ad set id).")
+    campaign_id: Mapped[str | None] = col(String(255), "campaign.campaign_id it belongs to.")
+    source: Mapped[str | None] = col(String(64), SOURCE)
+    name: Mapped[str | None] = col(String(255), "Ad group (ad set) name.")
+    status: Mapped[str | None] = col(String(32), "Status on the platform.")
+
+
 class Ad(Base):
     __tablename__ = "ad"
 
     platform: Mapped[str] = key(String(32), "Ad platform.")
     ad_id: Mapped[str] = key(String(255), "Ad id on the platform.")
     campaign_id: Mapped[str | None] = col(String(255), "campaign.campaign_id it belongs to.")
+    ad_group_id: Mapped[str | None] = col(
+        String(255), "ad_group.ad_group_id it is in; Google Ads: the last read of several ad groups "
+        "one ad serves in (ad_stat_daily has each).")
     source: Mapped[str | None] = col(String(64), SOURCE)
     name: Mapped[str | None] = col(String(255), "Ad name.")
     status: Mapped[str | None] = col(String(32), "Status on the platform.")
@@ -283,6 +302,10 @@ class AdStatDaily(Base):
 
     platform: Mapped[str] = key(String(32), "Ad platform.")
     campaign_id: Mapped[str] = key(String(255), "campaign.campaign_id.")
+    # server default '': rows written before ad groups existed, and by platforms without the level
+    ad_group_id: Mapped[str] = mapped_column(
+        String(255), primary_key=True, server_default="",
+        comment="ad_group.ad_group_id ('' where the platform or the row has no ad group level).")
     ad_id: Mapped[str] = key(String(255), "ad.ad_id ('' for campaign-level rows).")
     date: Mapped[dt.date] = key(Date, "Day, in the ad account's time zone.")
     source: Mapped[str | None] = col(String(64), SOURCE)
@@ -545,7 +568,7 @@ class ReportRun(Base):
 
 UNIFIED_TABLES = (
     "person", "source_person", "identity", "person_merge", "lead", "touchpoint", "campaign",
-    "ad", "ad_stat_daily", "web_traffic_daily", "affiliate_rule", "email_message", "product", "customer_order",
+    "ad_group", "ad", "ad_stat_daily", "web_traffic_daily", "affiliate_rule", "email_message", "product", "customer_order",
     "order_line", "service_case", "service_contract", "feedback",
 )
 OPERATIONS_TABLES = ("sync_run", "sync_state", "raw_record", "rejected_record", "report_run",

@@ -1,4 +1,4 @@
-"""Meta ads: campaigns, ads and daily ad-level insights through the Marketing API.
+"""Meta ads: campaigns, ad sets, ads and daily ad-level insights through the Marketing API.
 
     sources:
       meta:
@@ -12,8 +12,9 @@
           lookback_days: 28                    # re-read every sync: Meta restates attribution
 
 Streams (keys in brackets):
-- ``campaigns`` [id], ``ads`` [id]: ``/act_{id}/campaigns`` and ``/act_{id}/ads`` with names and
-  status, read whole every sync.
+- ``campaigns`` [id], ``adsets`` [id], ``ads`` [id]: ``/act_{id}/campaigns``, ``/act_{id}/adsets``
+  and ``/act_{id}/ads`` with names and status, read whole every sync. The ad set is Meta's
+  ad group level: ``ad_group`` rows, and the ``ad_group_id`` of ads and their daily stats.
 - ``insights`` [ad_id, date_start]: ``/act_{id}/insights`` with ``level=ad``,
   ``time_increment=1``, for the days from (last day read - ``lookback_days``) to today, pages
   followed through ``paging.next``. ``actions`` / ``action_values`` of the configured action
@@ -38,6 +39,7 @@ from connectors.sdk import Connector, Record, SourceError, StreamState, stream
 from connectors.sdk.streams import lookback_window
 
 CAMPAIGN_FIELDS = "id,name,status,effective_status,objective,created_time,updated_time"
+ADSET_FIELDS = "id,name,status,effective_status,campaign_id,created_time,updated_time"
 AD_FIELDS = "id,name,status,effective_status,campaign_id,adset_id,created_time,updated_time"
 INSIGHT_FIELDS = ("account_id,account_currency,campaign_id,campaign_name,adset_id,ad_id,ad_name,"
                   "impressions,clicks,spend,actions,action_values,date_start,date_stop")
@@ -85,6 +87,13 @@ class MetaAdsConnector(Connector):
             yield from self.graph.pages(f"act_{account}/campaigns",
                                         {"fields": CAMPAIGN_FIELDS, "limit": self.config.page_size},
                                         f"campaigns of act_{account}")
+
+    @stream(primary_key="id")
+    def adsets(self, state: StreamState) -> Iterator[list[Record]]:
+        for account in self.config.ad_accounts:
+            yield from self.graph.pages(f"act_{account}/adsets",
+                                        {"fields": ADSET_FIELDS, "limit": self.config.page_size},
+                                        f"ad sets of act_{account}")
 
     @stream(primary_key="id")
     def ads(self, state: StreamState) -> Iterator[list[Record]]:

@@ -5,7 +5,10 @@ the type of the warehouse column it lands in (dates, decimals, booleans) or by i
 meaning (email, phone, country). A value that does not parse rejects the row when it
 is what makes the row that record (an order's amount, when a lead was submitted, a
 lead's only contact); any other bad value is left out with a field warning naming the
-column, the raw value and the reason, and the row loads. People's details (email, name,
+column, the raw value and the reason, and the row loads. The source's ``defaults`` give a
+field a value where the file has no column for it or a row leaves it empty (an affiliate
+network's click export has no ``channel`` column: ``defaults: {channel: affiliate_click,
+affiliate_site: ...}``); a row's own value wins. People's details (email, name,
 phone, address, ...) go to ``source_person``; a lead's other columns are kept in
 ``lead.answers``, and every column with no warehouse field in
 ``source_person.attributes`` (custom identifiers such as a customer number are read
@@ -72,6 +75,33 @@ ESSENTIAL = {
 }
 
 
+def default_fields(entity: str) -> frozenset[str]:
+    """The fields a csv source of ``entity`` may give a default value."""
+    names = {c.name for c in TABLES[entity].c} - NOT_FROM_CSV
+    if entity == "person" or entity in LINKED:
+        names |= set(PERSON_FIELDS) | set(PERSONAL_ALIASES)
+    if entity == "lead":
+        names.add("channel")  # the channel of a lead's touchpoint (form, phone_call, ...)
+    return frozenset(names)
+
+
+def check_defaults(entity: str, defaults: dict[str, Any], region: str | None = None) -> None:
+    """Raise ValueError naming the first default that is not a field of ``entity`` or does not parse."""
+    allowed = default_fields(entity)
+    for name, value in defaults.items():
+        if name not in allowed:
+            raise ValueError(f"defaults: {name!r} is not a field of {entity} "
+                             f"(one of: {', '.join(sorted(allowed))})")
+        target = PERSONAL_ALIASES.get(name, name)
+        table = "source_person" if target in PERSON_FIELDS and entity != "person" else entity
+        if target in TABLES[table].c:
+            try:
+                if parse(table, target, value, region) is None:
+                    raise ValueError(f"defaults: {name} is empty")
+            except Reject as exc:
+                raise ValueError(f"defaults: {exc}") from None
+
+
 def label(raw: dict[str, Any]) -> str | None:
     """Where a row is: 'leads.csv line 7' (line 0: the file as a whole)."""
     if "_file" not in raw:
@@ -122,8 +152,11 @@ def _map_row(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     extra: dict[str, Any] = {}
     out = {PERSON: person, FIELD: fields}
     essential = ESSENTIAL.get(entity, ())
+    given: set[str] = set()  # fields a cell of this row fills (a default does not replace them)
     for name, where, target, parse_cell in _plan(entity, tuple(raw), options["key"], renames):
         cell = raw[name]
+        if v.text(cell) is not None:
+            given.add(target)
         if parse_cell is None:
             if (text := v.text(cell)) is not None:
                 extra[name] = text
@@ -131,6 +164,8 @@ def _map_row(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
             out[where][target] = parse_cell(cell, name, region)  # messages name the file's column
         else:
             out[where][target] = v.optional(parse_cell, cell, name, region, field=name)
+    for name, value in (options.get("defaults") or {}).items():
+        _default(entity, name, value, given, person, fields, extra, region)
 
     attributes = dict(extra) or None  # columns with no warehouse field stay with the person
     if entity == "person":
@@ -149,7 +184,7 @@ def _map_row(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     if entity in LINKED:
         if entity == "touchpoint" and not fields.get("channel"):
             raise Reject("channel is required for a touchpoint (ad_click, email, form, phone_call, ...)")
-        if person:
+        if any(value is not None for value in person.values()):  # empty contact cells name nobody
             ref = f"{entity}:{key}"
             rows.append(person_row(ref, stage="customer" if entity == "customer_order" else None,
                                    seen_at=_first_time(fields), attributes=attributes, **person))
@@ -160,6 +195,20 @@ def _map_row(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
         fields["total"] = fields["unit_price"] * (fields.get("quantity") or Decimal(1))
     rows.append(Row(entity, {"external_id": key, **fields}))
     return rows
+
+
+def _default(entity: str, name: str, value: Any, given: set[str], person: dict[str, Any],
+             fields: dict[str, Any], extra: dict[str, Any], region: str | None) -> None:
+    """The source's default for one field, where the row gave that field no value."""
+    target = PERSONAL_ALIASES.get(name, name)
+    if target in given or name in given:
+        return
+    if target in PERSON_FIELDS and (entity == "person" or entity in LINKED):
+        person[target] = parse("source_person", target, value, region)
+    elif target in TABLES[entity].c and target not in NOT_FROM_CSV:
+        fields[target] = parse(entity, target, value, region)
+    else:  # a lead's channel
+        extra[name] = v.text(value)
 
 
 def _first_time(fields: dict[str, Any]) -> dt.datetime | None:

@@ -1,4 +1,7 @@
-"""Google Ads rows (GAQL results as REST JSON, camelCase) -> campaign, ad, ad_stat_daily, touchpoint.
+"""Google Ads rows (GAQL results as REST JSON, camelCase) -> campaign, ad_group, ad, ad_stat_daily, touchpoint.
+
+One ad (``ad_group_ad.ad.id``) may serve in several ad groups: its daily metrics are kept
+per (ad group, ad) in ``ad_stat_daily``, so neither ad group's day overwrites the other's.
 
 int64 fields arrive as JSON strings ("costMicros": "1230000"); money is exact:
 cost = cost_micros / 10^6 as a Decimal. conversions and conversions_value are doubles
@@ -64,24 +67,37 @@ def map_campaign(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     })]
 
 
-@mapping(PLATFORM, "ads", version=1)
+@mapping(PLATFORM, "ads", version=2)
 def map_ad(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
+    """One ad_group_ad row -> its ad group and its ad."""
     ad_id = _required(raw, "adGroupAd", "ad", "id")
+    campaign_id = _required(raw, "campaign", "id")
+    group_id = _required(raw, "adGroup", "id")
+    group = v.text(_part(raw, "adGroup", "name"))
     name = v.text(_part(raw, "adGroupAd", "ad", "name"), 255)
     if name is None:  # search ads have no name of their own: say which ad group holds them
-        group = v.text(_part(raw, "adGroup", "name"))
         name = v.text(f"{group} / ad {ad_id}" if group else None, 255)
-    return [Row("ad", {
-        "platform": PLATFORM,
-        "ad_id": ad_id,
-        "campaign_id": _required(raw, "campaign", "id"),
-        "name": name,
-        "status": status(_part(raw, "adGroupAd", "status")),
-        "channel": channel(_part(raw, "campaign", "advertisingChannelType")),
-    })]
+    return [
+        Row("ad_group", {
+            "platform": PLATFORM,
+            "ad_group_id": group_id,
+            "campaign_id": campaign_id,
+            "name": v.text(group, 255),
+            "status": status(_part(raw, "adGroup", "status")),
+        }),
+        Row("ad", {
+            "platform": PLATFORM,
+            "ad_id": ad_id,
+            "campaign_id": campaign_id,
+            "ad_group_id": group_id,
+            "name": name,
+            "status": status(_part(raw, "adGroupAd", "status")),
+            "channel": channel(_part(raw, "campaign", "advertisingChannelType")),
+        }),
+    ]
 
 
-@mapping(PLATFORM, "ad_stats", version=1)
+@mapping(PLATFORM, "ad_stats", version=2)
 def map_ad_stat(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     metrics = raw.get("metrics") if isinstance(raw.get("metrics"), dict) else {}
     day = v.date(_part(raw, "segments", "date"), "segments.date")
@@ -90,6 +106,7 @@ def map_ad_stat(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     return [Row("ad_stat_daily", {
         "platform": PLATFORM,
         "campaign_id": _required(raw, "campaign", "id"),
+        "ad_group_id": _required(raw, "adGroup", "id"),
         "ad_id": _required(raw, "adGroupAd", "ad", "id"),
         "date": day,
         "impressions": v.integer(metrics.get("impressions", 0), "metrics.impressions"),
@@ -109,7 +126,15 @@ def ad_of(resource_name: Any) -> str | None:
     return text.rsplit("~", 1)[1] or None
 
 
-@mapping(PLATFORM, "clicks", version=1)
+def ad_group_of(resource_name: Any) -> str | None:
+    """'customers/1/adGroupAds/22~333' -> '22'."""
+    text = v.text(resource_name)
+    if not text or "~" not in text:
+        return None
+    return text.rsplit("~", 1)[0].rsplit("/", 1)[-1] or None
+
+
+@mapping(PLATFORM, "clicks", version=2)
 def map_click(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     gclid = _required(raw, "clickView", "gclid")
     day = v.date(_part(raw, "segments", "date"), "segments.date")
@@ -119,6 +144,7 @@ def map_click(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
         "channel": "ad_click",
         "utm_source": "google",
         "campaign_id": v.text(_part(raw, "campaign", "id"), 255),
+        "ad_group_id": v.text(_part(raw, "adGroup", "id"), 255) or ad_group_of(_part(raw, "clickView", "adGroupAd")),
         "ad_id": ad_of(_part(raw, "clickView", "adGroupAd")),
         "click_id": gclid[:255],
         "ad_platform": PLATFORM,

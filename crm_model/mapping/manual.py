@@ -17,7 +17,8 @@ from crm_model.mapping import values as v
 from crm_model.mapping.common import lead_rows, person_row
 
 # touchpoint.channel values (crm_model.schema.Touchpoint)
-TOUCHPOINT_CHANNELS = ("ad_click", "email", "email_click", "web_visit", "form", "phone_call", "site_visit")
+TOUCHPOINT_CHANNELS = ("ad_click", "email", "email_click", "web_visit", "form", "phone_call", "site_visit",
+                       "meeting")
 # what reps call a channel -> the touchpoint channel it is
 CHANNEL_ALIASES = {"phone": "phone_call", "call": "phone_call", "walk_in": "site_visit",
                    "visit": "site_visit", "e_mail": "email"}
@@ -36,7 +37,7 @@ def touchpoint_channel(channel: str | None) -> str:
     return channel if channel in TOUCHPOINT_CHANNELS else "form"
 
 
-@mapping("manual", "leads", version=1)
+@mapping("manual", "leads", version=2)
 def map_manual_lead(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     entered_at = v.timestamp(raw.get("entered_at"), "entered_at")
     if entered_at is None:

@@ -1,4 +1,7 @@
-"""Meta Marketing API records -> campaign, ad, ad_stat_daily.
+"""Meta Marketing API records -> campaign, ad_group (ad sets), ad, ad_stat_daily.
+
+The ad set is Meta's ad group level: ``ad_group_id`` is the ``adset_id`` (an ad is in
+exactly one ad set).
 
 Insights numbers are JSON strings ("spend": "12.34", in the account currency, exact);
 conversions are the sum of ``actions[].value`` whose ``action_type`` is one of the
@@ -43,14 +46,22 @@ def map_campaign(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
                              "name": v.text(raw.get("name"), 255), "status": status(raw), "channel": "social"})]
 
 
-@mapping(PLATFORM, "ads", version=1)
+@mapping(PLATFORM, "adsets", version=1)
+def map_adset(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
+    return [Row("ad_group", {"platform": PLATFORM, "ad_group_id": _required(raw, "id"),
+                             "campaign_id": v.text(raw.get("campaign_id"), 255), "name": v.text(raw.get("name"), 255),
+                             "status": status(raw)})]
+
+
+@mapping(PLATFORM, "ads", version=2)
 def map_ad(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     return [Row("ad", {"platform": PLATFORM, "ad_id": _required(raw, "id"),
-                       "campaign_id": v.text(raw.get("campaign_id"), 255), "name": v.text(raw.get("name"), 255),
+                       "campaign_id": v.text(raw.get("campaign_id"), 255),
+                       "ad_group_id": v.text(raw.get("adset_id"), 255), "name": v.text(raw.get("name"), 255),
                        "status": status(raw), "channel": "social"})]
 
 
-@mapping(PLATFORM, "insights", version=1)
+@mapping(PLATFORM, "insights", version=2)
 def map_insight(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     types = tuple(ctx.options.get("conversion_action_types") or DEFAULT_ACTION_TYPES)
     day = v.date(raw.get("date_start"), "date_start")
@@ -59,6 +70,7 @@ def map_insight(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     return [Row("ad_stat_daily", {
         "platform": PLATFORM,
         "campaign_id": _required(raw, "campaign_id"),
+        "ad_group_id": _required(raw, "adset_id"),
         "ad_id": _required(raw, "ad_id"),
         "date": day,
         "impressions": v.integer(raw.get("impressions") or 0, "impressions"),

@@ -33,7 +33,7 @@ def answers_of(field_data: Any) -> dict[str, Any]:
     return answers
 
 
-@mapping("meta_leads", "leads", version=1)
+@mapping("meta_leads", "leads", version=2)
 def map_lead(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     lead_id = v.text(raw.get("id"))
     if lead_id is None:
@@ -66,7 +66,7 @@ def map_lead(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     ad_id = v.text(raw.get("ad_id"), 255)
     if ad_id and not raw.get("is_organic"):
         attribution = {"ad_platform": "meta_ads", "campaign_id": v.text(raw.get("campaign_id"), 255),
-                       "ad_id": ad_id}
+                       "ad_group_id": v.text(raw.get("adset_id"), 255), "ad_id": ad_id}
         for row in rows:
             if row.table == "lead":
                 row.values.update(attribution, attribution_rule="lead_ad")

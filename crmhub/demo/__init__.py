@@ -21,7 +21,7 @@ from crmhub.demo.replay import ReplayServer, load_routes
 DEMO_DIR = Path(__file__).parent
 SHOWN_TABLES = ("person", "identity", "person_merge", "lead", "touchpoint", "customer_order", "order_line",
                 "product", "service_case", "service_contract", "feedback",
-                "campaign", "ad", "ad_stat_daily", "web_traffic_daily", "email_message")
+                "campaign", "ad_group", "ad", "ad_stat_daily", "web_traffic_daily", "email_message")
 
 
 def run_demo(workdir: Path, out: Callable[[str], None], err: Callable[[str], None],

@@ -7,6 +7,8 @@
 --   utm_campaign_id   utm_campaign equals a campaign's id
 --   utm_campaign_name utm_campaign equals a campaign's name (case-insensitive)
 --   person            (orders only) the buyer's latest attributed lead
+-- The ad group (Meta: ad set) comes with the ad: the click's ad group (click_view names it),
+-- the lead ad's ad set, else the `ad` row's ad group when the ad serves in that one only.
 
 -- 1. Ad clicks (click_view, ...) belong to the person whose lead carries the click id.
 UPDATE touchpoint SET person_id = (
@@ -20,7 +22,7 @@ WHERE channel = 'ad_click' AND click_id IS NOT NULL AND person_ref IS NULL
     ORDER BY (l.submitted_at IS NULL), l.submitted_at, l.source, l.external_id LIMIT 1);
 
 -- 2. Leads: forget what the SQL rules decided last time (the data may have changed) ...
-UPDATE lead SET ad_platform = NULL, campaign_id = NULL, ad_id = NULL, attribution_rule = NULL
+UPDATE lead SET ad_platform = NULL, campaign_id = NULL, ad_group_id = NULL, ad_id = NULL, attribution_rule = NULL
 WHERE attribution_rule IS NOT NULL AND attribution_rule <> 'lead_ad';
 
 -- ... click id: the ad click with the lead's gclid or fbclid.
@@ -29,6 +31,9 @@ UPDATE lead SET
         AND (t.click_id = lead.gclid OR t.click_id = lead.fbclid)
         ORDER BY (t.occurred_at IS NULL), t.occurred_at DESC, t.source, t.external_id LIMIT 1),
     campaign_id = (SELECT t.campaign_id FROM touchpoint t WHERE t.channel = 'ad_click'
+        AND (t.click_id = lead.gclid OR t.click_id = lead.fbclid)
+        ORDER BY (t.occurred_at IS NULL), t.occurred_at DESC, t.source, t.external_id LIMIT 1),
+    ad_group_id = (SELECT t.ad_group_id FROM touchpoint t WHERE t.channel = 'ad_click'
         AND (t.click_id = lead.gclid OR t.click_id = lead.fbclid)
         ORDER BY (t.occurred_at IS NULL), t.occurred_at DESC, t.source, t.external_id LIMIT 1),
     ad_id = (SELECT t.ad_id FROM touchpoint t WHERE t.channel = 'ad_click'
@@ -65,8 +70,19 @@ UPDATE lead SET ad_id = (SELECT a.ad_id FROM ad a WHERE a.platform = lead.ad_pla
         ORDER BY a.ad_id LIMIT 1)
 WHERE attribution_rule IN ('utm_campaign_id', 'utm_campaign_name') AND utm_content IS NOT NULL;
 
+-- ... the ad group of an attributed ad, where the `ad` row names one and the ad has no
+-- daily stats in another ad group (Google Ads: one ad may serve in several).
+UPDATE lead SET ad_group_id = (SELECT a.ad_group_id FROM ad a WHERE a.platform = lead.ad_platform
+        AND a.ad_id = lead.ad_id)
+WHERE ad_id IS NOT NULL AND ad_group_id IS NULL
+  AND EXISTS (SELECT 1 FROM ad a WHERE a.platform = lead.ad_platform AND a.ad_id = lead.ad_id
+              AND a.ad_group_id IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM ad_stat_daily s WHERE s.platform = a.platform AND s.ad_id = a.ad_id
+                              AND s.ad_group_id <> '' AND s.ad_group_id <> a.ad_group_id));
+
 -- 3. Orders: the same, with the buyer's clicks and leads standing in for click ids.
-UPDATE customer_order SET ad_platform = NULL, campaign_id = NULL, ad_id = NULL, attribution_rule = NULL
+UPDATE customer_order SET ad_platform = NULL, campaign_id = NULL, ad_group_id = NULL, ad_id = NULL,
+    attribution_rule = NULL
 WHERE attribution_rule IS NOT NULL;
 
 -- ... click id: the buyer's latest ad click at or before the order.
@@ -75,6 +91,9 @@ UPDATE customer_order SET
         AND t.channel = 'ad_click' AND t.campaign_id IS NOT NULL AND t.occurred_at <= customer_order.ordered_at
         ORDER BY t.occurred_at DESC, t.source, t.external_id LIMIT 1),
     campaign_id = (SELECT t.campaign_id FROM touchpoint t WHERE t.person_id = customer_order.person_id
+        AND t.channel = 'ad_click' AND t.campaign_id IS NOT NULL AND t.occurred_at <= customer_order.ordered_at
+        ORDER BY t.occurred_at DESC, t.source, t.external_id LIMIT 1),
+    ad_group_id = (SELECT t.ad_group_id FROM touchpoint t WHERE t.person_id = customer_order.person_id
         AND t.channel = 'ad_click' AND t.campaign_id IS NOT NULL AND t.occurred_at <= customer_order.ordered_at
         ORDER BY t.occurred_at DESC, t.source, t.external_id LIMIT 1),
     ad_id = (SELECT t.ad_id FROM touchpoint t WHERE t.person_id = customer_order.person_id
@@ -111,6 +130,9 @@ UPDATE customer_order SET
     campaign_id = (SELECT l.campaign_id FROM lead l WHERE l.person_id = customer_order.person_id
         AND l.campaign_id IS NOT NULL AND l.submitted_at <= customer_order.ordered_at
         ORDER BY l.submitted_at DESC, l.source, l.external_id LIMIT 1),
+    ad_group_id = (SELECT l.ad_group_id FROM lead l WHERE l.person_id = customer_order.person_id
+        AND l.campaign_id IS NOT NULL AND l.submitted_at <= customer_order.ordered_at
+        ORDER BY l.submitted_at DESC, l.source, l.external_id LIMIT 1),
     ad_id = (SELECT l.ad_id FROM lead l WHERE l.person_id = customer_order.person_id
         AND l.campaign_id IS NOT NULL AND l.submitted_at <= customer_order.ordered_at
         ORDER BY l.submitted_at DESC, l.source, l.external_id LIMIT 1),
@@ -125,8 +147,20 @@ UPDATE customer_order SET
         AND l.campaign_id IS NOT NULL ORDER BY (l.submitted_at IS NULL), l.submitted_at, l.source, l.external_id LIMIT 1),
     campaign_id = (SELECT l.campaign_id FROM lead l WHERE l.person_id = customer_order.person_id
         AND l.campaign_id IS NOT NULL ORDER BY (l.submitted_at IS NULL), l.submitted_at, l.source, l.external_id LIMIT 1),
+    ad_group_id = (SELECT l.ad_group_id FROM lead l WHERE l.person_id = customer_order.person_id
+        AND l.campaign_id IS NOT NULL ORDER BY (l.submitted_at IS NULL), l.submitted_at, l.source, l.external_id LIMIT 1),
     ad_id = (SELECT l.ad_id FROM lead l WHERE l.person_id = customer_order.person_id
         AND l.campaign_id IS NOT NULL ORDER BY (l.submitted_at IS NULL), l.submitted_at, l.source, l.external_id LIMIT 1),
     attribution_rule = 'person'
 WHERE attribution_rule IS NULL AND person_id IS NOT NULL
   AND EXISTS (SELECT 1 FROM lead l WHERE l.person_id = customer_order.person_id AND l.campaign_id IS NOT NULL);
+
+-- ... the ad group of an attributed ad, where the `ad` row names one and the ad has no
+-- daily stats in another ad group (Google Ads: one ad may serve in several).
+UPDATE customer_order SET ad_group_id = (SELECT a.ad_group_id FROM ad a WHERE a.platform = customer_order.ad_platform
+        AND a.ad_id = customer_order.ad_id)
+WHERE ad_id IS NOT NULL AND ad_group_id IS NULL
+  AND EXISTS (SELECT 1 FROM ad a WHERE a.platform = customer_order.ad_platform AND a.ad_id = customer_order.ad_id
+              AND a.ad_group_id IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM ad_stat_daily s WHERE s.platform = a.platform AND s.ad_id = a.ad_id
+                              AND s.ad_group_id <> '' AND s.ad_group_id <> a.ad_group_id));

@@ -3,8 +3,8 @@
 -- (name, email, address, ...) are chosen by survivorship rules in crm_model/identity.py.
 
 -- Lifecycle: customer once something was bought (an order that is not cancelled,
--- failed, unpaid or a draft/test), prospect once they engaged beyond a form (ad or
--- email click, visit, call), else lead.
+-- failed, unpaid or a draft/test), prospect once they engaged beyond a form (ad, affiliate
+-- or email click, web or site visit, call, meeting), else lead.
 UPDATE person SET lifecycle_stage = CASE
     WHEN EXISTS (SELECT 1 FROM customer_order o WHERE o.person_id = person.person_id
                  AND COALESCE(o.status, '') NOT IN (
@@ -14,7 +14,8 @@ UPDATE person SET lifecycle_stage = CASE
                  WHERE sp.person_id = person.person_id AND sp.lifecycle_stage = 'customer')
         THEN 'customer'
     WHEN EXISTS (SELECT 1 FROM touchpoint t WHERE t.person_id = person.person_id
-                 AND t.channel IN ('ad_click', 'email_click', 'web_visit', 'site_visit', 'phone_call'))
+                 AND t.channel IN ('ad_click', 'affiliate_click', 'email_click', 'web_visit', 'site_visit',
+                                   'phone_call', 'meeting'))
       OR EXISTS (SELECT 1 FROM source_person sp
                  WHERE sp.person_id = person.person_id AND sp.lifecycle_stage = 'prospect')
         THEN 'prospect'

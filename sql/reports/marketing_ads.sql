@@ -1,3 +1,4 @@
+-- Per ad: an ad serving in several ad groups (Google Ads) is summed over them.
 -- The 25 ads with the best click-through rate (clicks / impressions), then conversion rate.
 -- Platform-reported conversions beside warehouse-counted ones: people who clicked (touchpoint
 -- channel ad_click) in the period and left a lead / bought in the period.

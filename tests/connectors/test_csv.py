@@ -5,13 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import shutil
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import text
 
 from crmhub import jobs
 from crmhub.errors import ConfigError
-from tests.conftest import rows
+from tests.conftest import FIXTURES, rows
 
 UTC = dt.UTC
 
@@ -124,3 +126,82 @@ def test_config_errors_are_clear(tmp_path, write_config):
     assert re.search(r"crmhub.yml line \d+: sources.reps.config.entity", result.errors[0])
     with pytest.raises(ConfigError, match=r"crmhub.yml line \d+: sources.reps.config.entity"):
         jobs.sync(cfg, raise_setup_errors=True)  # how Airflow's task asks for it
+
+
+AWIN = FIXTURES / "affiliate" / "awin_transactions_2026-03.csv"
+
+
+def awin_source(**config):
+    return {"awin": {"connector": "csv", "config": {
+        "path": "awin_*.csv", "entity": "touchpoint", "key": "id",
+        "columns": {"clickDate": "occurred_at", "siteName": "affiliate_site"}, **config}}}
+
+
+def test_an_affiliate_networks_export_loads_as_affiliate_clicks_by_the_sources_defaults(
+        tmp_path, write_config, warehouse):
+    shutil.copy(AWIN, tmp_path / AWIN.name)
+    cfg = write_config(awin_source(defaults={"channel": "affiliate_click", "affiliate_site": "awin.com",
+                                             "utm_source": "awin"}))
+    (result,) = jobs.sync(cfg)
+    assert (result.status, result.read, result.loaded, result.rejected) == ("success", 3, 3, 0), result.errors
+    jobs.model(cfg)
+    clicks = {t["external_id"]: t for t in rows(warehouse, "touchpoint")}
+    assert {k: (t["channel"], t["affiliate_site"], t["utm_source"], t["occurred_at"]) for k, t in clicks.items()} == {
+        "2409871001": ("affiliate_click", "bestdeals.example", "awin", dt.datetime(2026, 3, 1, 10, 15, tzinfo=UTC)),
+        "2409871002": ("affiliate_click", "couponking.example", "awin", dt.datetime(2026, 3, 2, 11, 20, tzinfo=UTC)),
+        # no publisher site in the export: the source's default names it
+        "2409871003": ("affiliate_click", "awin.com", "awin", dt.datetime(2026, 3, 3, 12, 25, tzinfo=UTC)),
+    }
+    assert clicks["2409871002"]["url"] == "https://www.example.com/?awc=12345_1772450200_d4e5f6"
+    with warehouse.connect() as conn:
+        mart = {r.affiliate_site: r.clicks for r in conn.execute(text("SELECT * FROM v_affiliate_performance"))}
+    assert mart == {"bestdeals.example": 1, "couponking.example": 1, "awin.com": 1}
+
+
+def test_without_defaults_the_export_is_quarantined_with_the_reason(tmp_path, write_config, warehouse):
+    shutil.copy(AWIN, tmp_path / AWIN.name)
+    (result,) = jobs.sync(write_config(awin_source()))
+    assert (result.loaded, result.rejected) == (0, 3)
+    assert all("channel is required for a touchpoint" in r["reason"] for r in rows(warehouse, "rejected_record"))
+
+
+def test_a_rows_own_value_wins_over_the_default(tmp_path, write_config, warehouse):
+    (tmp_path / "partner.csv").write_text(
+        "click_id,occurred_at,channel,affiliate_site,email\n"
+        "k1,2026-03-01T09:00:00Z,,,ada@example.com\n"
+        "k2,2026-03-01T10:00:00Z,meeting,fair.example,bob@example.com\n"
+        "k3,2026-03-01T11:00:00Z,  ,  ,\n")
+    cfg = write_config({"partner": {"connector": "csv", "config": {
+        "path": "partner.csv", "entity": "touchpoint", "key": "click_id",
+        "defaults": {"channel": "affiliate_click", "affiliate_site": "partner.example"}}}})
+    (result,) = jobs.sync(cfg)
+    assert (result.loaded, result.rejected) == (3, 0), result.errors
+    got = {t["external_id"]: (t["channel"], t["affiliate_site"]) for t in rows(warehouse, "touchpoint")}
+    assert got == {"k1": ("affiliate_click", "partner.example"), "k2": ("meeting", "fair.example"),
+                   "k3": ("affiliate_click", "partner.example")}
+    jobs.model(cfg)  # a person with an affiliate click or a meeting and no purchase is a prospect
+    assert {p["email"]: p["lifecycle_stage"] for p in rows(warehouse, "person")} == {
+        "ada@example.com": "prospect", "bob@example.com": "prospect"}
+
+
+def test_defaults_that_yaml_reads_as_numbers_or_dates_are_values_too(tmp_path, write_config, warehouse):
+    (tmp_path / "reviews.csv").write_text("review_id,comment\nr1,Bright lamp\nr2,\n")
+    cfg = write_config({"reviews": {"connector": "csv", "config": {
+        "path": "reviews.csv", "entity": "feedback", "key": "review_id",
+        "defaults": {"rating": 5, "received_at": dt.date(2026, 3, 1), "comment": "(none)"}}}})
+    (result,) = jobs.sync(cfg)
+    assert (result.loaded, result.rejected) == (2, 0), result.errors
+    got = {f["external_id"]: (f["rating"], f["received_at"], f["comment"]) for f in rows(warehouse, "feedback")}
+    assert got == {"r1": (5, dt.datetime(2026, 3, 1, tzinfo=UTC), "Bright lamp"),
+                   "r2": (5, dt.datetime(2026, 3, 1, tzinfo=UTC), "(none)")}
+
+
+@pytest.mark.parametrize("defaults, message", [
+    ({"chanel": "affiliate_click"}, "defaults: 'chanel' is not a field of touchpoint"),
+    ({"occurred_at": "soon"}, "'soon' is not a date-time"),
+])
+def test_a_default_that_does_not_fit_is_a_config_error(tmp_path, write_config, defaults, message):
+    shutil.copy(AWIN, tmp_path / AWIN.name)
+    cfg = write_config(awin_source(defaults=defaults))
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        jobs.sync(cfg, raise_setup_errors=True)

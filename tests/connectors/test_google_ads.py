@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 from pydantic import ValidationError
+from sqlalchemy import text
 from werkzeug import Request, Response
 
 from connectors.google_ads import GoogleAdsConfig, GoogleAdsConnector, quota_wait
@@ -30,6 +31,7 @@ class Api:
         self.queries: list[tuple[str, str]] = []
         self.tokens = 0
         self.stats = {DE: "stats_de.json", UK: "stats_uk.json"}
+        self.ads = {DE: "ads_de.json", UK: "ads_uk.json"}
         self.fail: list[tuple[int, str]] = []  # (status, fixture) answers to give first
 
     def token(self, request: Request) -> Response:
@@ -59,7 +61,7 @@ class Api:
         elif table == "ad_group_ad" and "segments.date BETWEEN" in query:
             name = self.stats[cid]
         elif table == "ad_group_ad":
-            name = {DE: "ads_de.json", UK: "ads_uk.json"}[cid]
+            name = self.ads[cid]
         else:
             day = re.search(r"segments.date = '([\d-]+)'", query).group(1)
             path = FIXTURES / "google_ads" / f"clicks_{'de' if cid == DE else 'uk'}_{day}.json"
@@ -141,6 +143,54 @@ def test_lookback_rereads_restated_days_and_updates_them_in_place(warehouse, htt
     restated = stats[("90001", dt.date(2026, 3, 2))]
     assert (restated["conversions"], restated["conversion_value"]) == (Decimal("1"), Decimal("99.99"))
     assert stats[("90001", dt.date(2026, 3, 3))]["cost"] == Decimal("3.000001")  # 3000001 micros, exactly
+
+
+def test_one_ad_in_two_ad_groups_on_one_day_is_two_rows_and_a_restated_day_updates_both(
+        warehouse, httpserver, api):
+    """ad_group_ad.ad.id 90001 serves in ad groups 70001 and 70003: neither day overwrites the other."""
+    api.ads[DE], api.stats[DE] = "ads_de_two_groups.json", "stats_de_two_groups.json"
+    result = sync(warehouse, "google", connector(httpserver, customer_ids=[DE]), "google_ads",
+                  streams=["ads", "ad_stats", "clicks"])
+    assert result.status == "success", result.errors
+    assert result.rejected == 0
+    assert [(g["ad_group_id"], g["campaign_id"], g["name"], g["status"]) for g in rows(warehouse, "ad_group")] == [
+        ("70001", "20001", "Brand terms", "enabled"), ("70002", "20002", "Spring assets", "enabled"),
+        ("70003", "20001", "Brand terms - exact", "paused")]
+    stats = {(s["ad_group_id"], s["ad_id"], s["date"]): s for s in rows(warehouse, "ad_stat_daily")}
+    day = dt.date(2026, 3, 1)
+    assert (stats[("70001", "90001", day)]["clicks"], stats[("70001", "90001", day)]["cost"]) == (12, Decimal("12.345678"))
+    assert (stats[("70003", "90001", day)]["clicks"], stats[("70003", "90001", day)]["cost"]) == (5, Decimal("4"))
+    assert len(stats) == 3
+    (click,) = rows(warehouse, "touchpoint")
+    assert (click["ad_group_id"], click["ad_id"]) == ("70001", "90001")  # click_view names the ad group
+
+    def mart() -> dict:
+        with warehouse.connect() as conn:
+            return {(r.ad_group_id, str(r.day)): r for r in conn.execute(text(
+                "SELECT * FROM v_ad_performance WHERE ad_id = '90001'"))}
+
+    def ad_day_total(day: str) -> tuple:
+        with warehouse.connect() as conn:
+            return tuple(conn.execute(text(
+                "SELECT SUM(clicks), SUM(impressions), SUM(platform_conversions) FROM v_ad_performance "
+                "WHERE ad_id = '90001' AND day = :d"), {"d": day}).one())
+
+    assert mart()[("70003", "2026-03-01")].ad_group_name == "Brand terms - exact"
+    assert ad_day_total("2026-03-01") == (17, 580, 3)  # both ad groups' rows summed
+
+    # the platform restates 03-01 in 70003 and reports 70003 on 03-02: updated in place, nothing doubled
+    api.stats[DE] = "stats_de_two_groups_restated.json"
+    later = connector(httpserver, customer_ids=[DE], lookback_days=1)
+    result = sync(warehouse, "google", later, "google_ads", streams=["ad_stats"])
+    assert result.status == "success", result.errors
+    stats = {(s["ad_group_id"], s["ad_id"], s["date"]): s for s in rows(warehouse, "ad_stat_daily")}
+    assert len(stats) == 4
+    restated = stats[("70003", "90001", day)]
+    assert (restated["clicks"], restated["cost"], restated["conversion_value"]) == (
+        6, Decimal("4.500001"), Decimal("75.25"))
+    assert ad_day_total("2026-03-01") == (18, 590, 4)
+    assert ad_day_total("2026-03-02") == (11, 417, 0)
+    assert len(mart()) == 4
 
 
 def test_a_temporary_quota_error_waits_and_retries(warehouse, httpserver, api):

@@ -77,8 +77,8 @@ def test_walk_ins_are_site_visits_and_unknown_channels_are_kept_on_the_lead(crmh
 
 
 def test_touchpoint_channel_mapping():
-    assert [touchpoint_channel(c) for c in ("phone_call", "email", "walk_in", "referral", None)] == \
-        ["phone_call", "email", "site_visit", "form", "form"]
+    assert [touchpoint_channel(c) for c in ("phone_call", "email", "walk_in", "referral", "meeting", None)] == \
+        ["phone_call", "email", "site_visit", "form", "meeting", "form"]
 
 
 @pytest.mark.parametrize(("args", "message"), [

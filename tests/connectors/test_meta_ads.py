@@ -69,6 +69,8 @@ def test_insights_page_through_paging_next_and_a_rate_limit_into_exact_daily_sta
     assert all(TOKEN not in req.url for req, _ in httpserver.log)  # never in a URL
     assert slept == [pytest.approx(0.01 * 20 / 25)]  # 95% usage: paced (4/5 of rate_limit_wait)
     stats = {s["ad_id"]: s for s in rows(warehouse, "ad_stat_daily")}
+    assert {s["ad_id"]: s["ad_group_id"] for s in stats.values()} == {
+        "120210000000000011": "120205000000000001", "120210000000000012": "120205000000000002"}  # adset_id
     leads = stats["120210000000000011"]
     assert (leads["date"], leads["cost"], leads["currency"], leads["impressions"], leads["clicks"]) == (
         dt.date(2026, 3, 1), Decimal("41.27"), "EUR", 5230, 87)
@@ -129,17 +131,25 @@ def test_a_long_window_runs_as_an_async_report(warehouse, httpserver):
     assert [s["ad_id"] for s in rows(warehouse, "ad_stat_daily")] == ["120210000000000012"]
 
 
-def test_campaigns_and_ads_with_names_and_status(warehouse, httpserver):
+def test_campaigns_ad_sets_and_ads_with_names_and_status(warehouse, httpserver):
     httpserver.expect_request(f"/v24.0/act_{ACCOUNT}/campaigns").respond_with_json(fixture(httpserver, "campaigns.json"))
+    httpserver.expect_request(f"/v24.0/act_{ACCOUNT}/adsets").respond_with_json(fixture(httpserver, "adsets.json"))
     httpserver.expect_request(f"/v24.0/act_{ACCOUNT}/ads").respond_with_json(fixture(httpserver, "ads.json"))
-    result = sync(warehouse, "meta", connector(httpserver, []), "meta_ads", streams=["campaigns", "ads"])
+    result = sync(warehouse, "meta", connector(httpserver, []), "meta_ads", streams=["campaigns", "adsets", "ads"])
     assert result.status == "success", result.errors
     assert [(c["campaign_id"], c["name"], c["status"], c["channel"]) for c in rows(warehouse, "campaign")] == [
         ("120200000000000001", "Spring Leads - Lead Ads", "active", "social"),
         ("120200000000000002", "Retargeting - Sales", "paused", "social")]
-    assert [(a["ad_id"], a["campaign_id"], a["status"]) for a in rows(warehouse, "ad")] == [
-        ("120210000000000011", "120200000000000001", "active"),
-        ("120210000000000012", "120200000000000002", "campaign_paused")]
+    # the ad set is Meta's ad group level
+    assert [(g["platform"], g["ad_group_id"], g["campaign_id"], g["name"], g["status"])
+            for g in rows(warehouse, "ad_group")] == [
+        ("meta_ads", "120205000000000001", "120200000000000001", "DE 25-54 - lead form", "active"),
+        ("meta_ads", "120205000000000002", "120200000000000002", "Website visitors 30d", "campaign_paused")]
+    assert [(a["ad_id"], a["campaign_id"], a["ad_group_id"], a["status"]) for a in rows(warehouse, "ad")] == [
+        ("120210000000000011", "120200000000000001", "120205000000000001", "active"),
+        ("120210000000000012", "120200000000000002", "120205000000000002", "campaign_paused")]
+    adsets = next(req for req, _ in httpserver.log if req.path.endswith("/adsets"))
+    assert adsets.args["fields"].split(",")[:5] == ["id", "name", "status", "effective_status", "campaign_id"]
 
 
 def test_an_expired_token_fails_at_once_without_the_token(warehouse, httpserver):
@@ -163,3 +173,14 @@ def test_usage_headers_are_read_whichever_one_is_sent():
     buc = {ACCOUNT: [{"type": "ads_management", "call_count": 100, "estimated_time_to_regain_access": 3}]}
     assert usage_percent({"X-Business-Use-Case-Usage": json.dumps(buc)}) == (100, 3)
     assert usage_percent({"X-App-Usage": "not json"}) == (0, 0)
+
+
+def test_an_insights_row_without_its_ad_set_is_quarantined_with_the_reason(warehouse, httpserver):
+    page = {**fixture(httpserver, "insights_page1.json"), "paging": {}}
+    del page["data"][0]["adset_id"]
+    httpserver.expect_request(INSIGHTS).respond_with_json(page)
+    result = sync(warehouse, "meta", connector(httpserver, []), "meta_ads", streams=["insights"])
+    assert (result.read, result.loaded, result.rejected) == (1, 0, 1)
+    (reject,) = rows(warehouse, "rejected_record")
+    assert "adset_id is missing" in reject["reason"]
+    assert rows(warehouse, "ad_stat_daily") == []

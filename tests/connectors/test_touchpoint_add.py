@@ -57,6 +57,21 @@ def test_a_meeting_by_phone_with_the_sources_region(crmhub, engine):
     assert touch["channel"] == "meeting"
 
 
+def test_a_meeting_makes_the_lead_a_prospect(crmhub, engine):
+    code, out, err = crmhub("lead", "add", "--email", "grace@example.org", "--source", "referral")
+    assert code == 0, err
+    with engine.begin() as conn:
+        identity.resolve(conn)
+    assert rows(engine, "person")[0]["lifecycle_stage"] == "lead"  # a form alone is no tracked interaction
+    code, out, err = crmhub("touchpoint", "add", "--email", "grace@example.org", "--channel", "meeting",
+                            "--note", "Demo at their office")
+    assert code == 0, err
+    with engine.begin() as conn:
+        identity.resolve(conn)
+    (person,) = rows(engine, "person")
+    assert (person["lifecycle_stage"], person["last_touch_channel"]) == ("prospect", "meeting")
+
+
 @pytest.mark.parametrize("args, message", [
     (("--channel", "phone_call"), "give --email or --phone"),
     (("--email", "ada@example.com", "--channel", "fax"), "--channel must be one of phone_call, site_visit, meeting"),

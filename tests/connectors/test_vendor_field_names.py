@@ -84,12 +84,13 @@ def test_quota_error_fixtures_parse_as_google_ads_failures():
 
 def test_meta_fields_are_marketing_api_fields():
     from facebook_business.adobjects.ad import Ad
+    from facebook_business.adobjects.adset import AdSet
     from facebook_business.adobjects.adsinsights import AdsInsights
     from facebook_business.adobjects.campaign import Campaign
     from facebook_business.adobjects.lead import Lead
 
     for fields, cls in ((meta_ads.INSIGHT_FIELDS, AdsInsights), (meta_ads.CAMPAIGN_FIELDS, Campaign),
-                        (meta_ads.AD_FIELDS, Ad), (meta_leads.LEAD_FIELDS, Lead)):
+                        (meta_ads.AD_FIELDS, Ad), (meta_ads.ADSET_FIELDS, AdSet), (meta_leads.LEAD_FIELDS, Lead)):
         for name in fields.split(","):
             assert hasattr(cls.Field, name), f"{name} is not a {cls.__name__} field"
     from facebook_business.adobjects.adreportrun import AdReportRun

@@ -27,8 +27,9 @@ def day(text: str) -> dt.date:
     return dt.date.fromisoformat(text)
 
 
-def stat(ad: str, date: str, impressions: int, clicks: int, cost: str, conversions: str) -> dict:
-    return {"platform": "google_ads", "campaign_id": "C1", "ad_id": ad, "date": day(date), "source": "ads",
+def stat(ad: str, date: str, impressions: int, clicks: int, cost: str, conversions: str, group: str = "G1") -> dict:
+    return {"platform": "google_ads", "campaign_id": "C1", "ad_group_id": group, "ad_id": ad, "date": day(date),
+            "source": "ads",
             "impressions": impressions, "clicks": clicks, "cost": D(cost), "currency": "EUR",
             "conversions": D(conversions), "conversion_value": D(conversions) * 50}
 
@@ -48,7 +49,9 @@ ROWS: dict[str, list[dict]] = {
     "ad": [{"platform": "google_ads", "ad_id": "A1", "campaign_id": "C1", "name": "Lamp ad"},
            {"platform": "google_ads", "ad_id": "A2", "campaign_id": "C1", "name": "Sensor ad"}],
     "ad_stat_daily": [
-        stat("A1", "2026-03-05", 1000, 50, "100.00", "5"),   # A1 in March: 2000 imp, 80 clicks,
+        # A1 serves in two ad groups on 03-05 (600 + 400 imp, 30 + 20 clicks): the report sums the ad
+        stat("A1", "2026-03-05", 600, 30, "60.00", "3"),     # A1 in March: 2000 imp, 80 clicks,
+        stat("A1", "2026-03-05", 400, 20, "40.00", "2", group="G2"),
         stat("A1", "2026-03-06", 1000, 30, "60.00", "3"),    #   160.00 cost, 8 conversions
         stat("A2", "2026-03-05", 500, 40, "80.00", "2"),     # A2 in March: CTR 0.08, conv. rate 0.05
         stat("A1", "2026-02-10", 1000, 20, "40.00", "1"),    # previous period: CTR 0.02

@@ -25,11 +25,11 @@ def at(day: int, hour: int = 12) -> dt.datetime:
     return dt.datetime(2026, 3, day, hour, tzinfo=UTC)
 
 
-def google_rows() -> dict[str, list[dict]]:
+def google_rows(ads: str = "ads_de.json", stats: str = "stats_de.json") -> dict[str, list[dict]]:
     """What a google_ads sync maps the fixtures to (the mapping functions, no HTTP)."""
     out: dict[str, list[dict]] = {}
-    for fixture, fn, stream in (("campaigns_de.json", map_campaign, "campaigns"), ("ads_de.json", map_ad, "ads"),
-                                ("stats_de.json", map_ad_stat, "ad_stats"),
+    for fixture, fn, stream in (("campaigns_de.json", map_campaign, "campaigns"), (ads, map_ad, "ads"),
+                                (stats, map_ad_stat, "ad_stats"),
                                 ("clicks_de_2026-03-01.json", map_click, "clicks")):
         ctx = MapContext("google", stream, "google_ads")
         for batch in load_json("google_ads", fixture):
@@ -43,10 +43,10 @@ def person(source: str, ref: str, email: str, seen: dt.datetime) -> dict:
     return {"source": source, "external_id": ref, "email": email, "seen_at": seen, "lifecycle_stage": "lead"}
 
 
-def load(warehouse, **tables: list[dict]) -> None:
+def load(warehouse, google: dict[str, list[dict]] | None = None, **tables: list[dict]) -> None:
     with warehouse.begin() as conn:
         up = Upserter(conn)
-        for table, values in google_rows().items():
+        for table, values in (google or google_rows()).items():
             up.upsert(table, values)
         for table, values in tables.items():
             up.upsert(table, values)
@@ -189,3 +189,62 @@ affiliates:
     assert (best.clicks, best.leads, best.customers, money(best.revenue), best.revenue_currency) == (
         1, 1, 1, Decimal("50"), "EUR")
     assert (mart["coupons.example"].leads, mart["coupons.example"].customers) == (1, 0)
+
+
+def test_ad_groups_one_ad_in_two_groups_keeps_both_days_and_leads_land_once(warehouse):
+    """Ad 90001 serves in ad groups 70001 and 70003 (Google Ads); 90002 only in 70002."""
+    load(
+        warehouse, google_rows("ads_de_two_groups.json", "stats_de_two_groups.json"),
+        source_person=[person("web", f"lead:G{n}", f"g{n}@example.com", at(1)) for n in (1, 2, 3)]
+        + [person("shop", "c1", "g1@example.com", at(2))],
+        lead=[
+            # the click (click_view) names its ad group
+            {"source": "web", "external_id": "G1", "person_ref": "lead:G1", "submitted_at": at(1, 14),
+             "gclid": "Cj0KCQiA-demo-gclid-1"},
+            # utm_content names ad 90001, which serves in two ad groups: which one is unknown
+            {"source": "web", "external_id": "G2", "person_ref": "lead:G2", "submitted_at": at(1, 15),
+             "utm_campaign": "20001", "utm_content": "90001"},
+            # 90002 serves in one ad group only: the ad row names it
+            {"source": "web", "external_id": "G3", "person_ref": "lead:G3", "submitted_at": at(2, 9),
+             "utm_campaign": "20002", "utm_content": "90002"},
+        ],
+        customer_order=[{"source": "shop", "external_id": "o1", "person_ref": "c1", "ordered_at": at(2, 9),
+                         "status": "paid", "currency": "EUR", "total": Decimal("100")}],
+    )
+    leads = {r["external_id"]: (r["ad_group_id"], r["ad_id"], r["attribution_rule"]) for r in rows(warehouse, "lead")}
+    assert leads == {"G1": ("70001", "90001", "click_id"), "G2": (None, "90001", "utm_campaign_id"),
+                     "G3": ("70002", "90002", "utm_campaign_id")}
+    (order,) = rows(warehouse, "customer_order")
+    assert (order["ad_group_id"], order["ad_id"], order["attribution_rule"]) == ("70001", "90001", "click_id")
+    with warehouse.connect() as conn:
+        mart = {(r.ad_group_id, r.ad_id, str(r.day)): r for r in conn.execute(text("SELECT * FROM v_ad_performance"))}
+        per_ad = {r.ad_id: r for r in conn.execute(text(
+            "SELECT ad_id, SUM(clicks) AS clicks, SUM(cost) AS cost, SUM(leads) AS leads, SUM(customers) AS customers "
+            "FROM v_ad_performance GROUP BY ad_id"))}
+    assert set(mart) == {("70001", "90001", "2026-03-01"), ("70003", "90001", "2026-03-01"),
+                         ("", "90001", "2026-03-01"), ("70001", "90001", "2026-03-02"),
+                         ("70002", "90002", "2026-03-02")}
+    first, second = mart[("70001", "90001", "2026-03-01")], mart[("70003", "90001", "2026-03-01")]
+    assert (first.clicks, money(first.cost), first.leads, first.ad_group_name) == (
+        12, Decimal("12.345678"), 1, "Brand terms")
+    assert (second.clicks, money(second.cost), second.leads, second.ad_group_name) == (
+        5, Decimal("4"), 0, "Brand terms - exact")
+    unknown_group = mart[("", "90001", "2026-03-01")]
+    assert (unknown_group.clicks, unknown_group.leads, unknown_group.ad_group_name) == (0, 1, None)
+    assert mart[("70001", "90001", "2026-03-02")].customers == 1
+    assert mart[("70002", "90002", "2026-03-02")].leads == 1
+    ad = per_ad["90001"]  # both ad groups' stats and each lead once
+    assert (ad.clicks, money(ad.cost), ad.leads, ad.customers) == (26, Decimal("24.355678"), 2, 1)
+
+
+def test_a_meeting_or_an_affiliate_click_makes_a_prospect(warehouse):
+    load(
+        warehouse,
+        source_person=[person("manual", f"touch:{c}", f"{c}@example.com", at(3)) for c in
+                       ("meeting", "affiliate_click", "form")],
+        touchpoint=[{"source": "manual", "external_id": c, "person_ref": f"touch:{c}", "channel": c,
+                     "occurred_at": at(3)} for c in ("meeting", "affiliate_click", "form")],
+    )
+    stages = {p["email"]: p["lifecycle_stage"] for p in rows(warehouse, "person")}
+    assert stages == {"meeting@example.com": "prospect", "affiliate_click@example.com": "prospect",
+                      "form@example.com": "lead"}
