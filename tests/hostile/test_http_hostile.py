@@ -19,9 +19,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from connectors.google_forms import GoogleFormsConfig, GoogleFormsConnector
 from connectors.sdk import Http, SourceError, StreamState, paginate
 from connectors.sdk.http import BodyTooLarge, NotJson, TooManyPages
-from connectors.google_forms import GoogleFormsConfig, GoogleFormsConnector
 from connectors.shopify.client import ShopifyClient
 from connectors.stripe import StripeConfig, StripeConnector
 from connectors.typeform import TypeformConfig, TypeformConnector
