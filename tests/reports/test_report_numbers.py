@@ -95,7 +95,10 @@ def test_sales_figures(warehouse):
     assert approx(k["revenue"], 170) and approx(k["revenue_prev"], 30)  # 100 + 50 + (25 - 5 refunded)
     assert (k["orders"], k["orders_prev"], k["customers"], k["new_customers"]) == (3, 1, 3, 2)
     assert k["returning_customers"] == 1 and approx(k["average_order"], 170 / 3)
-    assert approx(k["gross_margin"], (80 - 60) + (50 - 30)) and approx(k["gross_margin_rate"], 40 / 130)
+    # lamp lines at the product's unit cost 30: (80 - 2 x 30) + (50 - 30); the mug line OL2 with the
+    # cost the shop recorded at the sale: 20 - 12; the mug line OL5 has no cost and stays out
+    assert approx(k["gross_margin"], (80 - 60) + (50 - 30) + (20 - 12))
+    assert approx(k["gross_margin_rate"], 48 / (80 + 50 + 20))
     assert approx(k["gross_margin_prev"], 0)
     assert approx(k["marketing_cost_per_new_customer"], 120) and approx(k["ad_cost"], 240)
 
@@ -112,7 +115,8 @@ def test_sales_figures(warehouse):
     assert approx(by(s["by_channel"].rows, channel="pos")["revenue_prev"], 30)
     lamp = by(s["by_product"].rows, product="Desk lamp")
     assert approx(lamp["units"], 3) and approx(lamp["revenue"], 130) and approx(lamp["gross_margin"], 40)
-    assert by(s["by_product"].rows, product="Mug")["gross_margin"] is None  # no unit cost known
+    mug = by(s["by_product"].rows, product="Mug")  # OL2 costed (20 - 12), OL5 without any cost
+    assert approx(mug["revenue"], 45) and approx(mug["gross_margin"], 8) and approx(mug["gross_margin_rate"], 8 / 20)
     assert sum(r["customers"] for r in s["rfm"].rows) == 3
     assert s["forecast"].empty_reason and "periods" in s["forecast"].empty_reason
 
