@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from crmhub.reports import forecast as fc
 from crmhub.reports.definitions import ReportDefinition, Section
 from crmhub.reports.period import Period
-from crmhub.reports.query import HISTORY_PERIODS, has_rows, parameters, run_query
+from crmhub.reports.query import HISTORY_PERIODS, has_rows, parameters, run_query, run_statements
 
 
 @dataclass
@@ -80,6 +80,8 @@ def build(engine: Engine, definition: ReportDefinition, period: Period, name: st
             # them costs more than running them, and 4 MB work_mem spills a 10k-ad hash to disk.
             conn.exec_driver_sql("SET LOCAL jit = off")
             conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+        for name_ in definition.prepare:  # temporary tables, gone with the connection's transaction
+            run_statements(conn, name_, params)
         filled: dict[str, bool] = {}
         for section in definition.sections:
             result = SectionResult(section, [], [], note=section.note, report_name=name)
@@ -126,7 +128,12 @@ def as_date(value: Any) -> dt.date:
 
 def _forecast(result: SectionResult, period: Period) -> None:
     """Turn the daily history into periods, forecast the next ones, show the back-test."""
-    daily = [(as_date(r["day"]), number(r["revenue"])) for r in result.rows]
+    totals: dict[Any, float] = {}
+    for r in result.rows:
+        totals[r.get("currency")] = totals.get(r.get("currency"), 0.0) + number(r["revenue"])
+    main = max(totals, key=lambda c: (totals[c], str(c))) if totals else None
+    daily = [(as_date(r["day"]), number(r["revenue"])) for r in result.rows if r.get("currency") == main]
+    others = sorted(str(c) for c in totals if c != main)
     series = fc.buckets(daily, period.end, period.days, HISTORY_PERIODS)
     result.columns = ["period", "revenue", "back_test", "forecast"]
     result.rows = []
@@ -144,7 +151,9 @@ def _forecast(result: SectionResult, period: Period) -> None:
         result.rows.append({"period": period.end + step * i, "revenue": None, "back_test": None,
                             "forecast": value})
     mape = "n/a (the held-out periods had no sales)" if out.mape is None else f"{out.mape * 100:.1f} %"
-    result.note = (f"Method: {fc.METHOD}, on {len(series)} periods of {period.days} days. "
+    result.note = (f"Revenue in {main or 'no currency'}"
+                   + (f" (the main currency; {', '.join(others)} revenue is not added in)" if others else "")
+                   + f". Method: {fc.METHOD}, on {len(series)} periods of {period.days} days. "
                    f"Back-test: fitted without the last {fc.HOLDOUT} periods, its forecasts of them were off by "
                    f"a mean absolute percentage error (MAPE) of {mape}.")
     result.mape = out.mape  # type: ignore[attr-defined]
