@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal as D
 
 import pytest
 
@@ -184,3 +185,97 @@ def test_period_arithmetic():
     for bad in ("week", "0d", "2026-03-31..2026-03-01", "2026-02-30..2026-03-01"):
         with pytest.raises(Exception, match="period"):
             parse_period(bad, today)
+
+
+# ----------------------------------------------------------------- two currencies
+
+
+USD_ROWS = {  # the fixture's EUR shop plus a US shop and a US ad account, all in March 2026
+    "person": [{"person_id": 6, "display_name": "Uma US", "email": "uma@example.com", "country": "US",
+                "lifecycle_stage": "customer"}],
+    "ad_stat_daily": [
+        {"platform": "meta_ads", "campaign_id": "M1", "ad_id": "MA1", "date": fixtures.day("2026-03-05"),
+         "source": "meta", "impressions": 500, "clicks": 10, "cost": D("90.00"), "currency": "USD",
+         "conversions": D("1"), "conversion_value": D("50")},
+    ],
+    "product": [{"source": "us", "external_id": "U1", "title": "Lamp US", "price": D("70"), "currency": "USD",
+                 "unit_cost": D("25")}],
+    "customer_order": [
+        {"source": "us", "external_id": "U-O1", "person_id": 6, "ordered_at": fixtures.ts("2026-03-11 12:00"),
+         "status": "paid", "currency": "USD", "total": D("200"), "channel": "web"},
+        {"source": "us", "external_id": "U-O2", "person_id": 1, "ordered_at": fixtures.ts("2026-03-21 12:00"),
+         "status": "paid", "currency": "USD", "total": D("60"), "channel": "web"},
+    ],
+    "order_line": [
+        {"source": "us", "external_id": "U-L1", "order_id": "U-O1", "product_id": "U1", "quantity": D("2"),
+         "unit_price": D("100"), "total": D("200"), "currency": "USD"},
+    ],
+}
+
+
+def load_two_currencies(engine):
+    from sqlalchemy import insert
+
+    from crm_model.load import TABLES
+
+    fixtures.load(engine)
+    with engine.begin() as conn:
+        for table, rows in USD_ROWS.items():
+            for row in rows:
+                conn.execute(insert(TABLES[table]).values(**row))
+
+
+def test_money_is_summed_per_currency_never_across(warehouse):
+    load_two_currencies(warehouse)
+    s = sections(warehouse, "sales")
+    eur, usd = s["summary"].rows  # one row per currency, in currency order
+    assert (eur["currency"], usd["currency"]) == ("EUR", "USD")
+    # counts are across currencies: EUR orders O1 O2 O5 + USD orders U-O1 U-O2; buyers 1 2 3 6
+    assert (eur["orders"], usd["orders"], eur["customers"], usd["customers"]) == (5, 5, 4, 4)
+    assert eur["new_customers"] == 3  # persons 2, 3 and 6 (person 1 bought in February)
+    assert approx(eur["revenue"], 170) and approx(usd["revenue"], 260)  # never 430
+    assert approx(eur["average_order"], 170 / 3) and approx(usd["average_order"], 130)
+    assert approx(usd["revenue_per_customer"], 260 / 2)  # persons 6 and 1 bought in USD
+    assert approx(usd["gross_margin"], 200 - 2 * 25) and approx(usd["gross_margin_rate"], 150 / 200)
+    assert approx(eur["gross_margin"], 48)
+    assert approx(eur["ad_cost"], 240) and approx(usd["ad_cost"], 90)
+    # spend in two currencies: no cost per new customer (it would add EUR to USD)
+    assert eur["marketing_cost_per_new_customer"] is None and usd["marketing_cost_per_new_customer"] is None
+
+    rfm = s["rfm"].rows
+    assert {r["currency"] for r in rfm} == {"EUR", "USD"}
+    assert sum(r["customers"] for r in rfm if r["currency"] == "USD") == 2
+    assert sum(r["customers"] for r in rfm if r["currency"] == "EUR") == 3
+    assert approx(sum(float(r["revenue"]) for r in rfm if r["currency"] == "USD"), 260)
+    assert all(r["_label"].endswith(f"({r['currency']})") for r in rfm)  # chart bars say which currency
+
+    daily = {(str(r["day"])[:10], r["currency"]): float(r["revenue"]) for r in s["daily"].rows}
+    assert daily[("2026-03-10", "EUR")] == 100.0 and daily[("2026-03-11", "USD")] == 200.0
+
+    m = sections(warehouse, "marketing")
+    eur_ads, usd_ads = m["summary"].rows
+    assert approx(eur_ads["ad_cost"], 240) and approx(usd_ads["ad_cost"], 90)
+    assert eur_ads["impressions"] == usd_ads["impressions"] == 3000  # 2500 EUR-account + 500 USD-account
+    assert eur_ads["cost_per_lead"] is None and usd_ads["cost_per_customer"] is None
+
+
+def test_a_summary_in_two_currencies_shows_a_line_per_currency(warehouse, tmp_path):
+    from crmhub.reports import render
+    from crmhub.reports.delivery import write_files
+
+    load_two_currencies(warehouse)
+    report = build(warehouse, REPORTS["sales"], parse_period(fixtures.PERIOD), "sales", charts=False)
+    summary = next(s for s in report.sections if s.key == "summary")
+    lines = {k["metric"]: k for k in render.kpis(summary)}
+    assert lines["Revenue (EUR)"]["value"] == "170.00" and lines["Revenue (USD)"]["value"] == "260.00"
+    assert lines["Ad cost (USD)"]["value"] == "90.00" and "Revenue" not in lines
+    assert lines["Orders"]["value"] == "5"  # once, not once per currency
+    assert sum(1 for m in lines if m.startswith("Orders")) == 1
+
+    write_files(report, tmp_path)
+    html = (tmp_path / "sales.html").read_text()
+    assert "Revenue (EUR)" in html and "Revenue (USD)" in html
+    text = (tmp_path / "sales.txt").read_text()
+    assert "Gross margin (USD)" in text and "Gross margin (EUR)" in text
+    rows = (tmp_path / "sales-summary.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert rows[0].startswith("currency,orders,") and [r.split(",")[0] for r in rows[1:]] == ["EUR", "USD"]
