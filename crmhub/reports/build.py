@@ -8,6 +8,8 @@ runs the forecast on the history query's rows, and draws the charts.
 from __future__ import annotations
 
 import datetime as dt
+import sys
+import threading
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -74,6 +76,9 @@ def build(engine: Engine, definition: ReportDefinition, period: Period, name: st
     name = name or definition.name
     report = Report(name, definition, period, dt.datetime.now(dt.UTC))
     params = parameters(period)
+    if charts and "matplotlib.figure" not in sys.modules:
+        # matplotlib takes 1-4 s to import: do it while the database answers the queries
+        threading.Thread(target=_import_charts, name="crmhub-import-matplotlib", daemon=True).start()
     with engine.connect() as conn:
         if conn.dialect.name == "postgresql":
             # Report queries are short aggregations the planner overestimates: JIT compiling
@@ -104,6 +109,15 @@ def build(engine: Engine, definition: ReportDefinition, period: Period, name: st
                 result.chart_png = draw(section.chart, result.rows)
             report.sections.append(result)
     return report
+
+
+def _import_charts() -> None:
+    try:
+        import matplotlib.figure  # noqa: F401
+
+        import crmhub.reports.charts  # noqa: F401
+    except Exception:  # noqa: BLE001,S110 (the import in the main thread reports it)
+        pass
 
 
 def _all_empty(rows: list[dict[str, Any]]) -> bool:
