@@ -423,6 +423,9 @@ class OrderLine(SourceRecord, Base):
     discount: Mapped[Decimal | None] = col(Money, "Discount on this line.")
     total: Mapped[Decimal | None] = col(Money, "Line total after discounts.")
     currency: Mapped[str | None] = col(String(3), "ISO 4217 currency.")
+    cost: Mapped[Decimal | None] = col(
+        Money, "What the line's units cost the business, as the shop recorded it at the sale (WooCommerce's "
+               "cost of goods sold); where unknown, gross margin uses quantity x product.unit_cost.")
 
 
 class ServiceCase(SourceRecord, PersonLinked, Base):

@@ -63,7 +63,10 @@ CUSTOMER_FIELDS = f"""id firstName lastName displayName note tags createdAt upda
 
 PRODUCT_FIELDS = "id title handle productType vendor status tags createdAt updatedAt"
 
-VARIANT_FIELDS = "id title sku price compareAtPrice barcode createdAt updatedAt"
+# unitCost (what a unit costs the shop, in the shop's currency) gives the reports' gross
+# margin; InventoryItem is readable with read_products since 2025-01 (no read_inventory needed).
+VARIANT_FIELDS = """id title sku price compareAtPrice barcode createdAt updatedAt
+    inventoryItem { unitCost { amount currencyCode } }"""
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ Shopify's admin, REST API and email tools show); a guest checkout's buyer is
 
 Products. Every variant is a ``product`` row (``external_id`` = the variant's gid,
 ``parent_id`` = its product's gid) and every product is one too (the parent, without a
-price: only variants have one). An order line's ``product_id`` is its variant's gid,
+price: only variants have one). A variant's ``unit_cost`` is its inventory item's
+``unitCost`` (shop currency), which the sales report's gross margin uses. An order line's ``product_id`` is its variant's gid,
 or the product's gid for a line without a variant, so it always names a product row.
 
 Money. Every amount is the shop-currency side (``shopMoney``) of Shopify's MoneyBag,
@@ -261,8 +262,30 @@ def map_product(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
             "category": category,
             "price": price,
             "currency": currency if price is not None else None,
+            "unit_cost": unit_cost(variant, currency),
         }))
     return rows
+
+
+def unit_cost(variant: dict[str, Any], currency: str | None) -> Decimal | None:
+    """What one unit costs the shop: the variant's ``inventoryItem.unitCost`` (MoneyV2).
+
+    Shopify keeps it in the shop's currency; a cost in another one (or without the shop's
+    currency to check it against) is left out with a field warning, never mixed in."""
+    cost = (variant.get("inventoryItem") or {}).get("unitCost")
+    if not isinstance(cost, dict):
+        return None  # no cost entered in Shopify (or a staff member without "View product costs")
+    amount = v.optional(v.decimal, cost.get("amount"), "inventoryItem.unitCost.amount",
+                        field="inventoryItem.unitCost")
+    code = v.optional(v.currency, cost.get("currencyCode"), "inventoryItem.unitCost.currencyCode",
+                      field="inventoryItem.unitCost")
+    if amount is None:
+        return None
+    if code != currency:
+        v.warn("inventoryItem.unitCost", f"{amount} {code}",
+               f"inventoryItem.unitCost: a {code} cost for a {currency} shop (left out)")
+        return None
+    return amount
 
 
 # --------------------------------------------------------------------------- values

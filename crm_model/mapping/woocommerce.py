@@ -16,6 +16,10 @@
   referral, admin, ...) and leave the utm_* columns empty, so reports never mix
   placeholders with campaigns.
 - The sales rep is the order meta entry named by the ``sales_rep_meta_key`` option.
+- Cost (WooCommerce 9.5+ with its Cost of Goods Sold feature on): a line's
+  ``cost_of_goods_sold.value`` (cost x quantity at the sale) becomes ``order_line.cost``,
+  a product's ``cost_of_goods_sold.total_value`` its ``unit_cost``; the sales report's
+  gross margin reads both.
 - Reviews become ``feedback`` (rating 1-5; 0 means "no rating"); the reviewer, by
   email, becomes a person ``review:<id>`` that identity resolution joins to others.
 """
@@ -38,7 +42,7 @@ SOURCE_TYPE_CHANNELS = {"utm": "utm", "typein": "direct", "organic": "organic", 
                         "admin": "admin", "mobile_app": "mobile_app", "pos": "pos"}
 
 
-@mapping("woocommerce", "orders", version=2,
+@mapping("woocommerce", "orders", version=3,
          label=lambda raw: f"WooCommerce order #{raw.get('number') or raw.get('id')}")
 def map_order(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     order_id = _id(raw.get("id"), "id")
@@ -104,7 +108,7 @@ def map_customer(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
                        seen_at=seen_at, shop_customer_id=customer_id, **person)]
 
 
-@mapping("woocommerce", "products", version=1,
+@mapping("woocommerce", "products", version=2,
          label=lambda raw: f"WooCommerce product {raw.get('id')}")
 def map_product(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     categories = [v.text(c.get("name")) for c in raw.get("categories") or [] if isinstance(c, dict)]
@@ -121,7 +125,21 @@ def map_product(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
         "price": price,
         "currency": v.currency(raw.get("_currency"), "store currency"),
         "parent_id": str(parent) if parent else None,
+        "unit_cost": _product_cost(raw.get("cost_of_goods_sold")),
     })]
+
+
+def _product_cost(cogs: Any) -> Decimal | None:
+    """A product's cost per unit: ``cost_of_goods_sold.total_value`` (WooCommerce 9.5+, Cost of
+    Goods Sold feature on), when a cost was entered (a defined value): WooCommerce reports an
+    unset cost as 0 too."""
+    if not isinstance(cogs, dict):
+        return None
+    values = cogs.get("values") if isinstance(cogs.get("values"), list) else []
+    if not any(isinstance(x, dict) and x.get("defined_value") is not None for x in values):
+        return None
+    return v.optional(v.decimal, cogs.get("total_value"), "cost_of_goods_sold.total_value",
+                      field="cost_of_goods_sold")
 
 
 @mapping("woocommerce", "reviews", version=1,
@@ -204,7 +222,19 @@ def _order_line(item: dict[str, Any], order_id: str, currency: str | None) -> tu
         "discount": subtotal - total if subtotal is not None and total is not None else None,
         "total": total,
         "currency": currency,
+        "cost": _line_cost(item.get("cost_of_goods_sold")),
     }), subtotal
+
+
+def _line_cost(cogs: Any) -> Decimal | None:
+    """What the line's units cost, recorded at the sale: ``cost_of_goods_sold.value`` (the
+    product's cost x quantity). 0 is what WooCommerce reports for a product without a cost,
+    so it counts as unknown (the report then falls back to product.unit_cost)."""
+    if not isinstance(cogs, dict):
+        return None
+    value = v.optional(v.decimal, cogs.get("value"), "line_items.cost_of_goods_sold.value",
+                       field="line_items.cost_of_goods_sold")
+    return value or None
 
 
 def _per_unit(amount: Decimal | None, quantity: Decimal | None) -> Decimal | None:

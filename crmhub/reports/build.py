@@ -8,6 +8,8 @@ runs the forecast on the history query's rows, and draws the charts.
 from __future__ import annotations
 
 import datetime as dt
+import sys
+import threading
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -17,7 +19,7 @@ from sqlalchemy import Engine
 from crmhub.reports import forecast as fc
 from crmhub.reports.definitions import ReportDefinition, Section
 from crmhub.reports.period import Period
-from crmhub.reports.query import HISTORY_PERIODS, has_rows, parameters, run_query
+from crmhub.reports.query import HISTORY_PERIODS, has_rows, parameters, run_query, run_statements
 
 
 @dataclass
@@ -74,12 +76,17 @@ def build(engine: Engine, definition: ReportDefinition, period: Period, name: st
     name = name or definition.name
     report = Report(name, definition, period, dt.datetime.now(dt.UTC))
     params = parameters(period)
+    if charts and "matplotlib.figure" not in sys.modules:
+        # matplotlib takes 1-4 s to import: do it while the database answers the queries
+        threading.Thread(target=_import_charts, name="crmhub-import-matplotlib", daemon=True).start()
     with engine.connect() as conn:
         if conn.dialect.name == "postgresql":
             # Report queries are short aggregations the planner overestimates: JIT compiling
             # them costs more than running them, and 4 MB work_mem spills a 10k-ad hash to disk.
             conn.exec_driver_sql("SET LOCAL jit = off")
             conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+        for name_ in definition.prepare:  # temporary tables, gone with the connection's transaction
+            run_statements(conn, name_, params)
         filled: dict[str, bool] = {}
         for section in definition.sections:
             result = SectionResult(section, [], [], note=section.note, report_name=name)
@@ -104,6 +111,15 @@ def build(engine: Engine, definition: ReportDefinition, period: Period, name: st
     return report
 
 
+def _import_charts() -> None:
+    try:
+        import matplotlib.figure  # noqa: F401
+
+        import crmhub.reports.charts  # noqa: F401
+    except Exception:  # noqa: BLE001,S110 (the import in the main thread reports it)
+        pass
+
+
 def _all_empty(rows: list[dict[str, Any]]) -> bool:
     return all(v in (None, 0) for row in rows for v in row.values())
 
@@ -126,7 +142,12 @@ def as_date(value: Any) -> dt.date:
 
 def _forecast(result: SectionResult, period: Period) -> None:
     """Turn the daily history into periods, forecast the next ones, show the back-test."""
-    daily = [(as_date(r["day"]), number(r["revenue"])) for r in result.rows]
+    totals: dict[Any, float] = {}
+    for r in result.rows:
+        totals[r.get("currency")] = totals.get(r.get("currency"), 0.0) + number(r["revenue"])
+    main = max(totals, key=lambda c: (totals[c], str(c))) if totals else None
+    daily = [(as_date(r["day"]), number(r["revenue"])) for r in result.rows if r.get("currency") == main]
+    others = sorted(str(c) for c in totals if c != main)
     series = fc.buckets(daily, period.end, period.days, HISTORY_PERIODS)
     result.columns = ["period", "revenue", "back_test", "forecast"]
     result.rows = []
@@ -144,7 +165,9 @@ def _forecast(result: SectionResult, period: Period) -> None:
         result.rows.append({"period": period.end + step * i, "revenue": None, "back_test": None,
                             "forecast": value})
     mape = "n/a (the held-out periods had no sales)" if out.mape is None else f"{out.mape * 100:.1f} %"
-    result.note = (f"Method: {fc.METHOD}, on {len(series)} periods of {period.days} days. "
+    result.note = (f"Revenue in {main or 'no currency'}"
+                   + (f" (the main currency; {', '.join(others)} revenue is not added in)" if others else "")
+                   + f". Method: {fc.METHOD}, on {len(series)} periods of {period.days} days. "
                    f"Back-test: fitted without the last {fc.HOLDOUT} periods, its forecasts of them were off by "
                    f"a mean absolute percentage error (MAPE) of {mape}.")
     result.mape = out.mape  # type: ignore[attr-defined]

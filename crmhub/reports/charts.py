@@ -27,10 +27,17 @@ def draw(chart: Chart, rows: list[dict[str, Any]]) -> bytes:
     ax = fig.add_subplot()
     ax.set_title(chart.title, fontsize=11, loc="left", fontweight="bold")
     if chart.kind == "line":
-        for i, y in enumerate(chart.y):
-            xs = [as_date(r[chart.x]) for r in rows if r.get(y) is not None]
-            ys = [number(r[y]) * scale[y] for r in rows if r.get(y) is not None]
-            ax.plot(xs, ys, marker="o", markersize=3, color=COLOURS[i], label=y.replace("_", " "))
+        # rows with a currency: one line per currency and figure (amounts are never added up)
+        currencies = list(dict.fromkeys(r.get("currency") for r in rows)) if chart.x != "period" else [None]
+        lines = [(y, c) for y in chart.y for c in currencies]
+        for i, (y, cur) in enumerate(lines):
+            mine = [r for r in rows if r.get(y) is not None and (cur is None or r.get("currency") == cur)]
+            xs = [as_date(r[chart.x]) for r in mine]
+            ys = [number(r[y]) * scale[y] for r in mine]
+            name = y.replace("_", " ") + (f" ({cur})" if cur and len(currencies) > 1 else "")
+            ax.plot(xs, ys, marker="o", markersize=3, color=COLOURS[i % len(COLOURS)], label=name)
+        if len(lines) > 1 and chart.x != "period":
+            ax.legend(fontsize=8, frameon=False)
         if chart.x == "period":  # the forecast section: forecasts dashed, after the actuals
             fx = [as_date(r["period"]) for r in rows if r.get("forecast") is not None]
             fy = [number(r["forecast"]) for r in rows if r.get("forecast") is not None]

@@ -50,6 +50,9 @@ class ReportDefinition:
     name: str
     title: str
     sections: tuple[Section, ...] = field(default_factory=tuple)
+    # sql/reports files run before the sections (same connection): temporary tables that
+    # several sections read, so the period's rows are read once
+    prepare: tuple[str, ...] = ()
 
 
 MARKETING = ReportDefinition("marketing", "Marketing report", (
@@ -74,7 +77,7 @@ MARKETING = ReportDefinition("marketing", "Marketing report", (
     Section("products", "Products sold, by price point", "marketing_products",
             needs=(("order_line", NO_ORDER_LINES),),
             chart=Chart("barh", "product", ("revenue",), "Revenue by product and price", "revenue (order currency)")),
-))
+), prepare=("_marketing_ad_period",))
 
 SALES = ReportDefinition("sales", "Sales report", (
     Section("summary", "At a glance", "sales_summary", "kpi", needs=(("customer_order", NO_ORDERS),),
@@ -91,8 +94,9 @@ SALES = ReportDefinition("sales", "Sales report", (
             chart=Chart("barh", "product", ("revenue",), "Revenue by product", "revenue (order currency)")),
     Section("by_channel", "Sales by channel", "sales_by_channel", needs=(("customer_order", NO_ORDERS),)),
     Section("rfm", "RFM segments", "sales_rfm", needs=(("customer_order", NO_ORDERS),),
-            chart=Chart("bar", "segment", ("customers",), "Customers per RFM segment", "customers", "segment"),
-            note="Recency, frequency and monetary value over the last 16 periods, each ranked into thirds."),
+            chart=Chart("bar", "_label", ("customers",), "Customers per RFM segment", "customers", "segment"),
+            note="Recency, frequency and monetary value over the last 16 periods, each ranked into thirds "
+                 "among the buyers in the same currency."),
 ))
 
 SERVICE = ReportDefinition("service", "Service report", (

@@ -72,14 +72,24 @@ def parameters(period: Period) -> dict[str, Any]:
     return params
 
 
-def run_query(conn: Connection, name: str, params: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
-    """Columns and rows of sql/reports/<name>.sql for these parameters."""
-    stmt = text(expand(sql_text(name), conn.dialect.name))
+def _bound(conn: Connection, sql: str, params: dict[str, Any]):
+    stmt = text(expand(sql, conn.dialect.name))
     used = set(stmt.compile().params)
     binds = [bindparam(k, type_=UtcDateTime()) for k in TIMESTAMPS if k in used]
     binds += [bindparam(k, type_=Date()) for k in DATES if k in used]
-    stmt = stmt.bindparams(*binds)
-    result = conn.execute(stmt, {k: v for k, v in params.items() if k in used})
+    return stmt.bindparams(*binds), {k: v for k, v in params.items() if k in used}
+
+
+def run_statements(conn: Connection, name: str, params: dict[str, Any]) -> None:
+    """Every statement of sql/reports/<name>.sql (a report's ``prepare`` step), in order."""
+    for statement in sql_text(name).split(";"):
+        if statement.strip():
+            conn.execute(*_bound(conn, statement, params))
+
+
+def run_query(conn: Connection, name: str, params: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
+    """Columns and rows of sql/reports/<name>.sql for these parameters."""
+    result = conn.execute(*_bound(conn, sql_text(name), params))
     columns = list(result.keys())
     return columns, [dict(zip(columns, row, strict=True)) for row in result]
 

@@ -49,7 +49,7 @@ def fmt(column: str, value: Any) -> str:
         v = float(value)
         if is_percent(column):
             return f"{v * 100:.1f} %"
-        if any(m in column for m in MONEY) or column in ("forecast", "back_test"):
+        if is_money(column) or column in ("forecast", "back_test"):
             return f"{v:,.2f}"
         if "hours" in column or "days" in column or "rating" in column or column.endswith("per_customer"):
             return f"{v:,.1f}"
@@ -110,16 +110,31 @@ def table(section: SectionResult) -> dict[str, Any]:
     return {"header": header, "rows": body}
 
 
+def is_money(column: str) -> bool:
+    return any(m in column for m in MONEY)
+
+
 def kpis(section: SectionResult) -> list[dict[str, str]]:
-    """A one-row section as metric | this period | previous | change."""
-    row = section.rows[0] if section.rows else {}
+    """A summary section as metric | this period | previous | change.
+
+    A summary with a ``currency`` column has one row per currency: its money figures are
+    shown once per currency ("Revenue (EUR)", "Revenue (USD)"), never added together; the
+    other figures are the same in every row and shown once."""
+    rows = section.rows or [{}]
+    by_currency = "currency" in section.columns
     out = []
     for c in shown_columns(section):
-        prev = row.get(f"{c}_prev")
-        ch = change(c, row.get(c), prev) if f"{c}_prev" in section.columns else Change("", "flat")
-        out.append({"metric": label(c), "value": fmt(c, row.get(c)),
-                    "previous": fmt(c, prev) if f"{c}_prev" in section.columns else "",
-                    "change": ch.text, "tone": ch.tone})
+        if c == "currency":
+            continue
+        for row in (rows if by_currency and is_money(c) else rows[:1]):
+            metric = label(c)
+            if by_currency and is_money(c) and row.get("currency") is not None:
+                metric += f" ({row['currency'] or 'no currency'})"
+            prev = row.get(f"{c}_prev")
+            ch = change(c, row.get(c), prev) if f"{c}_prev" in section.columns else Change("", "flat")
+            out.append({"metric": metric, "value": fmt(c, row.get(c)),
+                        "previous": fmt(c, prev) if f"{c}_prev" in section.columns else "",
+                        "change": ch.text, "tone": ch.tone})
     return out
 
 

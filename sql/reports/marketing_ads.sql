@@ -3,21 +3,7 @@
 -- Platform-reported conversions beside warehouse-counted ones: people who clicked (touchpoint
 -- channel ad_click) in the period and left a lead / bought in the period.
 WITH a AS (
-    SELECT
-        s.platform, s.campaign_id, s.ad_id,
-        MAX(s.currency) AS currency,
-        SUM(CASE WHEN s.date >= :start_day THEN s.impressions ELSE 0 END) AS impressions,
-        SUM(CASE WHEN s.date >= :start_day THEN s.clicks ELSE 0 END) AS clicks,
-        SUM(CASE WHEN s.date >= :start_day THEN s.cost ELSE 0 END) AS cost,
-        SUM(CASE WHEN s.date >= :start_day THEN s.conversions ELSE 0 END) AS conversions,
-        SUM(CASE WHEN s.date >= :start_day THEN s.conversion_value ELSE 0 END) AS conversion_value,
-        SUM(CASE WHEN s.date < :start_day THEN s.impressions ELSE 0 END) AS impressions_prev,
-        SUM(CASE WHEN s.date < :start_day THEN s.clicks ELSE 0 END) AS clicks_prev,
-        SUM(CASE WHEN s.date < :start_day THEN s.cost ELSE 0 END) AS cost_prev,
-        SUM(CASE WHEN s.date < :start_day THEN s.conversions ELSE 0 END) AS conversions_prev
-    FROM ad_stat_daily s
-    WHERE s.date >= :prev_start_day AND s.date < :end_day
-    GROUP BY s.platform, s.campaign_id, s.ad_id
+    SELECT * FROM tmp_report_ad_period  -- this period and the previous one, per ad (_marketing_ad_period.sql)
 ), clicked AS (
     SELECT DISTINCT t.campaign_id, t.ad_id, t.person_id
     FROM touchpoint t

@@ -3,20 +3,14 @@
 -- channel ad_click) in the period and left a lead / bought in the period.
 WITH a AS (
     SELECT
-        s.platform, s.campaign_id,
-        MAX(s.currency) AS currency,
-        SUM(CASE WHEN s.date >= :start_day THEN s.impressions ELSE 0 END) AS impressions,
-        SUM(CASE WHEN s.date >= :start_day THEN s.clicks ELSE 0 END) AS clicks,
-        SUM(CASE WHEN s.date >= :start_day THEN s.cost ELSE 0 END) AS cost,
-        SUM(CASE WHEN s.date >= :start_day THEN s.conversions ELSE 0 END) AS conversions,
-        SUM(CASE WHEN s.date >= :start_day THEN s.conversion_value ELSE 0 END) AS conversion_value,
-        SUM(CASE WHEN s.date < :start_day THEN s.impressions ELSE 0 END) AS impressions_prev,
-        SUM(CASE WHEN s.date < :start_day THEN s.clicks ELSE 0 END) AS clicks_prev,
-        SUM(CASE WHEN s.date < :start_day THEN s.cost ELSE 0 END) AS cost_prev,
-        SUM(CASE WHEN s.date < :start_day THEN s.conversions ELSE 0 END) AS conversions_prev
-    FROM ad_stat_daily s
-    WHERE s.date >= :prev_start_day AND s.date < :end_day
-    GROUP BY s.platform, s.campaign_id
+        platform, campaign_id,
+        MAX(currency) AS currency,
+        SUM(impressions) AS impressions, SUM(clicks) AS clicks, SUM(cost) AS cost,
+        SUM(conversions) AS conversions, SUM(conversion_value) AS conversion_value,
+        SUM(impressions_prev) AS impressions_prev, SUM(clicks_prev) AS clicks_prev,
+        SUM(cost_prev) AS cost_prev, SUM(conversions_prev) AS conversions_prev
+    FROM tmp_report_ad_period  -- per ad, this period and the previous one (_marketing_ad_period.sql)
+    GROUP BY platform, campaign_id
 ), clicked AS (
     SELECT DISTINCT t.campaign_id, t.person_id
     FROM touchpoint t

@@ -1,19 +1,25 @@
 -- Lead-source funnel: leads submitted in the period by source (utm_source, else the crmhub
 -- source), how many of them became prospects and customers, and the conversion rates.
 -- A lead counts as a customer when its person bought (v_sales_order) or is at stage customer.
-WITH f AS (
+WITH period_leads AS (
+    SELECT
+        l.person_id, l.utm_source, l.source, l.submitted_at,
+        -- a look-up per lead: the period's leads are few next to everyone in person
+        (SELECT p.lifecycle_stage FROM person p WHERE p.person_id = l.person_id) AS lifecycle_stage
+    FROM lead l
+    WHERE l.submitted_at >= :prev_start AND l.submitted_at < :end
+), buyers AS (  -- the people among them with a sale before the period's end: one pass, no probe per lead
+    SELECT DISTINCT b.person_id
+    FROM v_sales_order b
+    WHERE b.ordered_at < :end AND b.person_id IN (SELECT person_id FROM period_leads)
+), f AS (
     SELECT
         COALESCE(NULLIF(l.utm_source, ''), l.source) AS lead_source,
         CASE WHEN l.submitted_at >= :start THEN 1 ELSE 0 END AS cur,
-        CASE WHEN p.lifecycle_stage IN ('prospect', 'customer') THEN 1
-             WHEN EXISTS (SELECT 1 FROM v_sales_order b WHERE b.person_id = l.person_id AND b.ordered_at < :end)
-             THEN 1 ELSE 0 END AS prospect,
-        CASE WHEN p.lifecycle_stage = 'customer' THEN 1
-             WHEN EXISTS (SELECT 1 FROM v_sales_order b WHERE b.person_id = l.person_id AND b.ordered_at < :end)
-             THEN 1 ELSE 0 END AS customer
-    FROM lead l
-    LEFT JOIN person p ON p.person_id = l.person_id
-    WHERE l.submitted_at >= :prev_start AND l.submitted_at < :end
+        CASE WHEN l.lifecycle_stage IN ('prospect', 'customer') OR b.person_id IS NOT NULL THEN 1 ELSE 0 END AS prospect,
+        CASE WHEN l.lifecycle_stage = 'customer' OR b.person_id IS NOT NULL THEN 1 ELSE 0 END AS customer
+    FROM period_leads l
+    LEFT JOIN buyers b ON b.person_id = l.person_id
 ), g AS (
     SELECT
         lead_source,

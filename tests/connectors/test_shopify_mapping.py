@@ -253,12 +253,27 @@ def test_products_become_a_parent_row_and_one_row_per_variant():
         {"external_id": "gid://shopify/Product/8001", "title": "Organic Cotton T-Shirt", "category": "Apparel"},
         {"external_id": "gid://shopify/ProductVariant/8101", "parent_id": "gid://shopify/Product/8001",
          "sku": "TSHIRT-ORG-M", "title": "Organic Cotton T-Shirt - M / White", "category": "Apparel",
-         "price": Decimal("29.90"), "currency": "USD"},
+         "price": Decimal("29.90"), "currency": "USD", "unit_cost": Decimal("11.2")},
         {"external_id": "gid://shopify/ProductVariant/8102", "parent_id": "gid://shopify/Product/8001",
          "sku": "TSHIRT-ORG-L", "title": "Organic Cotton T-Shirt - L / White", "category": "Apparel",
-         "price": Decimal("29.90"), "currency": "USD"},
+         "price": Decimal("29.90"), "currency": "USD", "unit_cost": Decimal("11.2")},
     ]
     assert coffee[1]["title"] == "Ceramic Pour-Over Coffee Set"  # "Default Title" adds nothing
+    assert coffee[1]["unit_cost"] is None  # unitCost: null, no cost entered
+
+
+def test_a_unit_cost_in_another_currency_is_left_out_with_a_warning():
+    from crm_model.mapping import values as v
+
+    product = products()[0]
+    product["variants"]["nodes"][0]["inventoryItem"]["unitCost"] = {"amount": "9.50", "currencyCode": "EUR"}
+    with v.collecting_warnings() as warnings:
+        rows = by_table(map_product(product, CTX))["product"]
+    assert rows[1]["unit_cost"] is None and rows[1]["price"] == Decimal("29.90")  # the product still loads
+    assert [(w.field, w.raw_value) for w in warnings] == [("inventoryItem.unitCost", "9.50 EUR")]
+    assert "EUR cost for a USD shop" in warnings[0].reason
+    with pytest.raises(Reject, match="EUR cost for a USD shop"):  # outside a sync: a reject, never silent
+        map_product(product, CTX)
 
 
 def test_a_price_without_the_shop_currency_rejects():
@@ -567,4 +582,4 @@ def test_rest_products_land_as_products():
     assert len(variants) == sum(len(p["variants"]) for p in rest)
     assert variants[0] == {"external_id": "gid://shopify/ProductVariant/808950810", "parent_id": "gid://shopify/Product/1",
                            "sku": "IPOD2008PINK", "title": "IPod Nano - 8GB - Pink", "category": "Cult Products",
-                           "price": Decimal("199.00"), "currency": "USD"}
+                           "price": Decimal("199.00"), "currency": "USD", "unit_cost": None}  # REST: no cost

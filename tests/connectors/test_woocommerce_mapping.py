@@ -146,3 +146,26 @@ def test_a_meta_value_that_is_not_text_rejects_the_order():
     raw["meta_data"].append({"id": 1, "key": "_sales_rep", "value": {"id": 7, "name": "Priya"}})
     with pytest.raises(Reject, match="meta _sales_rep: expected text"):
         run("orders", raw)
+
+
+def test_cost_of_goods_sold_becomes_line_cost_and_product_unit_cost():
+    """WooCommerce 9.5+ with Cost of Goods Sold on (shapes: NOTES.md, "Cost of Goods Sold")."""
+    raw = order(next(o["id"] for o in load_json("woocommerce", "orders_page1.json")))
+    first, *others = raw["line_items"]
+    first["cost_of_goods_sold"] = {"value": 21.5}  # 2 x 10.75, recorded at the sale
+    for line in others:
+        line["cost_of_goods_sold"] = {"value": 0}  # a product without a cost: WooCommerce says 0
+    lines = run("orders", raw)["order_line"]
+    assert lines[0]["cost"] == Decimal("21.5") and first["quantity"] == 2
+    assert all(line["cost"] is None for line in lines[1:])
+    del first["cost_of_goods_sold"]  # feature off: no field at all
+    assert run("orders", raw)["order_line"][0]["cost"] is None
+
+    mug = {p["id"]: p for p in load_json("woocommerce", "products.json")}[320]
+    costed = {**mug, "_currency": "USD", "cost_of_goods_sold": {
+        "values": [{"defined_value": 4.2, "effective_value": 4.2}], "total_value": 4.2}}
+    assert run("products", costed)["product"][0]["unit_cost"] == Decimal("4.2")
+    unset = {**costed, "cost_of_goods_sold": {
+        "values": [{"defined_value": None, "effective_value": 0}], "total_value": 0}}
+    assert run("products", unset)["product"][0]["unit_cost"] is None  # 0 without a defined value: unknown
+    assert run("products", {**mug, "_currency": "USD"})["product"][0]["unit_cost"] is None

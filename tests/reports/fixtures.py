@@ -102,7 +102,7 @@ ROWS: dict[str, list[dict]] = {
         {"source": "shop", "external_id": "OL1", "order_id": "O1", "product_id": "P1", "quantity": D("2"),
          "unit_price": D("40"), "total": D("80"), "currency": "EUR"},
         {"source": "shop", "external_id": "OL2", "order_id": "O1", "product_id": "P2", "quantity": D("1"),
-         "unit_price": D("20"), "total": D("20"), "currency": "EUR"},
+         "unit_price": D("20"), "total": D("20"), "currency": "EUR", "cost": D("12")},  # cost recorded at the sale
         {"source": "shop", "external_id": "OL3", "order_id": "O2", "product_id": "P1", "quantity": D("1"),
          "unit_price": D("50"), "total": D("50"), "currency": "EUR"},
         {"source": "shop", "external_id": "OL4", "order_id": "O3", "product_id": "P1", "quantity": D("1"),

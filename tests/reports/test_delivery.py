@@ -162,7 +162,8 @@ def test_the_password_never_appears_in_errors_logs_or_mail(warehouse, write_conf
     assert SECRET not in (last_run(warehouse)["error"] or "") and box.received == []
 
 
-def _self_signed(tmp_path):
+def _self_signed(tmp_path, host: str | None = None):
+    """A self-signed CA certificate for 127.0.0.1 (or for the DNS name ``host``) and its key."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -174,8 +175,8 @@ def _self_signed(tmp_path):
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
             .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.DNSName(host) if host else x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .sign(key, hashes.SHA256()))
     cert_path, key_path = tmp_path / "mail.crt", tmp_path / "mail.key"
@@ -198,6 +199,79 @@ def test_implicit_tls_verifies_the_certificate(warehouse, write_config, smtp_ser
     trusted = SmtpTarget(host="127.0.0.1", port=port, sender="reports@example.com", ssl=True, ca_file=str(cert))
     run(cfg, "monthly_sales", warehouse, send_mail=True, smtp=trusted, retry_wait=0)
     assert len(box.received) == 1
+
+
+class Logins:
+    """An aiosmtpd authenticator that records every login it is offered (and accepts one)."""
+
+    def __init__(self, user: str, password: str):
+        self.user, self.password = user, password
+        self.offered: list[tuple[str, str, bool]] = []  # (login, password, over TLS?)
+
+    def __call__(self, server, session, envelope, mechanism, auth_data):
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        login, password = auth_data.login.decode(), auth_data.password.decode()
+        self.offered.append((login, password, session.ssl is not None))
+        return AuthResult(success=(login, password) == (self.user, self.password))
+
+
+def _starttls_server(smtp_server, tmp_path, host=None):
+    """A server that offers STARTTLS with a self-signed certificate and requires it before AUTH."""
+    cert, key = _self_signed(tmp_path, host)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    logins = Logins("reports", SECRET)
+    box, port = smtp_server(tls_context=server_tls, require_starttls=True, auth_required=True,
+                            auth_require_tls=True, authenticator=logins)
+    return box, port, logins, cert
+
+
+def test_starttls_with_a_private_ca_delivers_and_logs_in_over_tls(warehouse, write_config, smtp_server, tmp_path,
+                                                                  monkeypatch):
+    fixtures.load(warehouse, ("customer_order",))
+    box, port, logins, cert = _starttls_server(smtp_server, tmp_path)
+    monkeypatch.setenv("SMTP_PASSWORD", SECRET)
+    cfg = config(write_config, port, starttls=True, ca_file=str(cert), username="reports",
+                 password="${SMTP_PASSWORD}")
+    result = run(cfg, "monthly_sales", warehouse, send_mail=True, retry_wait=0)
+    assert result.status == "success" and len(box.received) == 1
+    assert box.received[0]["Subject"].startswith("Sales report")
+    assert logins.offered == [("reports", SECRET, True)]  # the password went over TLS, once
+
+
+def test_starttls_refuses_a_certificate_that_does_not_verify_before_sending_the_password(
+        warehouse, write_config, smtp_server, tmp_path, monkeypatch):
+    fixtures.load(warehouse, ("customer_order",))
+    box, port, logins, _ = _starttls_server(smtp_server, tmp_path)
+    monkeypatch.setenv("SMTP_PASSWORD", SECRET)
+    # no ca_file: the self-signed certificate is unknown to the system's CAs
+    cfg = config(write_config, port, starttls=True, username="reports", password="${SMTP_PASSWORD}")
+    with pytest.raises(ReportError, match=r"TLS failed \(CERTIFICATE_VERIFY_FAILED\); the certificate must verify"):
+        run(cfg, "monthly_sales", warehouse, send_mail=True, retry_wait=0)
+    assert logins.offered == [] and box.received == [] and box.attempts == 0
+    row = last_run(warehouse)
+    assert row["status"] == "failed" and "CERTIFICATE_VERIFY_FAILED" in row["error"] and SECRET not in row["error"]
+
+    # a certificate issued for another host name fails the same way, even with its CA trusted
+    other = tmp_path / "other"
+    other.mkdir()
+    box2, port2, logins2, wrong_cert = _starttls_server(smtp_server, other, host="mail.example.net")
+    cfg = config(write_config, port2, starttls=True, ca_file=str(wrong_cert), username="reports",
+                 password="${SMTP_PASSWORD}")
+    with pytest.raises(ReportError, match="certificate must verify"):
+        run(cfg, "monthly_sales", warehouse, send_mail=True, retry_wait=0)
+    assert logins2.offered == [] and box2.received == []
+
+
+def test_starttls_asked_for_but_not_offered_is_a_clear_error(warehouse, write_config, smtp_server):
+    fixtures.load(warehouse, ("customer_order",))
+    box, port = smtp_server()  # plain SMTP, no STARTTLS
+    with pytest.raises(ReportError, match="STARTTLS extension not supported by server"):
+        run(config(write_config, port, starttls=True), "monthly_sales", warehouse, send_mail=True, retry_wait=0)
+    assert box.received == []
 
 
 def test_out_writes_the_same_files(warehouse, write_config, tmp_path):

@@ -23,6 +23,10 @@ def test_weekly_revenue_on_a_straight_line_is_forecast_with_its_backtest(warehou
             conn.execute(insert(TABLES["customer_order"]).values(
                 source="shop", external_id=f"o{k}", status="paid", currency="EUR", total=Decimal(100 + 10 * k),
                 ordered_at=dt.datetime.combine(day, dt.time(12), dt.UTC)))
+            # a smaller US shop the same days: never added to the EUR series
+            conn.execute(insert(TABLES["customer_order"]).values(
+                source="us", external_id=f"u{k}", status="paid", currency="USD", total=Decimal(7),
+                ordered_at=dt.datetime.combine(day, dt.time(13), dt.UTC)))
     report = build(warehouse, REPORTS["sales"], parse_period("7d", end), charts=True)
     section = next(s for s in report.sections if s.key == "forecast")
     assert section.empty_reason is None
@@ -33,4 +37,5 @@ def test_weekly_revenue_on_a_straight_line_is_forecast_with_its_backtest(warehou
     assert [r["forecast"] for r in future] == pytest.approx([220, 230, 240], rel=1e-3)
     assert [r["back_test"] for r in history[-3:]] == pytest.approx([190, 200, 210], rel=1e-3)
     assert "MAPE) of 0.0 %" in section.note and "Holt" in section.note
+    assert section.note.startswith("Revenue in EUR (the main currency; USD revenue is not added in)")
     assert section.chart_png.startswith(b"\x89PNG")

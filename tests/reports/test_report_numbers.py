@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal as D
 
 import pytest
 
@@ -95,7 +96,10 @@ def test_sales_figures(warehouse):
     assert approx(k["revenue"], 170) and approx(k["revenue_prev"], 30)  # 100 + 50 + (25 - 5 refunded)
     assert (k["orders"], k["orders_prev"], k["customers"], k["new_customers"]) == (3, 1, 3, 2)
     assert k["returning_customers"] == 1 and approx(k["average_order"], 170 / 3)
-    assert approx(k["gross_margin"], (80 - 60) + (50 - 30)) and approx(k["gross_margin_rate"], 40 / 130)
+    # lamp lines at the product's unit cost 30: (80 - 2 x 30) + (50 - 30); the mug line OL2 with the
+    # cost the shop recorded at the sale: 20 - 12; the mug line OL5 has no cost and stays out
+    assert approx(k["gross_margin"], (80 - 60) + (50 - 30) + (20 - 12))
+    assert approx(k["gross_margin_rate"], 48 / (80 + 50 + 20))
     assert approx(k["gross_margin_prev"], 0)
     assert approx(k["marketing_cost_per_new_customer"], 120) and approx(k["ad_cost"], 240)
 
@@ -112,7 +116,8 @@ def test_sales_figures(warehouse):
     assert approx(by(s["by_channel"].rows, channel="pos")["revenue_prev"], 30)
     lamp = by(s["by_product"].rows, product="Desk lamp")
     assert approx(lamp["units"], 3) and approx(lamp["revenue"], 130) and approx(lamp["gross_margin"], 40)
-    assert by(s["by_product"].rows, product="Mug")["gross_margin"] is None  # no unit cost known
+    mug = by(s["by_product"].rows, product="Mug")  # OL2 costed (20 - 12), OL5 without any cost
+    assert approx(mug["revenue"], 45) and approx(mug["gross_margin"], 8) and approx(mug["gross_margin_rate"], 8 / 20)
     assert sum(r["customers"] for r in s["rfm"].rows) == 3
     assert s["forecast"].empty_reason and "periods" in s["forecast"].empty_reason
 
@@ -180,3 +185,99 @@ def test_period_arithmetic():
     for bad in ("week", "0d", "2026-03-31..2026-03-01", "2026-02-30..2026-03-01"):
         with pytest.raises(Exception, match="period"):
             parse_period(bad, today)
+
+
+# ----------------------------------------------------------------- two currencies
+
+
+USD_ROWS = {  # the fixture's EUR shop plus a US shop and a US ad account, all in March 2026
+    "person": [{"person_id": 6, "display_name": "Uma US", "email": "uma@example.com", "country": "US",
+                "lifecycle_stage": "customer"}],
+    "ad_stat_daily": [
+        {"platform": "meta_ads", "campaign_id": "M1", "ad_id": "MA1", "date": fixtures.day("2026-03-05"),
+         "source": "meta", "impressions": 500, "clicks": 10, "cost": D("90.00"), "currency": "USD",
+         "conversions": D("1"), "conversion_value": D("50")},
+    ],
+    "product": [{"source": "us", "external_id": "U1", "title": "Lamp US", "price": D("70"), "currency": "USD",
+                 "unit_cost": D("25")}],
+    "customer_order": [
+        {"source": "us", "external_id": "U-O1", "person_id": 6, "ordered_at": fixtures.ts("2026-03-11 12:00"),
+         "status": "paid", "currency": "USD", "total": D("200"), "channel": "web"},
+        {"source": "us", "external_id": "U-O2", "person_id": 1, "ordered_at": fixtures.ts("2026-03-21 12:00"),
+         "status": "paid", "currency": "USD", "total": D("60"), "channel": "web"},
+    ],
+    "order_line": [
+        {"source": "us", "external_id": "U-L1", "order_id": "U-O1", "product_id": "U1", "quantity": D("2"),
+         "unit_price": D("100"), "total": D("200"), "currency": "USD"},
+    ],
+}
+
+
+def load_two_currencies(engine):
+    from sqlalchemy import insert
+
+    from crm_model.load import TABLES
+
+    fixtures.load(engine)
+    with engine.begin() as conn:
+        for table, rows in USD_ROWS.items():
+            for row in rows:
+                if "ad_group_id" in TABLES[table].c and table == "ad_stat_daily":  # part of the key since 0024
+                    row = {"ad_group_id": "", **row}
+                conn.execute(insert(TABLES[table]).values(**row))
+
+
+def test_money_is_summed_per_currency_never_across(warehouse):
+    load_two_currencies(warehouse)
+    s = sections(warehouse, "sales")
+    eur, usd = s["summary"].rows  # one row per currency, in currency order
+    assert (eur["currency"], usd["currency"]) == ("EUR", "USD")
+    # counts are across currencies: EUR orders O1 O2 O5 + USD orders U-O1 U-O2; buyers 1 2 3 6
+    assert (eur["orders"], usd["orders"], eur["customers"], usd["customers"]) == (5, 5, 4, 4)
+    assert eur["new_customers"] == 3  # persons 2, 3 and 6 (person 1 bought in February)
+    assert approx(eur["revenue"], 170) and approx(usd["revenue"], 260)  # never 430
+    assert approx(eur["average_order"], 170 / 3) and approx(usd["average_order"], 130)
+    assert approx(usd["revenue_per_customer"], 260 / 2)  # persons 6 and 1 bought in USD
+    assert approx(usd["gross_margin"], 200 - 2 * 25) and approx(usd["gross_margin_rate"], 150 / 200)
+    assert approx(eur["gross_margin"], 48)
+    assert approx(eur["ad_cost"], 240) and approx(usd["ad_cost"], 90)
+    # spend in two currencies: no cost per new customer (it would add EUR to USD)
+    assert eur["marketing_cost_per_new_customer"] is None and usd["marketing_cost_per_new_customer"] is None
+
+    rfm = s["rfm"].rows
+    assert {r["currency"] for r in rfm} == {"EUR", "USD"}
+    assert sum(r["customers"] for r in rfm if r["currency"] == "USD") == 2
+    assert sum(r["customers"] for r in rfm if r["currency"] == "EUR") == 3
+    assert approx(sum(float(r["revenue"]) for r in rfm if r["currency"] == "USD"), 260)
+    assert all(r["_label"].endswith(f"({r['currency']})") for r in rfm)  # chart bars say which currency
+
+    daily = {(str(r["day"])[:10], r["currency"]): float(r["revenue"]) for r in s["daily"].rows}
+    assert daily[("2026-03-10", "EUR")] == 100.0 and daily[("2026-03-11", "USD")] == 200.0
+
+    m = sections(warehouse, "marketing")
+    eur_ads, usd_ads = m["summary"].rows
+    assert approx(eur_ads["ad_cost"], 240) and approx(usd_ads["ad_cost"], 90)
+    assert eur_ads["impressions"] == usd_ads["impressions"] == 3000  # 2500 EUR-account + 500 USD-account
+    assert eur_ads["cost_per_lead"] is None and usd_ads["cost_per_customer"] is None
+
+
+def test_a_summary_in_two_currencies_shows_a_line_per_currency(warehouse, tmp_path):
+    from crmhub.reports import render
+    from crmhub.reports.delivery import write_files
+
+    load_two_currencies(warehouse)
+    report = build(warehouse, REPORTS["sales"], parse_period(fixtures.PERIOD), "sales", charts=False)
+    summary = next(s for s in report.sections if s.key == "summary")
+    lines = {k["metric"]: k for k in render.kpis(summary)}
+    assert lines["Revenue (EUR)"]["value"] == "170.00" and lines["Revenue (USD)"]["value"] == "260.00"
+    assert lines["Ad cost (USD)"]["value"] == "90.00" and "Revenue" not in lines
+    assert lines["Orders"]["value"] == "5"  # once, not once per currency
+    assert sum(1 for m in lines if m.startswith("Orders")) == 1
+
+    write_files(report, tmp_path)
+    html = (tmp_path / "sales.html").read_text()
+    assert "Revenue (EUR)" in html and "Revenue (USD)" in html
+    text = (tmp_path / "sales.txt").read_text()
+    assert "Gross margin (USD)" in text and "Gross margin (EUR)" in text
+    rows = (tmp_path / "sales-summary.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert rows[0].startswith("currency,orders,") and [r.split(",")[0] for r in rows[1:]] == ["EUR", "USD"]
