@@ -19,7 +19,7 @@ from alembic import op
 import crm_model.types
 
 revision = "0025"
-down_revision = "0022"
+down_revision = "0024"
 branch_labels = None
 depends_on = None
 
