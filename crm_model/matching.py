@@ -268,13 +268,34 @@ def _swapped_names(cols: Columns, pairs: np.ndarray, out: dict[str, np.ndarray])
         out["last_name"][idx[swapped]] = 1
 
 
-def plausible(levels: dict[str, np.ndarray]) -> np.ndarray:
-    """Pairs that may be one person at all: not both the given names and the birth dates
-    differ outright. Without this gate the relatives of a
-    household (same surname, address and landline) look like one person, and EM even
-    learns them as matches."""
+# Fields the members of one household share: a surname, an address, a landline, a family business.
+HOUSEHOLD_FIELDS = ("last_name", "street", "postal_code", "city", "region", "country", "phone", "company")
+
+
+def plausible(levels: dict[str, np.ndarray], weights: dict[str, np.ndarray] | None = None, *,
+              household: Iterable[str] = HOUSEHOLD_FIELDS, override: float = 8.0) -> np.ndarray:
+    """Pairs that may be one person at all (the household guard).
+
+    A pair whose given names and birth dates both differ outright is two people, unless
+    the fields a household does not share (the email name, a compared id number; not the
+    given name, birth date or ``household`` fields) add at least ``override`` bits of
+    evidence: an id number agreeing is a mistyped record, not a relative. Without this
+    gate the relatives of a household (same surname, address and landline) look like
+    one person, and EM even learns them as matches. ``weights``: ``Model.weights()``;
+    without them the guard has no exception."""
     first, born = levels["first_name"], levels["birth_date"]
-    return ~((first == len(LEVELS["name"]) - 1) & (born == len(LEVELS["code"]) - 1))
+    suspect = (first == len(LEVELS["name"]) - 1) & (born == len(LEVELS["code"]) - 1)
+    if weights is None or not suspect.any():
+        return ~suspect
+    skip = {"first_name", "birth_date", *household}
+    idx = np.flatnonzero(suspect)
+    personal = np.zeros(idx.size)
+    for f, w in weights.items():
+        if f not in skip and f in levels:
+            personal += w[levels[f][idx]]
+    ok = np.ones(len(first), dtype=bool)
+    ok[idx] = personal >= override
+    return ok
 
 
 # ----------------------------------------------------------------------------- model
@@ -364,8 +385,10 @@ def train(cols: Columns, pairs: np.ndarray, levels: dict[str, np.ndarray], *,
     return Model(m, u, prior)
 
 
-def score(model: Model, levels: dict[str, np.ndarray], *, guard: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Match weight (log2 Bayes factor) and probability per pair."""
+def score(model: Model, levels: dict[str, np.ndarray], *, guard: bool = True,
+          household: Iterable[str] = HOUSEHOLD_FIELDS, override: float = 8.0) -> tuple[np.ndarray, np.ndarray]:
+    """Match weight (log2 Bayes factor) and probability per pair; with ``guard``, pairs
+    that fail :func:`plausible` get probability 0."""
     weights = model.weights()
     total = None
     for f, w in weights.items():
@@ -379,7 +402,7 @@ def score(model: Model, levels: dict[str, np.ndarray], *, guard: bool = True) ->
     log_odds = total * math.log(2) + math.log(prior / (1 - prior))
     prob = 1.0 / (1.0 + np.exp(-np.clip(log_odds, -50, 50)))
     if guard and "first_name" in levels and "birth_date" in levels:
-        prob = np.where(plausible(levels), prob, 0.0)
+        prob = np.where(plausible(levels, weights, household=household, override=override), prob, 0.0)
     return total, prob
 
 
@@ -393,5 +416,5 @@ def evidence(cols: Columns, weights: dict[str, np.ndarray], levels: dict[str, np
     return out
 
 
-__all__ = ["Columns", "Model", "candidate_pairs", "compare", "evidence", "fold", "name_key",
+__all__ = ["HOUSEHOLD_FIELDS", "Columns", "Model", "candidate_pairs", "compare", "evidence", "fold", "name_key",
            "normalise", "score", "train"]
