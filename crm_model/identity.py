@@ -267,9 +267,15 @@ def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: boo
     names = [matching.name_key(f, la) for f, la in zip(first, last, strict=True)]
 
     # ---- probabilistic candidates; a shared email or phone is no evidence there either
-    shared = {ident for ident, hs in holders.items()
-              if ident[0] in ("email", "phone") and len(hs) > 1
-              and len(_name_groups(hs, first, last, names)) > opts.shared_identifier_names}
+    shared = set()
+    known: list[tuple[int, int]] = []  # pairs one email or phone of one name joins: training data
+    for ident, hs in holders.items():
+        if ident[0] in ("email", "phone") and len(hs) > 1:
+            groups = _name_groups(hs, first, last, names)
+            if len(groups) > opts.shared_identifier_names:
+                shared.add(ident)
+            elif len(groups) == 1 and len(groups[0]) == len(hs) and len(known) < 200_000:
+                known.extend((hs[0], j) for j in hs[1:10])
     person_rows = [_match_fields(r, opts) for r in rows] if opts.probabilistic else []
     if shared:
         for i, row in enumerate(rows):
@@ -283,7 +289,7 @@ def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: boo
         all_pairs = matching.candidate_pairs(columns)
         scored = (all_pairs, matching.compare(columns, all_pairs))
     model = _model(conn, columns, full, scored, opts.household_guard, opts.household_fields,
-                   opts.household_override_bits) if columns is not None else None
+                   opts.household_override_bits, known) if columns is not None else None
 
     # ---- the affected set: pending records, what they match, and the persons of both
     if full:
@@ -544,7 +550,8 @@ _GOLDEN = tuple(f for f in GOLDEN_FIELDS if f != "lifecycle_stage")
 
 
 def _model(conn: Connection, columns: matching.Columns, full: bool, scored: tuple | None = None,
-           guard: bool = True, household: Any = matching.HOUSEHOLD_FIELDS, override: float = 8.0) -> matching.Model:
+           guard: bool = True, household: Any = matching.HOUSEHOLD_FIELDS, override: float = 8.0,
+           known: list[tuple[int, int]] | None = None) -> matching.Model:
     """The stored model, or a new one trained now (first run, ``full``, or the data doubled).
 
     Between retrainings the weights stay fixed, so records that arrive later are judged
@@ -560,15 +567,20 @@ def _model(conn: Connection, columns: matching.Columns, full: bool, scored: tupl
         pairs = matching.candidate_pairs(columns)
         scored = (pairs, matching.compare(columns, pairs))
     pairs, levels = scored
+    known_levels = None
+    if known:
+        known_pairs = np.unique(np.sort(np.asarray(known, dtype=np.int64), axis=1), axis=0)
+        known_levels = matching.compare(columns, known_pairs)
     if guard and len(pairs):
         # first without the guard's exception, then with the weights that first model
         # gives the fields relatives do not share (records whose id number agrees are
         # matches EM should see)
         keep = matching.plausible(levels)
-        model = matching.train(columns, pairs[keep], {f: lv[keep] for f, lv in levels.items()})
+        model = matching.train(columns, pairs[keep], {f: lv[keep] for f, lv in levels.items()},
+                               known=known_levels)
         keep = matching.plausible(levels, model.weights(), household=household, override=override)
         pairs, levels = pairs[keep], {f: lv[keep] for f, lv in levels.items()}
-    model = matching.train(columns, pairs, levels)
+    model = matching.train(columns, pairs, levels, known=known_levels)
     Upserter(conn).upsert("match_model", [{"name": "default", "params": model.to_json(),
                                             "trained_on": columns.n, "trained_at": dt.datetime.now(UTC)}])
     return model
