@@ -239,7 +239,8 @@ def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: boo
         return result
     # Small warehouses are resolved from scratch whenever anything changed: it costs little,
     # and the model trained on all the data, not on what came first, decides every pair.
-    full = full or n <= opts.full_run_below
+    # So are runs where most records are new or changed (a first run, a re-sync): the
+    # incremental path would block and compare them twice.
     index = {(r.source, r.external_id): i for i, r in enumerate(rows)}
     old_pid = [r.person_id for r in rows]
     pending = np.fromiter((full or r.model_pending is not False or r.person_id is None for r in rows),
@@ -248,6 +249,9 @@ def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: boo
         for rule in rules:
             for i in _expand(rule.left + rule.right, rows, index, opts):
                 pending[i] = True
+    full = full or n <= opts.full_run_below or 2 * int(pending.sum()) >= n
+    if full:
+        pending[:] = True
 
     members_of: dict[int, list[int]] = defaultdict(list)
     for i, pid in enumerate(old_pid):
@@ -576,11 +580,13 @@ def _model(conn: Connection, columns: matching.Columns, full: bool, scored: tupl
         # gives the fields relatives do not share (records whose id number agrees are
         # matches EM should see)
         keep = matching.plausible(levels)
-        model = matching.train(columns, pairs[keep], {f: lv[keep] for f, lv in levels.items()},
+        first = matching.train(columns, pairs[keep], {f: lv[keep] for f, lv in levels.items()},
                                known=known_levels)
-        keep = matching.plausible(levels, model.weights(), household=household, override=override)
+        keep = matching.plausible(levels, first.weights(), household=household, override=override)
         pairs, levels = pairs[keep], {f: lv[keep] for f, lv in levels.items()}
-    model = matching.train(columns, pairs, levels, known=known_levels)
+        model = matching.train(columns, pairs, levels, known=known_levels, u=first.u)
+    else:
+        model = matching.train(columns, pairs, levels, known=known_levels)
     Upserter(conn).upsert("match_model", [{"name": "default", "params": model.to_json(),
                                             "trained_on": columns.n, "trained_at": dt.datetime.now(UTC)}])
     return model
