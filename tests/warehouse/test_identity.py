@@ -304,3 +304,30 @@ def test_household_guard_units():
     weights["last_name"] = np.array([0, 30.0, 4, 2, 0, -5])
     assert matching.plausible(levels, weights).tolist() == [False, True, True]
     assert matching.plausible(levels, weights, household=()).tolist() == [True, True, True]
+
+
+def test_generated_people_with_households_and_duplicates_resolve_with_high_pair_f1(warehouse):
+    """bench/identity.py's seeded generator (20% corrupted duplicates, families sharing an
+    address and a landline), 4,000 records straight into source_person, then one run."""
+    import importlib.util
+    from collections import defaultdict
+    from itertools import combinations
+
+    from crm_model import identity
+
+    spec = importlib.util.spec_from_file_location("bench_identity", Path(__file__).parents[2] / "bench/identity.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    records, truth = bench.generate(4000, seed=7)
+    bench._insert(warehouse.url.render_as_string(hide_password=False), records, 0, "crm")
+    with warehouse.begin() as conn:
+        identity.resolve(conn)
+    by_person, by_entity = defaultdict(list), defaultdict(list)
+    for r in rows(warehouse, "source_person"):
+        by_person[r["person_id"]].append(int(r["external_id"][1:]))
+    for k, e in enumerate(truth):
+        by_entity[e].append(k)
+    predicted = {p for g in by_person.values() for p in combinations(sorted(g), 2)}
+    expected = {p for g in by_entity.values() for p in combinations(sorted(g), 2)}
+    scores = bench.pair_scores(predicted, expected)
+    assert scores["f1"] >= 0.95, scores
