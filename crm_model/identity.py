@@ -280,14 +280,18 @@ def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: boo
                 shared.add(ident)
             elif len(groups) == 1 and len(groups[0]) == len(hs) and len(known) < 200_000:
                 known.extend((hs[0], j) for j in hs[1:10])
-    person_rows = [_match_fields(r, opts) for r in rows] if opts.probabilistic else []
-    if shared:
-        for i, row in enumerate(rows):
+    columns = None
+    if opts.probabilistic:
+        if opts.attribute_fields or opts.compare_attributes:
+            person_rows = [_match_fields(r, opts) for r in rows]
+        else:  # the rows' own mappings: no copy per row
+            person_rows = [r._mapping for r in rows]
+        columns = matching.normalise(person_rows, extra=opts.compare_attributes)
+        for i, row in enumerate(rows) if shared else ():  # a shared email or phone is no evidence
             if row.phone and ("phone", row.phone) in shared:
-                person_rows[i]["phone"] = None
+                columns.values["phone"][i] = ""
             if row.email and ("email", normalise_email(row.email, opts.email_provider_rules)) in shared:
-                person_rows[i]["email"] = None
-    columns = matching.normalise(person_rows, extra=opts.compare_attributes) if opts.probabilistic else None
+                columns.values["email_local"][i] = ""
     scored = None  # full runs: the candidate pairs and their levels, computed once
     if columns is not None and full:
         all_pairs = matching.candidate_pairs(columns)

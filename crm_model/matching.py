@@ -106,6 +106,7 @@ class Columns:
     short: dict[str, np.ndarray] = field(default_factory=dict)  # name field -> is a lone initial
     codes: dict[str, np.ndarray] | None = None  # field -> integer code per record (see _codes)
     words: np.ndarray | None = None  # code -> value
+    keys: dict[str, np.ndarray] | None = None  # blocking keys (see candidate_pairs)
 
 
 def normalise(rows: Sequence[dict], extra: Iterable[str] = ()) -> Columns:
@@ -211,7 +212,9 @@ def candidate_pairs(cols: Columns, *, window: int = 40, only: np.ndarray | None 
     ``only``: a boolean mask; keep pairs with at least one record in it (incremental runs).
     """
     found = []
-    for ids in blocking_keys(cols).values():
+    if cols.keys is None:  # incremental runs block twice: the keys are worked out once
+        cols.keys = blocking_keys(cols)
+    for ids in cols.keys.values():
         keep = np.flatnonzero(ids >= 0)
         if keep.size < 2:
             continue
