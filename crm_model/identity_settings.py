@@ -23,8 +23,8 @@ class IdentitySettings(BaseModel):
     # Probabilistic matching on names, address, birth date, company, email local part.
     probabilistic: bool = True
     match_threshold: float = Field(0.95, gt=0, lt=1)
-    # Never join two records probabilistically when both their given names and their birth
-    # dates differ outright: relatives sharing a surname, an address and a landline would
+    # Never join two records probabilistically when their given names differ outright and
+    # their birth dates differ outright or one is missing: relatives sharing a surname, an address and a landline would
     # otherwise become one person. Exception: the fields a household does not share (all
     # compared fields but the given name, the birth date and ``household_fields``: the email
     # name, compared id numbers) add ``household_override_bits`` of evidence (8 bits: a
