@@ -6,8 +6,9 @@ joined to others by
 1. **identifiers** (score 1): the same email address (optionally with provider rules:
    Gmail dots and +tags), phone number, shop customer id (within its source), ad click
    id (gclid/fbclid of a lead), or a custom identifier from ``identity.identifiers``.
-   An identifier given with more distinct names than ``shared_identifier_names`` (a
-   switchboard, info@, a family landline) joins only the records whose names agree;
+   An email, phone, click id or shop customer id given with more distinct names than
+   ``shared_identifier_names`` (a switchboard, info@, a family landline) joins only the
+   records whose names agree; a custom identifier joins whatever the names;
 2. **probabilistic matching** (:mod:`crm_model.matching`) of records that share no
    identifier: names, address, birth date, company, email local part, weighed by a
    Fellegi-Sunter model trained by EM without labels; pairs above ``match_threshold``
@@ -113,7 +114,12 @@ def normalise_email(email: str | None, provider_rules: bool) -> str | None:
     return f"{local}@{domain}"
 
 
-def _identifiers(row: Any, opts: IdentitySettings, clicks: dict[tuple[str, str], list[str]]) -> list[tuple[str, str]]:
+# identifiers that people share (a family email, a switchboard, a shared device or account)
+_CONTACT_KINDS = {"email", "phone", "click_id", "shop_customer"}
+
+
+def _identifiers(row: Any, opts: IdentitySettings, clicks: dict[tuple[str, str], list[str]],
+                 answers: dict[tuple[str, str], dict] | None = None) -> list[tuple[str, str]]:
     """(kind, value) identifiers of one source_person row."""
     out = []
     email = normalise_email(row.email, opts.email_provider_rules)
@@ -128,9 +134,32 @@ def _identifiers(row: Any, opts: IdentitySettings, clicks: dict[tuple[str, str],
     attrs = _attributes(row) if opts.identifiers else {}
     for name, columns in opts.identifiers.items():
         column = columns.get(row.source)
-        value = attrs.get(column) if column else None
-        if value not in (None, ""):
+        if not column:
+            continue
+        value = attrs.get(column)
+        if value in (None, "") and answers:  # a form's field or hidden field
+            given = answers.get((row.source, row.external_id)) or {}
+            value = given.get(column)
+            if value in (None, ""):
+                value = given.get(f"hidden.{column}")
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool) and str(value).strip():
             out.append((name, str(value).strip().lower()))
+    return out
+
+
+def _form_answers(conn: Connection, opts: IdentitySettings) -> dict[tuple[str, str], dict]:
+    """Answers of the leads of sources with a custom identifier, by the lead's source_person
+    row: a form's fields (webhook, Google Forms, csv) and hidden fields (Typeform
+    ``hidden.<name>``) can hold one."""
+    sources = sorted({source for columns in opts.identifiers.values() for source in columns})
+    if not sources:
+        return {}
+    out = {}
+    for row in conn.execute(select(Lead.source, Lead.person_ref, Lead.answers)
+                            .where(Lead.source.in_(sources), Lead.answers.is_not(None))):
+        answers = _doc(row.answers)
+        if row.person_ref and isinstance(answers, dict):
+            out[(row.source, row.person_ref)] = answers
     return out
 
 
@@ -210,7 +239,8 @@ def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: boo
         return result
     # Small warehouses are resolved from scratch whenever anything changed: it costs little,
     # and the model trained on all the data, not on what came first, decides every pair.
-    full = full or n <= opts.full_run_below
+    # So are runs where most records are new or changed (a first run, a re-sync): the
+    # incremental path would block and compare them twice.
     index = {(r.source, r.external_id): i for i, r in enumerate(rows)}
     old_pid = [r.person_id for r in rows]
     pending = np.fromiter((full or r.model_pending is not False or r.person_id is None for r in rows),
@@ -219,6 +249,9 @@ def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: boo
         for rule in rules:
             for i in _expand(rule.left + rule.right, rows, index, opts):
                 pending[i] = True
+    full = full or n <= opts.full_run_below or 2 * int(pending.sum()) >= n
+    if full:
+        pending[:] = True
 
     members_of: dict[int, list[int]] = defaultdict(list)
     for i, pid in enumerate(old_pid):
@@ -228,7 +261,8 @@ def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: boo
     # ---- deterministic identifiers
     clicks = _click_ids(conn)
     holders: dict[tuple[str, str], list[int]] = defaultdict(list)
-    idents = [_identifiers(row, opts, clicks) for row in rows]
+    answers = _form_answers(conn, opts)
+    idents = [_identifiers(row, opts, clicks, answers) for row in rows]
     for i, found in enumerate(idents):
         for ident in found:
             holders[ident].append(i)
@@ -237,22 +271,33 @@ def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: boo
     names = [matching.name_key(f, la) for f, la in zip(first, last, strict=True)]
 
     # ---- probabilistic candidates; a shared email or phone is no evidence there either
-    shared = {ident for ident, hs in holders.items()
-              if ident[0] in ("email", "phone") and len(hs) > 1
-              and len(_name_groups(hs, first, last, names)) > opts.shared_identifier_names}
-    person_rows = [_match_fields(r, opts) for r in rows] if opts.probabilistic else []
-    if shared:
-        for i, row in enumerate(rows):
+    shared = set()
+    known: list[tuple[int, int]] = []  # pairs one email or phone of one name joins: training data
+    for ident, hs in holders.items():
+        if ident[0] in ("email", "phone") and len(hs) > 1:
+            groups = _name_groups(hs, first, last, names)
+            if len(groups) > opts.shared_identifier_names:
+                shared.add(ident)
+            elif len(groups) == 1 and len(groups[0]) == len(hs) and len(known) < 200_000:
+                known.extend((hs[0], j) for j in hs[1:10])
+    columns = None
+    if opts.probabilistic:
+        if opts.attribute_fields or opts.compare_attributes:
+            person_rows = [_match_fields(r, opts) for r in rows]
+        else:  # the rows' own mappings: no copy per row
+            person_rows = [r._mapping for r in rows]
+        columns = matching.normalise(person_rows, extra=opts.compare_attributes)
+        for i, row in enumerate(rows) if shared else ():  # a shared email or phone is no evidence
             if row.phone and ("phone", row.phone) in shared:
-                person_rows[i]["phone"] = None
+                columns.values["phone"][i] = ""
             if row.email and ("email", normalise_email(row.email, opts.email_provider_rules)) in shared:
-                person_rows[i]["email"] = None
-    columns = matching.normalise(person_rows, extra=opts.compare_attributes) if opts.probabilistic else None
+                columns.values["email_local"][i] = ""
     scored = None  # full runs: the candidate pairs and their levels, computed once
     if columns is not None and full:
         all_pairs = matching.candidate_pairs(columns)
         scored = (all_pairs, matching.compare(columns, all_pairs))
-    model = _model(conn, columns, full, scored) if columns is not None else None
+    model = _model(conn, columns, full, scored, opts.household_guard, opts.household_fields,
+                   opts.household_override_bits, known) if columns is not None else None
 
     # ---- the affected set: pending records, what they match, and the persons of both
     if full:
@@ -265,7 +310,7 @@ def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: boo
         if columns is not None:
             pairs = matching.candidate_pairs(columns, only=pending)
             if len(pairs):
-                _, prob = matching.score(model, matching.compare(columns, pairs), guard=opts.household_guard)
+                _, prob = matching.score(model, matching.compare(columns, pairs), **_guard(opts))
                 hit = pairs[prob >= opts.match_threshold]
                 affected[hit.ravel()] = True
         for rule in rules:
@@ -288,7 +333,8 @@ def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: boo
         hs = [i for i in ident_holders if affected[i]]
         if len(hs) < 2:
             continue
-        groups = _name_groups(hs, first, last, names)
+        # a custom identifier is declared to name one person: it joins whatever the names
+        groups = _name_groups(hs, first, last, names) if kind in _CONTACT_KINDS else []
         if len(groups) <= opts.shared_identifier_names:
             for j in hs[1:]:
                 edges.append((1, -1.0, hs[0], j, f"{kind}:{value}", None))
@@ -305,7 +351,7 @@ def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: boo
             pairs = pairs[affected[pairs[:, 0]] & affected[pairs[:, 1]]]
             levels = matching.compare(columns, pairs) if len(pairs) else {}
         if len(pairs):
-            weight, prob = matching.score(model, levels, guard=opts.household_guard)
+            weight, prob = matching.score(model, levels, **_guard(opts))
             weights = model.weights()
             for k in np.flatnonzero(prob >= opts.match_threshold):
                 i, j = int(pairs[k, 0]), int(pairs[k, 1])
@@ -419,6 +465,11 @@ def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: boo
     return result
 
 
+def _guard(opts: IdentitySettings) -> dict[str, Any]:
+    return {"guard": opts.household_guard, "household": opts.household_fields,
+            "override": opts.household_override_bits}
+
+
 def _name_groups(holders: list[int], first: list[str], last: list[str], names: list[str]) -> list[list[int]]:
     """The holders of one identifier, grouped by the person their names describe.
 
@@ -506,11 +557,15 @@ def golden(members: list[Any], opts: IdentitySettings) -> dict[str, Any]:
 _GOLDEN = tuple(f for f in GOLDEN_FIELDS if f != "lifecycle_stage")
 
 
-def _model(conn: Connection, columns: matching.Columns, full: bool, scored: tuple | None = None) -> matching.Model:
+def _model(conn: Connection, columns: matching.Columns, full: bool, scored: tuple | None = None,
+           guard: bool = True, household: Any = matching.HOUSEHOLD_FIELDS, override: float = 8.0,
+           known: list[tuple[int, int]] | None = None) -> matching.Model:
     """The stored model, or a new one trained now (first run, ``full``, or the data doubled).
 
     Between retrainings the weights stay fixed, so records that arrive later are judged
-    by the same model as those before them."""
+    by the same model as those before them. With the household guard, EM learns from the
+    plausible pairs only: relatives (same surname, address, landline) are most of the
+    candidate pairs in a family-heavy warehouse, and EM would learn them as the matches."""
     stored = conn.execute(select(MatchModel.__table__).where(MatchModel.name == "default")).first()
     if stored is not None and not full and columns.n <= 2 * max(stored.trained_on, 1):
         params = _doc(stored.params)
@@ -519,7 +574,23 @@ def _model(conn: Connection, columns: matching.Columns, full: bool, scored: tupl
     if scored is None:
         pairs = matching.candidate_pairs(columns)
         scored = (pairs, matching.compare(columns, pairs))
-    model = matching.train(columns, *scored)
+    pairs, levels = scored
+    known_levels = None
+    if known:
+        known_pairs = np.unique(np.sort(np.asarray(known, dtype=np.int64), axis=1), axis=0)
+        known_levels = matching.compare(columns, known_pairs)
+    if guard and len(pairs):
+        # first without the guard's exception, then with the weights that first model
+        # gives the fields relatives do not share (records whose id number agrees are
+        # matches EM should see)
+        keep = matching.plausible(levels)
+        first = matching.train(columns, pairs[keep], {f: lv[keep] for f, lv in levels.items()},
+                               known=known_levels)
+        keep = matching.plausible(levels, first.weights(), household=household, override=override)
+        pairs, levels = pairs[keep], {f: lv[keep] for f, lv in levels.items()}
+        model = matching.train(columns, pairs, levels, known=known_levels, u=first.u)
+    else:
+        model = matching.train(columns, pairs, levels, known=known_levels)
     Upserter(conn).upsert("match_model", [{"name": "default", "params": model.to_json(),
                                             "trained_on": columns.n, "trained_at": dt.datetime.now(UTC)}])
     return model
@@ -531,7 +602,8 @@ def _config_rules_changed(conn: Connection, opts: IdentitySettings) -> bool:
                                         opts.email_provider_rules, opts.shared_identifier_names,
                                         opts.source_priority, opts.match_threshold,
                                         opts.compare_attributes, opts.attribute_fields,
-                                        opts.probabilistic, opts.household_guard]).encode()).hexdigest()
+                                        opts.probabilistic, opts.household_guard, opts.household_fields,
+                                        opts.household_override_bits]).encode()).hexdigest()
     stored = conn.execute(select(MatchModel.params).where(MatchModel.name == "config")).scalar_one_or_none()
     if stored is not None and _doc(stored).get("digest") == digest:
         return False

@@ -14,16 +14,27 @@ class IdentitySettings(BaseModel):
     # Gmail ignores dots and +tags (a.b+news@gmail.com is ab@gmail.com); Outlook, iCloud
     # and Fastmail ignore +tags. Off by default: a company domain may treat them as distinct.
     email_provider_rules: bool = False
-    # Custom identifiers: name -> {source: column kept in source_person.attributes}.
-    # Records that share a value of one identifier are the same person, across sources.
+    # Custom identifiers: name -> {source: column or field}. The value is read from
+    # source_person.attributes (csv columns with no warehouse field), else from the lead's
+    # answers: a form or webhook field of that name, or a Typeform hidden field (kept as
+    # ``hidden.<name>``). Records that share a value of one identifier are the same person,
+    # across sources.
     identifiers: dict[str, dict[str, str]] = Field(default_factory=dict)
     # Probabilistic matching on names, address, birth date, company, email local part.
     probabilistic: bool = True
     match_threshold: float = Field(0.95, gt=0, lt=1)
-    # Never join two records probabilistically when both their given names and their birth
-    # dates differ outright: relatives sharing a surname, an address and a landline would
-    # otherwise become one person. Costs a little recall where both were mistyped.
+    # Never join two records probabilistically when their given names differ outright and
+    # their birth dates differ outright or one is missing: relatives sharing a surname, an address and a landline would
+    # otherwise become one person. Exception: the fields a household does not share (all
+    # compared fields but the given name, the birth date and ``household_fields``: the email
+    # name, compared id numbers) add ``household_override_bits`` of evidence (8 bits: a
+    # value about one in 256 pairs agree on by chance), so a record whose name and birth
+    # date were both mistyped still joins through its id number. Company is a household
+    # field here: relatives share a family business.
     household_guard: bool = True
+    household_fields: list[str] = Field(default_factory=lambda: [
+        "last_name", "street", "postal_code", "city", "region", "country", "phone", "company"])
+    household_override_bits: float = 8.0
     # Up to this many source_person rows, every run with something new resolves from scratch
     # (cheap at that size, and independent of the order data arrived in); above, runs are
     # incremental with the stored model.

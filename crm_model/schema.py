@@ -208,6 +208,13 @@ class Utm:
     utm_term: Mapped[str | None] = col(String(255), "utm_term.")
 
 
+class Kept:
+    """Columns of a source file with no warehouse field, kept with the record."""
+
+    attributes: Mapped[Any] = col(
+        Document, "Source columns with no warehouse field, as JSON {column: value} (kept, never dropped).")
+
+
 class Attributed:
     """Where a lead or order came from, filled by sql/model/15_attribution.sql (docs/attribution.md)."""
 
@@ -236,7 +243,7 @@ class Lead(SourceRecord, PersonLinked, Utm, Attributed, Base):
     answers: Mapped[Any] = col(Document, "All answers as JSON: {question title: answer}.")
 
 
-class Touchpoint(SourceRecord, PersonLinked, Base):
+class Touchpoint(SourceRecord, PersonLinked, Kept, Base):
     """One interaction on the path to purchase (ad click, email, visit, call, form)."""
 
     __tablename__ = "touchpoint"
@@ -370,7 +377,7 @@ class EmailMessage(Base):
         Text, "Support mail only: the message's own words (quotes left out), capped at 4,000 characters.")
 
 
-class Product(SourceRecord, Base):
+class Product(SourceRecord, Kept, Base):
     __tablename__ = "product"
 
     sku: Mapped[str | None] = col(String(255), "Stock keeping unit.")
@@ -384,7 +391,7 @@ class Product(SourceRecord, Base):
     )
 
 
-class CustomerOrder(SourceRecord, PersonLinked, Attributed, Base):
+class CustomerOrder(SourceRecord, PersonLinked, Attributed, Kept, Base):
     __tablename__ = "customer_order"
 
     order_number: Mapped[str | None] = col(String(64), "Order number shown to the customer.")
@@ -410,7 +417,7 @@ class CustomerOrder(SourceRecord, PersonLinked, Attributed, Base):
         String(32), "How that visit came without a campaign: direct, organic, referral, utm, admin, ...")
 
 
-class OrderLine(SourceRecord, Base):
+class OrderLine(SourceRecord, Kept, Base):
     __tablename__ = "order_line"
     __table_args__ = (Index("ix_order_line_source_order_id", "source", "order_id"),)
 
@@ -428,7 +435,7 @@ class OrderLine(SourceRecord, Base):
                "cost of goods sold); where unknown, gross margin uses quantity x product.unit_cost.")
 
 
-class ServiceCase(SourceRecord, PersonLinked, Base):
+class ServiceCase(SourceRecord, PersonLinked, Kept, Base):
     __tablename__ = "service_case"
 
     tracking_number: Mapped[str | None] = col(String(255), "Support ticket / tracking number.")
@@ -443,7 +450,7 @@ class ServiceCase(SourceRecord, PersonLinked, Base):
     channel: Mapped[str | None] = col(String(32), "email, phone, web, chat, ...")
 
 
-class ServiceContract(SourceRecord, PersonLinked, Base):
+class ServiceContract(SourceRecord, PersonLinked, Kept, Base):
     __tablename__ = "service_contract"
 
     product_id: Mapped[str | None] = col(String(255), "product.external_id covered.")
@@ -454,7 +461,7 @@ class ServiceContract(SourceRecord, PersonLinked, Base):
     currency: Mapped[str | None] = col(String(3), "ISO 4217 currency of value.")
 
 
-class Feedback(SourceRecord, PersonLinked, Base):
+class Feedback(SourceRecord, PersonLinked, Kept, Base):
     __tablename__ = "feedback"
 
     order_id: Mapped[str | None] = col(String(255), "customer_order.external_id, if tied to one.")

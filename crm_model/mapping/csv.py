@@ -12,7 +12,8 @@ affiliate_site: ...}``); a row's own value wins. People's details (email, name,
 phone, address, ...) go to ``source_person``; a lead's other columns are kept in
 ``lead.answers``, and every column with no warehouse field in
 ``source_person.attributes`` (custom identifiers such as a customer number are read
-from there).
+from there) and, for the other entities (orders, order lines, products, touchpoints,
+cases, contracts, feedback), in that record's own ``attributes``.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ META = ("_file", "_line", "_error", "_cells")
 PERSONAL_ALIASES = {"name": "display_name", "full_name": "display_name", "zip": "postal_code",
                     "state": "region", "address": "street"}
 LINKED = {"lead", "touchpoint", "customer_order", "service_case", "service_contract", "feedback"}
-NOT_FROM_CSV = {"source", "external_id", "person_id", "person_ref"}
+NOT_FROM_CSV = {"source", "external_id", "person_id", "person_ref", "attributes"}
 
 
 def parse(table: str, column: str, raw: Any, region: str | None) -> Any:
@@ -193,6 +194,8 @@ def _map_row(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
         raise Reject("order_id is required for an order line")
     if entity == "order_line" and fields.get("total") is None and fields.get("unit_price") is not None:
         fields["total"] = fields["unit_price"] * (fields.get("quantity") or Decimal(1))
+    if attributes and "attributes" in TABLES[entity].c:  # kept with the record too
+        fields["attributes"] = attributes
     rows.append(Row(entity, {"external_id": key, **fields}))
     return rows
 

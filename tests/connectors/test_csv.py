@@ -205,3 +205,28 @@ def test_a_default_that_does_not_fit_is_a_config_error(tmp_path, write_config, d
     cfg = write_config(awin_source(defaults=defaults))
     with pytest.raises(ConfigError, match=re.escape(message)):
         jobs.sync(cfg, raise_setup_errors=True)
+
+
+def test_columns_with_no_warehouse_field_are_kept_on_every_entity(tmp_path, write_config, warehouse):
+    (tmp_path / "products.csv").write_text("id,sku,title,price,currency,colour,attributes\n"
+                                           "P1,SKU-1,Mug,9.5,EUR,blue,fragile\nP2,SKU-2,Plate,4,EUR,,\n")
+    (tmp_path / "lines.csv").write_text("line,order,sku,qty,price,engraving\nL1,O1,SKU-1,2,9.5,For Ada\n")
+    (tmp_path / "orders.csv").write_text("order,ordered_at,total,currency,gift_wrap\n"
+                                         "O1,2026-04-01T09:30:00Z,19,EUR,yes\n")
+    cfg = write_config({
+        "products": {"connector": "csv", "config": {"path": "products.csv", "entity": "product", "key": "id"}},
+        "lines": {"connector": "csv", "config": {"path": "lines.csv", "entity": "order_line", "key": "line",
+                                                 "columns": {"order": "order_id", "qty": "quantity",
+                                                             "price": "unit_price"}}},
+        "orders": {"connector": "csv", "config": {"path": "orders.csv", "entity": "customer_order",
+                                                  "key": "order"}},
+    })
+    assert [(r.loaded, r.rejected, r.warnings) for r in jobs.sync(cfg)] == [(2, 0, 0), (1, 0, 0), (1, 0, 0)]
+    products = {p["external_id"]: p for p in rows(warehouse, "product")}
+    # a column that happens to be called "attributes" is one more source column
+    assert products["P1"]["attributes"] == {"colour": "blue", "attributes": "fragile"}
+    assert products["P1"]["title"] == "Mug" and products["P2"]["attributes"] is None  # empty cells: nothing
+    [line] = rows(warehouse, "order_line")
+    assert line["attributes"] == {"engraving": "For Ada"} and line["order_id"] == "O1"
+    [order] = rows(warehouse, "customer_order")  # no person columns: the order keeps them itself
+    assert order["attributes"] == {"gift_wrap": "yes"} and rows(warehouse, "source_person") == []

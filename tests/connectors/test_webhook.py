@@ -408,3 +408,41 @@ def test_airflow_mounts_the_plugin_and_it_lands_leads(tmp_path, warehouse_url):
         assert [r["external_id"] for r in rows(engine, "lead")] == ["contact:af-1"]
     finally:
         engine.dispose()
+
+
+def test_custom_identifier_from_form_fields_hidden_fields_and_csv_columns(served, tmp_path, warehouse_url,
+                                                                          monkeypatch):
+    """A `crm_id` custom identifier: a contact form's field, a Typeform hidden field and a
+    csv column name one person across two sources, though names and emails differ."""
+    from crmhub import config as config_mod
+    from crmhub import jobs
+
+    contact = as_json({"submission_id": "site-2001", "email": "ada@analytical.example", "name": "Ada Lovelace",
+                       "crm_id": "CRM-4711", "message": "call me"})
+    assert served.post("/forms/website/contact", contact, **hex_signature(contact)).status_code == 202
+    other = as_json({"submission_id": "site-2002", "email": "grace@example.org", "name": "Grace Hopper",
+                     "crm_id": "CRM-0815"})
+    assert served.post("/forms/website/contact", other, **hex_signature(other)).status_code == 202
+    webhook = typeform_webhook()
+    webhook["form_response"]["hidden"]["crm_id"] = "crm-4711 "
+    body = as_json(webhook)
+    assert served.post("/forms/website/demo", body, **typeform_signature(body)).status_code == 202
+    (tmp_path / "crm.csv").write_text("id,name,email,crm_id\nA1,Augusta King,countess@lovelace.example,CRM-4711\n"
+                                      "A2,Charles Babbage,charles@engines.example,CRM-9999\n")
+    doc = config_doc(warehouse_url)
+    doc["sources"]["crm"] = {"connector": "csv", "config": {"path": "crm.csv", "entity": "person", "key": "id"}}
+    doc["identity"] = {"identifiers": {"crm_id": {"website": "crm_id", "crm": "crm_id"}}}
+    (tmp_path / "crmhub.yml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    for name, value in SECRETS_ENV.items():
+        monkeypatch.setenv(name, value)
+    cfg = config_mod.load(tmp_path / "crmhub.yml")
+    jobs.sync(cfg, ["crm"])
+    jobs.model(cfg)
+
+    by = {(r["source"], r["external_id"]): r["person_id"] for r in rows(served.engine, "source_person")}
+    typeform_ref = next(k for k in by if k[0] == "website" and "Xk9Lm2Qp" in k[1])
+    ada = by[("website", "lead:contact:site-2001")]
+    assert by[typeform_ref] == ada and by[("crm", "A1")] == ada  # field, hidden field, csv column
+    assert len({by[("website", "lead:contact:site-2002")], by[("crm", "A2")], ada}) == 3
+    why = {r["external_id"]: r["evidence"] for r in rows(served.engine, "person_merge")}
+    assert "crm_id:crm-4711" in why.values()
