@@ -119,7 +119,8 @@ def kpis(section: SectionResult) -> list[dict[str, str]]:
 
     A summary with a ``currency`` column has one row per currency: its money figures are
     shown once per currency ("Revenue (EUR)", "Revenue (USD)"), never added together; the
-    other figures are the same in every row and shown once."""
+    other figures are the same in every row and shown once. A currency with no value for a
+    figure in either period gets no line for it."""
     rows = section.rows or [{}]
     by_currency = "currency" in section.columns
     out = []
@@ -127,6 +128,8 @@ def kpis(section: SectionResult) -> list[dict[str, str]]:
         if c == "currency":
             continue
         for row in (rows if by_currency and is_money(c) else rows[:1]):
+            if by_currency and is_money(c) and len(rows) > 1 and row.get(c) is None and row.get(f"{c}_prev") is None:
+                continue  # e.g. revenue in the ad account's currency when no order is in it: no line
             metric = label(c)
             if by_currency and is_money(c) and row.get("currency") is not None:
                 metric += f" ({row['currency'] or 'no currency'})"

@@ -281,3 +281,20 @@ def test_a_summary_in_two_currencies_shows_a_line_per_currency(warehouse, tmp_pa
     assert "Gross margin (USD)" in text and "Gross margin (EUR)" in text
     rows = (tmp_path / "sales-summary.csv").read_text(encoding="utf-8-sig").splitlines()
     assert rows[0].startswith("currency,orders,") and [r.split(",")[0] for r in rows[1:]] == ["EUR", "USD"]
+
+
+def test_a_currency_with_no_value_for_a_figure_gets_no_line_for_it():
+    from crmhub.reports import render
+    from crmhub.reports.build import SectionResult
+    from crmhub.reports.definitions import REPORTS as defs
+
+    section = next(s for s in defs["sales"].sections if s.key == "summary")
+    columns = ["currency", "orders", "orders_prev", "revenue", "revenue_prev", "ad_cost", "ad_cost_prev"]
+    rows = [  # orders in USD only, ad spend in GBP only (the demo's shape)
+        {"currency": "GBP", "orders": 4, "orders_prev": 0, "revenue": None, "revenue_prev": None,
+         "ad_cost": 3789.28, "ad_cost_prev": 540.39},
+        {"currency": "USD", "orders": 4, "orders_prev": 0, "revenue": 1542.25, "revenue_prev": 0,
+         "ad_cost": None, "ad_cost_prev": None},
+    ]
+    lines = [k["metric"] for k in render.kpis(SectionResult(section, columns, rows))]
+    assert lines == ["Orders", "Revenue (USD)", "Ad cost (GBP)"]
