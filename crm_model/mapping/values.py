@@ -76,7 +76,7 @@ def optional(parse: Callable[..., Any], raw: Any, *args: Any, field: str) -> Any
 def text(value: Any, max_len: int | None = None) -> str | None:
     if value is None:
         return None
-    s = str(value).strip()
+    s = value.strip() if type(value) is str else str(value).strip()
     if not s:
         return None
     return s[:max_len] if max_len else s
