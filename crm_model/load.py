@@ -210,9 +210,9 @@ def _or(first, *rest):
 
 
 def _last_per_key(rows: Sequence[dict[str, Any]], pk: list[str]) -> list[dict[str, Any]]:
-    by_key: dict[tuple, dict[str, Any]] = {}
-    for row in rows:
-        by_key[tuple(row[c] for c in pk)] = row
+    # keys by itemgetter and the dict built by zip: in C (a repeated key keeps its first
+    # place and its last row, as assigning in a loop would)
+    by_key = dict(zip(map(itemgetter(*pk), rows), rows, strict=True))
     return list(by_key.values()) if len(by_key) != len(rows) else list(rows)
 
 

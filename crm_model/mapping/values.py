@@ -18,9 +18,6 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
-
 UTC = dt.UTC
 
 
@@ -76,7 +73,7 @@ def optional(parse: Callable[..., Any], raw: Any, *args: Any, field: str) -> Any
 def text(value: Any, max_len: int | None = None) -> str | None:
     if value is None:
         return None
-    s = str(value).strip()
+    s = value.strip() if type(value) is str else str(value).strip()
     if not s:
         return None
     return s[:max_len] if max_len else s
@@ -97,6 +94,10 @@ def email(value: Any, field: str = "email") -> str | None:
     s = str(value).strip()
     if _EMAIL_SHAPE.match(s) and ".." not in s and not s.startswith("."):
         return s.lower()
+    # imported here: most addresses pass the shape check, and a sync's start-up is
+    # shorter without email-validator (and phonenumbers below) loaded up front
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         return validate_email(s, check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
@@ -116,6 +117,8 @@ def phone(value: Any, default_region: str | None = None, field: str = "phone") -
     compact = s.translate(_PUNCTUATION)
     if _E164.fullmatch(compact):  # already international: E.164 after removing punctuation
         return compact
+    import phonenumbers
+
     try:
         parsed = phonenumbers.parse(s, (default_region or "").upper() or None)
     except phonenumbers.NumberParseException as exc:
