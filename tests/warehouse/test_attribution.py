@@ -235,6 +235,13 @@ def test_ad_groups_one_ad_in_two_groups_keeps_both_days_and_leads_land_once(ware
     assert mart[("70002", "90002", "2026-03-02")].leads == 1
     ad = per_ad["90001"]  # both ad groups' stats and each lead once
     assert (ad.clicks, money(ad.cost), ad.leads, ad.customers) == (26, Decimal("24.355678"), 2, 1)
+    with warehouse.connect() as conn:  # the lead mart names what each lead was attributed to
+        named = {r.lead_id: (r.campaign_id, r.ad_group_id, r.ad_group_name, r.ad_id, r.attribution_rule)
+                 for r in conn.execute(text("SELECT * FROM v_lead_attribution"))}
+    assert named == {"G1": ("20001", "70001", "Brand terms", "90001", "click_id"),
+                     "G2": ("20001", None, None, "90001", "utm_campaign_id"),
+                     "G3": ("20002", "70002", named["G3"][2], "90002", "utm_campaign_id")}
+    assert named["G3"][2]  # ad group 70002 has its name from the ads query
 
 
 def test_a_meeting_or_an_affiliate_click_makes_a_prospect(warehouse):
