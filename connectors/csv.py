@@ -192,10 +192,11 @@ _UNDECODABLE = re.compile("[\udc80-\udcff]")  # surrogateescape's stand-ins for 
 
 
 class _Feed:
-    """One CSV record at a time for a single csv.reader (which keeps no state between records)."""
+    """One CSV record at a time for a single csv.reader (which keeps no state between records);
+    given a text, an iterator over that one string (a strict reader's input)."""
 
-    def __init__(self) -> None:
-        self.text: str | None = None
+    def __init__(self, text: str | None = None) -> None:
+        self.text = text
 
     def __iter__(self) -> _Feed:
         return self
@@ -348,7 +349,7 @@ class CsvFile:
             column = text.count(self.config.delimiter, 0, bad.start()) + 1
             return None, (f"byte 0x{byte:02x} in field {column} is not {self.config.encoding} text "
                           f"(set `encoding:` in the source's config, e.g. cp1252 or latin-1)")
-        parser = self.parser if not strict else csv.reader(_One(text), delimiter=self.config.delimiter,
+        parser = self.parser if not strict else csv.reader(_Feed(text), delimiter=self.config.delimiter,
                                                             strict=True)
         self.feed.text = text
         try:
@@ -383,22 +384,6 @@ class CsvFile:
             while (rest := handle.readline(65536)) and not rest.endswith(("\n", "\r")):
                 pass  # read past the end of the line, keeping none of it
             yield n, None
-
-
-class _One:
-    """An iterator over one string (a strict reader's input)."""
-
-    def __init__(self, text: str):
-        self.text: str | None = text
-
-    def __iter__(self) -> _One:
-        return self
-
-    def __next__(self) -> str:
-        text, self.text = self.text, None
-        if text is None:
-            raise StopIteration
-        return text
 
 
 def _names(header: list[str], shown: int = 8) -> str:

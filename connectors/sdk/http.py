@@ -83,6 +83,10 @@ class _GarbageBody(Retryable):
     """A body that is not the JSON expected: retried like any transient garbage."""
 
 
+class _TimedOut(Retryable):
+    """No complete answer within the request's total time."""
+
+
 class NotJson(SourceError):
     """The source kept answering with something that is not the JSON expected (an HTML page)."""
 
@@ -208,6 +212,12 @@ def _transport_problem(exc: requests.RequestException) -> str:
 
 
 # ------------------------------------------------------------------ credentials stay home
+
+
+def _decoder(response: requests.Response) -> Any:
+    """A zlib decoder for a gzip/deflate body (read raw, so its output can be bounded), else None."""
+    encoding = response.headers.get("Content-Encoding", "").strip().lower()
+    return zlib.decompressobj(zlib.MAX_WBITS | 32) if encoding in ("gzip", "x-gzip", "deflate") else None
 
 
 def _with_params(url: str, params: Any) -> str:
@@ -462,7 +472,7 @@ class Http:
             except (requests.ConnectionError, requests.Timeout,
                     requests.exceptions.ChunkedEncodingError, _TooSlow) as exc:
                 if watchdog.expired or isinstance(exc, (_TooSlow, requests.Timeout)):
-                    raise Retryable(f"no complete answer within {self.timeout:g} s "
+                    raise _TimedOut(f"no complete answer within {self.timeout:g} s "
                                     "(the timeout bounds a request's total time)") from None
                 raise Retryable(_transport_problem(exc)) from None
             except requests.exceptions.InvalidHeader:
@@ -478,8 +488,7 @@ class Http:
     def _read_body(self, response: requests.Response, deadline: float) -> bytes:
         """The decoded body, at most ``max_body_bytes`` of it, by ``deadline``."""
         limit = self.max_body_bytes
-        encoding = response.headers.get("Content-Encoding", "").strip().lower()
-        decoder = zlib.decompressobj(zlib.MAX_WBITS | 32) if encoding in ("gzip", "x-gzip", "deflate") else None
+        decoder = _decoder(response)
         declared = response.headers.get("Content-Length", "")
         if decoder is None and declared.isdigit() and int(declared) > limit:
             raise self._too_large(response)
@@ -521,7 +530,7 @@ class Http:
             raise ConnectionError(redact(f"{self.name}: {method} {redact_url(url)}: "
                                          "the compressed body is corrupt")) from None
         except Retryable as exc:
-            kind = TimeoutError if "no complete answer" in str(exc) else ConnectionError
+            kind = TimeoutError if isinstance(exc, _TimedOut) else ConnectionError
             raise kind(redact(f"{self.name}: {method} {redact_url(url)}: {exc}")) from None
 
     def lines(self, url: str, *, what: str, max_line_bytes: int | None = None,
@@ -543,9 +552,21 @@ class Http:
                 if response.status_code >= 400:
                     raise SourceError(redact(f"{self.name}: {what}: GET {shown} -> {response.status_code} "
                                              f"{response.reason}: {error_detail(response)}"))
-                encoding = response.headers.get("Content-Encoding", "").strip().lower()
-                decoder = zlib.decompressobj(zlib.MAX_WBITS | 32) if encoding in ("gzip", "x-gzip", "deflate") else None
+                decoder = _decoder(response)
                 pending = bytearray()
+
+                def complete_lines(out: bytes) -> Iterator[bytes]:
+                    pending.extend(out)
+                    start = 0
+                    while (end := pending.find(b"\n", start)) >= 0:
+                        yield bytes(pending[start:end])
+                        start = end + 1
+                    del pending[:start]
+                    if len(pending) > limit:
+                        raise BodyTooLarge(redact(
+                            f"{self.name}: {what}: GET {shown}: a line is larger than max_body_bytes "
+                            f"({limit:,} bytes after decompression); stopped reading"))
+
                 while True:
                     started = time.monotonic()
                     data = response.raw.read1(CHUNK, decode_content=False)
@@ -562,21 +583,9 @@ class Http:
                         else:
                             out = decoder.decompress(data, limit + 1)  # a bomb stops at one line's room
                             data = decoder.unconsumed_tail
-                        pending += out
-                        start = 0
-                        while (end := pending.find(b"\n", start)) >= 0:
-                            yield bytes(pending[start:end])
-                            start = end + 1
-                        del pending[:start]
-                        if len(pending) > limit:
-                            raise BodyTooLarge(redact(
-                                f"{self.name}: {what}: GET {shown}: a line is larger than max_body_bytes "
-                                f"({limit:,} bytes after decompression); stopped reading"))
+                        yield from complete_lines(out)
                 if decoder is not None:
-                    pending += decoder.flush()
-                if len(pending) > limit:
-                    raise BodyTooLarge(redact(f"{self.name}: {what}: GET {shown}: a line is larger than "
-                                              f"max_body_bytes ({limit:,} bytes after decompression)"))
+                    yield from complete_lines(decoder.flush())  # the tail may hold whole lines too
                 if pending:
                     yield bytes(pending)
         except zlib.error:
