@@ -25,14 +25,10 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
-import httplib2
-from google.auth.exceptions import RefreshError, TransportError
-from googleapiclient.discovery import build
-from googleapiclient.errors import HttpError
 from pydantic import Field, SecretStr, model_validator
 
 from connectors.sdk import Connector, HttpConfig, Record, SourceError, StreamState, stream
-from connectors.sdk.google import google_credentials, google_http
+from connectors.sdk.google import execute, google_credentials, google_service
 from connectors.sdk.streams import lookback_window
 
 DATA_API = "https://analyticsdata.googleapis.com/"
@@ -128,28 +124,14 @@ class Ga4Connector(Connector):
         }
         request = self.service.properties().runReport(property=f"properties/{self.config.property_id}",
                                                       body=request_body)
-        try:
-            body = request.execute(num_retries=self.config.max_retries)
-        except HttpError as exc:
-            status = exc.status_code
-            detail = f" ({exc.reason[:300]})" if exc.reason else ""
-            raise SourceError(f"ga4: runReport on property {self.config.property_id} -> {status}: "
-                              f"{HINTS.get(status, 'the request failed')}{detail}") from None
-        except RefreshError as exc:
-            raise SourceError(f"ga4: could not get an access token: {str(exc).splitlines()[0][:200]}") from None
-        except (TransportError, httplib2.HttpLib2Error, OSError) as exc:
-            raise SourceError(f"ga4: runReport: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
-        if not isinstance(body, dict):
-            raise SourceError("ga4: runReport answered something that is not a JSON object")
-        return body
+        return execute(request, who="ga4", what=f"runReport on property {self.config.property_id}",
+                       retries=self.config.max_retries, hints=HINTS, credentials=self.config.credentials_file)
 
     @property
     def service(self) -> Any:
         if self._service is None:
-            http = google_http(self.credentials(), name="ga4", base_url=self.config.base_url,
-                               refreshable=self.config.access_token is None, **self.config.http_options())
-            self._service = build("analyticsdata", "v1beta", http=http, static_discovery=True, cache_discovery=False,
-                                  client_options={"api_endpoint": self.config.base_url})
+            self._service = google_service("analyticsdata", "v1beta", self.credentials(), who="ga4",
+                                           config=self.config)
         return self._service
 
     def credentials(self) -> Any:

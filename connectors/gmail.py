@@ -31,14 +31,11 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-import httplib2
-from google.auth.exceptions import RefreshError, TransportError
-from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from connectors.sdk import Connector, HttpConfig, Page, SourceError, StreamState, stream
-from connectors.sdk.google import google_credentials, google_http
+from connectors.sdk.google import execute, google_credentials, google_service
 from connectors.sdk.mail import (
     BODY_TEXT_CHARS,
     MAIL_OPTIONS,
@@ -107,10 +104,7 @@ class GmailConnector(Connector):
             cfg = self.config
             creds = google_credentials("gmail", access_token=cfg.access_token, credentials_file=cfg.credentials_file,
                                        subject=cfg.subject, scopes=SCOPES, base_dir=self.base_dir)
-            http = google_http(creds, name="gmail", base_url=cfg.base_url, refreshable=cfg.access_token is None,
-                               **cfg.http_options())
-            self._service = build("gmail", "v1", http=http, static_discovery=True, cache_discovery=False,
-                                  client_options={"api_endpoint": cfg.base_url})
+            self._service = google_service("gmail", "v1", creds, who="gmail", config=cfg)
         return self._service
 
     def close(self) -> None:
@@ -193,11 +187,9 @@ class GmailConnector(Connector):
                 userId="me", startHistoryId=start, pageToken=token, maxResults=self.config.page_size,
                 historyTypes=["messageAdded", "labelAdded"])
             try:
-                body = self.service_execute(request)
-            except HttpError as exc:
-                if exc.status_code == 404:
-                    raise _HistoryExpired() from None
-                raise self._http_error(exc, "listing history") from None
+                body = self._execute(request, "listing history", passthrough=(404,))
+            except HttpError:  # 404: the stored historyId is too old
+                raise _HistoryExpired() from None
             ids = []
             for entry in body.get("history") or []:
                 if not isinstance(entry, dict):
@@ -233,11 +225,9 @@ class GmailConnector(Connector):
         names = self.label_names()
         request = self.service.users().messages().get(userId="me", id=message_id, format="metadata")
         try:
-            message = self.service_execute(request)
-        except HttpError as exc:
-            if exc.status_code == 404:
-                return None  # deleted since it was listed: there is nothing left to read
-            raise self._http_error(exc, f"reading message {message_id}") from None
+            message = self._execute(request, f"reading message {message_id}", passthrough=(404,))
+        except HttpError:
+            return None  # deleted since it was listed: there is nothing left to read
         label_ids = [str(x) for x in message.get("labelIds") or []]
         mine = [wanted[x] for x in label_ids if x in wanted]
         support = self.config.support or any(f.support for f in mine)
@@ -258,31 +248,9 @@ class GmailConnector(Connector):
 
     # ------------------------------------------------------------------ requests
 
-    def service_execute(self, request: Any) -> dict[str, Any]:
-        try:
-            body = request.execute(num_retries=self.config.max_retries)
-        except RefreshError as exc:
-            raise SourceError(f"gmail: could not get an access token with credentials_file "
-                              f"{self.config.credentials_file}: {_first_line(exc)}") from None
-        except (TransportError, httplib2.HttpLib2Error, OSError) as exc:
-            raise SourceError(f"gmail: {type(exc).__name__}: {_first_line(exc)} "
-                              f"(after {self.config.max_retries} retries)") from None
-        if not isinstance(body, dict):
-            raise SourceError("gmail: the answer is not a JSON object")
-        return body
-
-    def _execute(self, request: Any, what: str) -> dict[str, Any]:
-        try:
-            return self.service_execute(request)
-        except HttpError as exc:
-            raise self._http_error(exc, what) from None
-
-    def _http_error(self, exc: HttpError, what: str) -> SourceError:
-        status = exc.status_code
-        hint = HINTS.get(status, "the request failed")
-        detail = f" ({exc.reason[:300]})" if exc.reason else ""
-        retried = f" after {self.config.max_retries} retries" if status == 429 or status >= 500 else ""
-        return SourceError(f"gmail: {what} -> {status}{retried}: {hint}{detail}")
+    def _execute(self, request: Any, what: str, passthrough: tuple[int, ...] = ()) -> dict[str, Any]:
+        return execute(request, who="gmail", what=what, retries=self.config.max_retries, hints=HINTS,
+                       credentials=self.config.credentials_file, passthrough=passthrough)
 
     def check(self) -> str:
         profile = self._execute(self.service.users().getProfile(userId="me"), "reading the profile")
@@ -326,6 +294,3 @@ def gmail_body(payload: dict[str, Any], max_bytes: int) -> str | None:
     return (body_text_from_html(html)[:BODY_TEXT_CHARS] or None) if html else None
 
 
-def _first_line(exc: Exception) -> str:
-    text = str(exc.args[0]) if exc.args else str(exc)
-    return text.splitlines()[0][:200] if text else type(exc).__name__

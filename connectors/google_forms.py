@@ -36,10 +36,6 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-import httplib2
-from google.auth.exceptions import RefreshError, TransportError
-from googleapiclient.discovery import build
-from googleapiclient.errors import HttpError
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from connectors.sdk import (
@@ -50,7 +46,7 @@ from connectors.sdk import (
     paginate,
     stream,
 )
-from connectors.sdk.google import google_credentials, google_http
+from connectors.sdk.google import execute, google_credentials, google_service
 from connectors.sdk.streams import Record
 
 FORMS_API = "https://forms.googleapis.com/"
@@ -111,10 +107,8 @@ class GoogleFormsConnector(Connector):
     def service(self) -> Any:
         """The Forms API client, built on first use (reads the credentials file then)."""
         if self._service is None:
-            http = google_http(self.credentials(), name="google_forms", base_url=self.config.base_url,
-                               refreshable=self.config.access_token is None, **self.config.http_options())
-            self._service = build("forms", "v1", http=http, static_discovery=True, cache_discovery=False,
-                                  client_options={"api_endpoint": self.config.base_url})
+            self._service = google_service("forms", "v1", self.credentials(), who="google_forms",
+                                           config=self.config)
         return self._service
 
     def credentials(self) -> Any:
@@ -161,24 +155,8 @@ class GoogleFormsConnector(Connector):
         yield from paginate(fetch, what=f"google_forms form {form_id} responses")
 
     def _execute(self, request: Any, what: str, form_id: str) -> dict[str, Any]:
-        """Run one API request (retrying 429/5xx) and turn failures into one clear line."""
-        try:
-            body = request.execute(num_retries=self.config.max_retries)
-        except HttpError as exc:
-            status = exc.status_code
-            hint = HINTS.get(status, "the request failed")
-            detail = f" ({exc.reason[:300]})" if exc.reason else ""
-            retried = f" after {self.config.max_retries} retries" if status == 429 or status >= 500 else ""
-            raise SourceError(f"google_forms: {what} {form_id} -> {status}{retried}: {hint}{detail}") from None
-        except RefreshError as exc:
-            raise SourceError(f"google_forms: could not get an access token with credentials_file "
-                              f"{self.config.credentials_file}: {_first_line(exc)}") from None
-        except (TransportError, httplib2.HttpLib2Error, OSError) as exc:
-            raise SourceError(f"google_forms: {what} {form_id}: {type(exc).__name__}: {_first_line(exc)} "
-                              f"(after {self.config.max_retries} retries)") from None
-        if not isinstance(body, dict):
-            raise SourceError(f"google_forms: {what} {form_id}: the answer is not a JSON object")
-        return body
+        return execute(request, who="google_forms", what=f"{what} {form_id}", retries=self.config.max_retries,
+                       hints=HINTS, credentials=self.config.credentials_file)
 
     def close(self) -> None:
         if self._service is not None:
@@ -238,11 +216,6 @@ def later(a: str | None, b: Any) -> str | None:
     except ValueError:
         return a  # the mapping rejects that response with the reason; it does not move the watermark
     return b if a is None or b_key > time_key(a) else a
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc.args[0]) if exc.args else str(exc)
-    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 def start_of(day: dt.date) -> str:

@@ -11,14 +11,15 @@ from typing import Any
 import google.oauth2.credentials
 import google_auth_httplib2
 import httplib2
-from google.auth.exceptions import GoogleAuthError
+from google.auth.exceptions import GoogleAuthError, RefreshError, TransportError
 from google.auth.transport import DEFAULT_REFRESH_STATUS_CODES
 from google.oauth2 import service_account
+from googleapiclient.errors import HttpError
 from pydantic import SecretStr
 
 from connectors.sdk.http import Http
 from crmhub import redact
-from crmhub.errors import ConfigError
+from crmhub.errors import ConfigError, SourceError
 
 # Headers that describe the body as sent; the bridge hands the client the decoded body.
 _ENCODING_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
@@ -66,6 +67,18 @@ def google_http(credentials: Any, *, name: str, base_url: str, refreshable: bool
         credentials, http=bridge, refresh_status_codes=DEFAULT_REFRESH_STATUS_CODES if refreshable else ())
 
 
+def google_service(api: str, version: str, credentials: Any, *, who: str, config: Any) -> Any:
+    """A discovery-based API client (its bundled discovery document: no network to build it)
+    over :func:`google_http`. ``config`` is the source's config: ``base_url``,
+    ``access_token`` and ``http_options()``."""
+    from googleapiclient.discovery import build
+
+    http = google_http(credentials, name=who, base_url=config.base_url, refreshable=config.access_token is None,
+                       **config.http_options())
+    return build(api, version, http=http, static_discovery=True, cache_discovery=False,
+                 client_options={"api_endpoint": config.base_url})
+
+
 def google_credentials(who: str, *, access_token: SecretStr | None, credentials_file: str | None,
                        subject: str | None, scopes: Sequence[str], base_dir: Path) -> Any:
     """Credentials from a bare access token (never refreshed) or a service-account /
@@ -97,3 +110,38 @@ def google_credentials(who: str, *, access_token: SecretStr | None, credentials_
         raise ConfigError(f"{who}: credentials_file {path} is incomplete: {reason}") from None
     raise ConfigError(f"{who}: credentials_file {path} has type {kind!r}; "
                       "expected a service_account or authorized_user JSON file")
+
+
+def execute(request: Any, *, who: str, what: str, retries: int, hints: dict[int, str],
+            credentials: str | None = None, passthrough: Sequence[int] = ()) -> dict[str, Any]:
+    """Run one Google API request and turn every failure into one clear line.
+
+    The API client retries a 429, a 5xx or a cut connection ``retries`` times. ``who`` names
+    the source, ``what`` the request; ``hints`` says what a status means for this API; the
+    statuses in ``passthrough`` (a 404 the caller expects) are raised as the client's
+    ``HttpError`` for the caller to handle."""
+    try:
+        body = request.execute(num_retries=retries)
+    except HttpError as exc:
+        status = exc.status_code
+        if status in passthrough:
+            raise
+        detail = f" ({exc.reason[:300]})" if exc.reason else ""
+        retried = f" after {retries} retries" if status == 429 or status >= 500 else ""
+        raise SourceError(f"{who}: {what} -> {status}{retried}: "
+                          f"{hints.get(status, 'the request failed')}{detail}") from None
+    except RefreshError as exc:
+        source = f" with credentials_file {credentials}" if credentials else ""
+        raise SourceError(f"{who}: could not get an access token{source}: {first_line(exc)}") from None
+    except (TransportError, httplib2.HttpLib2Error, OSError) as exc:
+        raise SourceError(f"{who}: {what}: {type(exc).__name__}: {first_line(exc)} "
+                          f"(after {retries} retries)") from None
+    if not isinstance(body, dict):
+        raise SourceError(f"{who}: {what}: the answer is not a JSON object")
+    return body
+
+
+def first_line(exc: Exception) -> str:
+    """An exception's first line, short: enough to act on, never a dump."""
+    text = str(exc.args[0]) if exc.args else str(exc)
+    return text.splitlines()[0][:200] if text else type(exc).__name__
