@@ -416,16 +416,23 @@ def grant_analyst(
 # ------------------------------------------------------------------------ leads
 
 
+# options shared by `lead add` and `touchpoint add`
+EmailOpt = Annotated[str | None, typer.Option("--email", help="The person's email address.")]
+PhoneOpt = Annotated[str | None, typer.Option("--phone", help="Phone number, best with +country code.")]
+NoteOpt = Annotated[str | None, typer.Option("--note", help="Free-text note.")]
+IntoOpt = Annotated[str, typer.Option("--into", help="crmhub source to add it to (type manual).")]
+
+
 @lead_app.command("add")
 def lead_add(
-    email: Annotated[str | None, typer.Option("--email", help="The lead's email address.")] = None,
+    email: EmailOpt = None,
     name: Annotated[str | None, typer.Option("--name", help="Full name.")] = None,
-    phone: Annotated[str | None, typer.Option("--phone", help="Phone number, best with +country code.")] = None,
+    phone: PhoneOpt = None,
     company: Annotated[str | None, typer.Option("--company", help="Company.")] = None,
     source: Annotated[str, typer.Option("--source", help="Channel: phone_call, walk_in, referral, ...")] = "phone_call",
-    note: Annotated[str | None, typer.Option("--note", help="Free-text note.")] = None,
+    note: NoteOpt = None,
     form: Annotated[str | None, typer.Option("--form", help="Form or campaign name to file it under.")] = None,
-    into: Annotated[str, typer.Option("--into", help="crmhub source to add it to (type manual).")] = "manual",
+    into: IntoOpt = "manual",
     config: ConfigOpt = None,
 ) -> None:
     """Add a lead a rep took (a call, a walk-in, a referral); prints the lead's key."""
@@ -438,12 +445,12 @@ def lead_add(
 
 @touchpoint_app.command("add")
 def touchpoint_add(
-    email: Annotated[str | None, typer.Option("--email", help="The person's email address.")] = None,
-    phone: Annotated[str | None, typer.Option("--phone", help="The person's phone, best with +country code.")] = None,
+    email: EmailOpt = None,
+    phone: PhoneOpt = None,
     channel: Annotated[str, typer.Option("--channel", help="phone_call, site_visit or meeting.")] = "phone_call",
     at: Annotated[str | None, typer.Option("--at", help="When (ISO 8601; default: now, UTC).")] = None,
-    note: Annotated[str | None, typer.Option("--note", help="Free-text note.")] = None,
-    into: Annotated[str, typer.Option("--into", help="crmhub source to add it to (type manual).")] = "manual",
+    note: NoteOpt = None,
+    into: IntoOpt = "manual",
     config: ConfigOpt = None,
 ) -> None:
     """Log a call, a site visit or a meeting with a person; prints the touchpoint's key."""
