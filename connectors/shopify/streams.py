@@ -62,7 +62,7 @@ from connectors.shopify.queries import Resource
 
 log = logging.getLogger("crmhub.shopify")
 
-BULK_PAGE = 500  # bulk records committed per transaction
+BULK_PAGE = 500  # records committed per transaction (bulk exports, and pages read together)
 
 
 COST_TARGET = 0.9  # of the single-query limit: a page is sized to cost at most this share
@@ -201,10 +201,11 @@ class ShopifyConnector(Connector):
         search = queries.search_since(shopify_time(state.since()))
         if self._use_bulk(resource, search, state):
             return (yield from self._bulk(resource, search, state, prepare))
-        # Pages Shopify's cost rules keep small (7 orders of ~115 points each) are handed
-        # on together, up to page_size records: one warehouse transaction each instead of
-        # one per request. What was read before a failure is still handed on (and kept).
-        group = getattr(self.config.page_size, resource.name)
+        # Pages are handed on together, up to BULK_PAGE records: one warehouse transaction
+        # for several requests (Shopify's cost rules keep a page of orders near 7 of them),
+        # as a bulk export's records are. What was read before a failure is still handed
+        # on (and kept).
+        group = max(BULK_PAGE, getattr(self.config.page_size, resource.name))
         batch: list[Record] = []
         handed = False
         try:

@@ -185,13 +185,14 @@ def test_line_items_beyond_the_first_page_are_fetched(httpserver, warehouse):
     assert by_id(warehouse, "customer_order")["gid://shopify/Order/1003"]["subtotal"] == Decimal("149.70")
 
 
-def test_small_pages_are_written_together_up_to_the_page_size(httpserver, warehouse):
+def test_small_pages_are_written_together_up_to_500_records(httpserver, warehouse, monkeypatch):
     fake = FakeShopify(httpserver)
     for _ in range(2):
         fake.add("ShopifyOrders", fixture("orders_page1.json")).add("ShopifyOrders", fixture("orders_page2.json"))
     together = sync(warehouse, "shop", shopify(httpserver), "shopify", streams=["orders"])
     assert together.status == "success", together.errors
     assert (together.streams[0].pages, together.read) == (1, 3)  # two requests, one transaction
+    monkeypatch.setattr("connectors.shopify.streams.BULK_PAGE", 2)
     apart = sync(warehouse, "shop", shopify(httpserver, page_size={"orders": 2}), "shopify", streams=["orders"],
                  full_refresh=True)
     assert (apart.streams[0].pages, apart.read) == (2, 3)
