@@ -21,8 +21,10 @@
 from __future__ import annotations
 
 import email.utils
+import heapq
 import json
 import logging
+import os
 import random
 import re
 import socket
@@ -294,6 +296,65 @@ class _HomeSession(requests.Session):
 _inflight = threading.local()
 
 
+class _Alarms:
+    """One background thread that runs each callback once its time is up.
+
+    Every request has a watchdog; starting a timer thread for each of them cost a
+    thread start per request (and, while another thread held the GIL, up to a switch
+    interval of waiting for it to run). One thread serves them all; a cancelled alarm
+    is only marked, and dropped when it comes up.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._heap: list[list[Any]] = []  # [when, seq, callback or None once cancelled]
+        self._seq = 0
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def add(self, seconds: float, callback: Callable[[], None]) -> list[Any]:
+        """Run ``callback`` on the alarm thread in ``seconds``; the entry returned cancels it."""
+        with self._cond:
+            self._seq += 1
+            entry = [time.monotonic() + seconds, self._seq, callback]
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                self._heap = []  # a forked child inherits the list but not the thread
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._run, name="crmhub-http-watchdog", daemon=True)
+                self._thread.start()
+            heapq.heappush(self._heap, entry)
+            if self._heap[0] is entry:
+                self._cond.notify()
+        return entry
+
+    @staticmethod
+    def cancel(entry: list[Any]) -> None:
+        entry[2] = None
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                heap = self._heap
+                while heap and heap[0][2] is None:
+                    heapq.heappop(heap)
+                if not heap:
+                    self._cond.wait()
+                    continue
+                delay = heap[0][0] - time.monotonic()
+                if delay > 0:
+                    self._cond.wait(delay)
+                    continue
+                entry = heapq.heappop(heap)
+                callback, entry[2] = entry[2], None
+            try:
+                callback()
+            except Exception:  # a watchdog's failure must not stop every other watchdog
+                log.debug("http watchdog failed", exc_info=True)
+
+
+_alarms = _Alarms()
+
+
 class _Watchdog:
     """Closes the connection of the request in flight once its total time is up.
 
@@ -307,7 +368,7 @@ class _Watchdog:
         self.conn: Any = None
         self._done = False
         self._lock = threading.Lock()
-        self._timer: threading.Timer | None = None
+        self._timer: list[Any] | None = None
 
     def __enter__(self) -> _Watchdog:
         _inflight.watchdog = self
@@ -319,12 +380,10 @@ class _Watchdog:
         with self._lock:
             self._done, self.conn = True, None
             if self._timer is not None:
-                self._timer.cancel()
+                _alarms.cancel(self._timer)
 
     def _schedule(self, seconds: float) -> None:
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-        self._timer.start()
+        self._timer = _alarms.add(seconds, self._expire)
 
     def _expire(self) -> None:
         with self._lock:

@@ -8,7 +8,8 @@ record at the cursor (``>=``) is harmless: records are upserted by their gid.
 Page sizes follow Shopify's cost rules: every answer says what the query was reckoned
 to cost (``extensions.cost.requestedQueryCost``, the worst case for ``first`` nodes),
 and the next page asks for as many nodes as fit in 90% of the 1,000-point single-query
-limit (never more than ``page_size`` says). A MAX_COST_EXCEEDED answer shrinks the
+limit (never more than ``page_size`` says); once two page sizes were reckoned, the
+query's fixed cost is told apart from the cost per node, so pages grow to what fits at once. A MAX_COST_EXCEEDED answer shrinks the
 page by the cost Shopify computed and asks again, so no setting makes a stream fail.
 
 Orders' staff member (the sales rep) needs the read_users scope, which Shopify grants
@@ -61,7 +62,7 @@ from connectors.shopify.queries import Resource
 
 log = logging.getLogger("crmhub.shopify")
 
-BULK_PAGE = 500  # bulk records committed per transaction
+BULK_PAGE = 500  # records committed per transaction (bulk exports, and pages read together)
 
 
 COST_TARGET = 0.9  # of the single-query limit: a page is sized to cost at most this share
@@ -78,11 +79,19 @@ class PageSizes(ConnectorConfig):
 
 
 class PageSize:
-    """Nodes per page for one stream, from the cost Shopify reckoned for the last page."""
+    """Nodes per page for one stream, from the cost Shopify reckoned for the last pages.
+
+    Shopify reckons a page's cost as a fixed part plus ``first`` times the cost of a
+    node. After one page the whole cost is taken as per-node (which errs on the small
+    side); once two pages of different sizes were reckoned, the two parts are told apart
+    and the next page is as large as fits. A wrong guess costs one MAX_COST_EXCEEDED
+    answer, after which :meth:`too_costly` shrinks the page.
+    """
 
     def __init__(self, first: int, most: int):
         self.most = most
         self.first = max(1, min(first, most))
+        self._seen: tuple[int, float] | None = None  # (first, requested cost) of an earlier page
 
     def observe(self, cost: dict[str, Any]) -> None:
         requested = cost.get("requestedQueryCost")
@@ -91,8 +100,25 @@ class PageSize:
         available = (cost.get("throttleStatus") or {}).get("maximumAvailable")
         limit = min(MAX_QUERY_COST, available) if isinstance(available, (int, float)) and available > 0 \
             else MAX_QUERY_COST
+        budget = limit * COST_TARGET
+        seen, self._seen = self._seen, (self.first, requested)
+        if seen is not None and seen[0] != self.first:
+            per_node = (requested - seen[1]) / (self.first - seen[0])
+            fixed = requested - per_node * self.first
+            if per_node <= 0:  # the cost does not grow with the page: as large as allowed
+                self.first = self.most if requested <= budget else max(1, self.first // 2)
+                return
+            if fixed >= 0:
+                self.first = max(1, min(self.most, int((budget - fixed) // per_node)))
+                return
+        elif seen is not None and requested <= budget:
+            return  # the same size reckoned again, within the budget: keep it
         per_node = requested / self.first  # includes the query's fixed part: errs on the small side
-        self.first = max(1, min(self.most, int(limit * COST_TARGET // per_node)))
+        self.first = max(1, min(self.most, int(budget // per_node)))
+
+    def query_changed(self) -> None:
+        """Another query from now on (fewer fields): earlier costs say nothing about it."""
+        self._seen = None
 
     def too_costly(self, error: QueryTooCostly) -> None:
         """Shrink after MAX_COST_EXCEEDED; a single node over the limit is an error."""
@@ -100,6 +126,8 @@ class PageSize:
             raise error
         cost, limit = error.cost, error.max_cost or MAX_QUERY_COST
         scaled = int(self.first * limit * COST_TARGET // cost) if cost else self.first // 2
+        if cost:  # what this size was reckoned at: the next page's cost fits on it
+            self._seen = (self.first, cost)
         self.first = max(1, min(self.first - 1, scaled))
 
 
@@ -173,11 +201,29 @@ class ShopifyConnector(Connector):
         search = queries.search_since(shopify_time(state.since()))
         if self._use_bulk(resource, search, state):
             return (yield from self._bulk(resource, search, state, prepare))
-        for records in self._pages(resource, search):
-            for record in records:
-                if prepare:
-                    prepare(record)
-            yield records
+        # Pages are handed on together, up to BULK_PAGE records: one warehouse transaction
+        # for several requests (Shopify's cost rules keep a page of orders near 7 of them),
+        # as a bulk export's records are. What was read before a failure is still handed
+        # on (and kept).
+        group = max(BULK_PAGE, getattr(self.config.page_size, resource.name))
+        batch: list[Record] = []
+        handed = False
+        try:
+            for records in self._pages(resource, search):
+                for record in records:
+                    if prepare:
+                        prepare(record)
+                batch.extend(records)
+                if len(batch) >= group:
+                    handed = True
+                    yield batch
+                    batch = []
+        except Exception:
+            if batch:
+                yield batch
+            raise
+        if batch or not handed:
+            yield batch
         return None
 
     def _pages(self, resource: Resource, search: str | None) -> Iterator[list[Record]]:
@@ -200,6 +246,7 @@ class ShopifyConnector(Connector):
             if STAFF_FIELD in self.client.denied and resource is queries.ORDERS_WITH_STAFF:
                 self._say_staff_denied()
                 resource = queries.ORDERS  # no use asking again this run
+                size.query_changed()
             connection = data.get(resource.name)
             if not isinstance(connection, dict):
                 raise SourceError(f"shopify {resource.name}: the response has no {resource.name}")

@@ -68,13 +68,15 @@ def map_order(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     order_id = _required(raw, "id")
     currency = v.currency(raw.get("currencyCode"), "currencyCode")
     ordered_at = v.timestamp(raw.get("processedAt") or raw.get("createdAt"), "processedAt")
+    status = order_status(raw)
     rows: list[Row] = []
 
-    person = _buyer(raw, ordered_at)
+    person = _buyer(raw, ordered_at, status)
     if person is not None:
         rows.append(person)
 
-    lines = [_line(line, order_id, currency) for line in _nodes(raw.get("lineItems"))]
+    nodes = _nodes(raw.get("lineItems"))
+    lines = [_line(line, order_id, currency) for line in nodes]
     subtotal = None
     if raw.get("lineItems") is not None and all(line["unit_price"] is not None for line in lines):
         subtotal = sum((line["unit_price"] * line["quantity"] for line in lines), Decimal(0))
@@ -90,7 +92,7 @@ def map_order(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
         "order_number": v.text(raw.get("name"), 64),
         "ordered_at": ordered_at,
         "updated_at": v.timestamp(raw.get("updatedAt"), "updatedAt"),
-        "status": order_status(raw),
+        "status": status,
         "currency": currency,
         "subtotal": subtotal,
         "discount": _money(raw.get("totalDiscountsSet"), currency, "totalDiscountsSet"),
@@ -98,7 +100,7 @@ def map_order(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
         "total": _money(raw.get("totalPriceSet"), currency, "totalPriceSet"),
         "refunded": _money(raw.get("totalRefundedSet"), currency, "totalRefundedSet"),
         "sales_rep": v.text(staff.get("name"), 255),
-        "special_instructions": special_instructions(raw),
+        "special_instructions": special_instructions(raw, nodes),
         "channel": v.text(raw.get("sourceName"), 64),
         "utm_source": v.text(utm.get("utm_source"), 255),
         "utm_medium": v.text(utm.get("utm_medium"), 255),
@@ -127,13 +129,17 @@ def order_status(raw: dict[str, Any]) -> str | None:
     return status.lower()[:32] if status else None
 
 
-def special_instructions(raw: dict[str, Any]) -> str | None:
-    """The buyer's note, then the order's and each line's custom attributes (engravings, ...)."""
+def special_instructions(raw: dict[str, Any], nodes: list[dict[str, Any]] | None = None) -> str | None:
+    """The buyer's note, then the order's and each line's custom attributes (engravings, ...).
+
+    ``nodes``: the order's line items when the caller has them already."""
     parts = [v.text(raw.get("note"))]
     parts += [_attribute(a) for a in raw.get("customAttributes") or []]
-    for line in _nodes(raw.get("lineItems")):
-        title = _title(line.get("title"), line.get("variantTitle"))
-        parts += [f"{title}: {text}" for text in map(_attribute, line.get("customAttributes") or []) if text]
+    for line in _nodes(raw.get("lineItems")) if nodes is None else nodes:
+        attributes = line.get("customAttributes")
+        if attributes:  # most lines have none: no title to build
+            title = _title(line.get("title"), line.get("variantTitle"))
+            parts += [f"{title}: {text}" for text in map(_attribute, attributes) if text]
     return "\n".join(p for p in parts if p) or None
 
 
@@ -183,11 +189,11 @@ def _line(line: dict[str, Any], order_id: str, currency: str | None) -> dict[str
 NOT_A_PURCHASE = frozenset({"cancelled", "test", "voided", "expired"})
 
 
-def _buyer(raw: dict[str, Any], ordered_at: dt.datetime | None) -> Row | None:
+def _buyer(raw: dict[str, Any], ordered_at: dt.datetime | None, status: str | None) -> Row | None:
     """Who bought: the customer account, or for a guest checkout a person keyed by the order.
 
-    A cancelled or test order makes nobody a customer."""
-    stage = None if order_status(raw) in NOT_A_PURCHASE else "customer"
+    A cancelled or test order (``status``) makes nobody a customer."""
+    stage = None if status in NOT_A_PURCHASE else "customer"
     customer = raw.get("customer")
     if customer:
         return customer_person(customer, stage=stage)
@@ -201,7 +207,7 @@ def _buyer(raw: dict[str, Any], ordered_at: dt.datetime | None) -> Row | None:
         phone=v.phone(raw.get("phone") or billing.get("phone"), region),
         first_name=v.text(billing.get("firstName"), 255), last_name=v.text(billing.get("lastName"), 255),
         marketing_consent=v.boolean(raw.get("customerAcceptsMarketing"), "customerAcceptsMarketing"),
-        **_address(billing),
+        **_address(billing, region),
     )
 
 
@@ -226,16 +232,16 @@ def customer_person(customer: dict[str, Any], *, stage: str | None) -> Row:
     state = email_info.get("marketingState") or (customer.get("emailMarketingConsent") or {}).get("marketingState")
     if state is not None and state not in CONSENT:
         raise Reject(f"customer {number}: unknown email marketing state {state!r}")
+    country = _country(address)
     return person_row(
         f"customer:{number}", stage=stage, seen_at=v.timestamp(customer.get("updatedAt"), "updatedAt"),
         shop_customer_id=number,
         email=v.email(email_info.get("emailAddress") or customer.get("email")),
-        phone=v.phone(phone_info.get("phoneNumber") or customer.get("phone") or address.get("phone"),
-                      _country(address)),
+        phone=v.phone(phone_info.get("phoneNumber") or customer.get("phone") or address.get("phone"), country),
         first_name=v.text(customer.get("firstName"), 255), last_name=v.text(customer.get("lastName"), 255),
         display_name=v.text(customer.get("displayName"), 255),
         marketing_consent=CONSENT.get(state) if state else None,
-        **_address(address),
+        **_address(address, country),
     )
 
 
@@ -296,6 +302,13 @@ def _money(bag: Any, currency: str | None, field: str) -> Decimal | None:
     if bag is None:
         return None
     money = bag.get("shopMoney") if isinstance(bag, dict) else None
+    if type(money) is dict and currency is not None and money.get("currencyCode") == currency:
+        # the usual bag: the order's own (already normalised) currency, an amount as text
+        amount = money.get("amount")
+        if type(amount) is str:
+            found = v.decimal_text(amount)
+            if found is not None:
+                return found
     if not isinstance(money, dict):
         raise Reject(f"{field}: no shopMoney in {bag!r}")
     amount = v.decimal(money.get("amount"), field)
@@ -307,7 +320,11 @@ def _money(bag: Any, currency: str | None, field: str) -> Decimal | None:
     return amount
 
 
-def _address(address: dict[str, Any]) -> dict[str, Any]:
+_NO_COUNTRY = object()
+
+
+def _address(address: dict[str, Any], country: Any = _NO_COUNTRY) -> dict[str, Any]:
+    """``country``: the address's country when the caller has read it already."""
     street = ", ".join(p for p in (v.text(address.get("address1")), v.text(address.get("address2"))) if p)
     return {
         "company": v.text(address.get("company"), 255),
@@ -315,7 +332,7 @@ def _address(address: dict[str, Any]) -> dict[str, Any]:
         "postal_code": v.text(address.get("zip"), 32),
         "city": v.text(address.get("city"), 255),
         "region": v.text(address.get("province"), 255),
-        "country": _country(address),
+        "country": _country(address) if country is _NO_COUNTRY else country,
     }
 
 

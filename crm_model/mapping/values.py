@@ -132,6 +132,15 @@ def phone(value: Any, default_region: str | None = None, field: str = "phone") -
 
 def timestamp(value: Any, field: str = "timestamp", default_tz: dt.tzinfo = UTC) -> dt.datetime | None:
     """A UTC datetime from ISO 8601 text, a datetime, or epoch seconds."""
+    if type(value) is str:  # the common case: ISO 8601 text as sources send it
+        try:
+            parsed = dt.datetime.fromisoformat(value)
+        except ValueError:
+            parsed = None
+        if parsed is not None:
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=default_tz)
+            return parsed if parsed.tzinfo is UTC else parsed.astimezone(UTC)
     if _blank(value):
         return None
     if isinstance(value, dt.datetime):
@@ -199,6 +208,10 @@ def _date_text(s: str) -> dt.date:
 
 def decimal(value: Any, field: str = "amount") -> Decimal | None:
     """An exact decimal from text or a number (floats go through their shortest repr)."""
+    if type(value) is str:  # the common case: amounts as text, cached (prices repeat)
+        result = _decimal_text(value)
+        if result is not None and result.is_finite():
+            return result
     if _blank(value):
         return None
     if isinstance(value, bool):
@@ -217,6 +230,12 @@ def decimal(value: Any, field: str = "amount") -> Decimal | None:
     if not result.is_finite():
         raise Reject(f"{field}: {value!r} is not a finite number")
     return result
+
+
+def decimal_text(value: str) -> Decimal | None:
+    """A finite decimal from text, else None (blank, not a number, NaN: ask :func:`decimal` why)."""
+    result = _decimal_text(value)
+    return result if result is not None and result.is_finite() else None
 
 
 @lru_cache(maxsize=8192)  # prices and amounts repeat; a Decimal is immutable, so sharing is safe

@@ -23,7 +23,8 @@ from werkzeug import Request, Response
 
 from connectors.sdk import SourceError, StreamState
 from connectors.shopify import ShopifyConfig, ShopifyConnector
-from connectors.shopify.client import ShopifyClient, throttle_seconds
+from connectors.shopify.client import QueryTooCostly, ShopifyClient, throttle_seconds
+from connectors.shopify.streams import PageSize
 from crm_model import identity
 from crm_model.sync import load_state, sync
 from tests.conftest import FIXTURES, load_json, rows
@@ -184,6 +185,20 @@ def test_line_items_beyond_the_first_page_are_fetched(httpserver, warehouse):
     assert by_id(warehouse, "customer_order")["gid://shopify/Order/1003"]["subtotal"] == Decimal("149.70")
 
 
+def test_small_pages_are_written_together_up_to_500_records(httpserver, warehouse, monkeypatch):
+    fake = FakeShopify(httpserver)
+    for _ in range(2):
+        fake.add("ShopifyOrders", fixture("orders_page1.json")).add("ShopifyOrders", fixture("orders_page2.json"))
+    together = sync(warehouse, "shop", shopify(httpserver), "shopify", streams=["orders"])
+    assert together.status == "success", together.errors
+    assert (together.streams[0].pages, together.read) == (1, 3)  # two requests, one transaction
+    monkeypatch.setattr("connectors.shopify.streams.BULK_PAGE", 2)
+    apart = sync(warehouse, "shop", shopify(httpserver, page_size={"orders": 2}), "shopify", streams=["orders"],
+                 full_refresh=True)
+    assert (apart.streams[0].pages, apart.read) == (2, 3)
+    assert len(fake.variables("ShopifyOrders")) == 4
+
+
 def test_a_repeated_page_cursor_stops_the_stream(httpserver, warehouse):
     again = fixture("orders_page2.json")
     again["data"]["orders"]["pageInfo"] = {"hasNextPage": True, "endCursor": PAGE1_END}
@@ -323,6 +338,36 @@ def test_the_page_size_setting_is_an_upper_bound_never_a_request_shopify_refuses
     assert fake.variables("ShopifyProducts")[0]["first"] == 3
     with pytest.raises(ValueError, match="250"):
         ShopifyConfig(shop="s", access_token="x", page_size={"orders": 251})
+
+
+def page_sizes(cost, pages: int = 5, most: int = 250) -> list[int]:
+    """The sizes PageSize asks for when Shopify reckons ``cost(first)`` for every page."""
+    size, asked = PageSize(5, most), []
+    for _ in range(pages):
+        asked.append(size.first)
+        size.observe({"requestedQueryCost": cost(size.first), "throttleStatus": {"maximumAvailable": 2000.0}})
+    return asked
+
+
+def test_page_sizes_follow_the_fixed_and_per_node_cost_once_two_sizes_were_reckoned():
+    # about 114 points an order (what the fixture's 5 orders cost): 7 orders fit, page after page
+    assert page_sizes(lambda first: 2 + 114 * first) == [5, 7, 7, 7, 7]
+    # a large fixed part and cheap nodes: the first guess is small, the second is the fit
+    assert page_sizes(lambda first: 300 + 2 * first) == [5, 14, 250, 250, 250]
+    assert page_sizes(lambda first: 100 + 4 * first) == [5, 37, 200, 200, 200]
+    # a cost that does not grow with the page: as large as the setting allows
+    assert page_sizes(lambda first: 572, most=100) == [5, 7, 100, 100, 100]
+
+
+def test_a_page_reckoned_too_costly_teaches_the_next_size():
+    def cost(first: int) -> int:  # what Shopify would reckon: 100 points plus 6 a node
+        return 100 + 6 * first
+
+    size = PageSize(200, 250)
+    size.too_costly(QueryTooCostly("too costly", cost(200), 1000))  # 1300 points for 200 nodes
+    assert size.first == 138  # 200 scaled down to 90% of the limit
+    size.observe({"requestedQueryCost": cost(138)})
+    assert size.first == 133 and cost(133) <= 900  # the two costs tell the fixed part apart
 
 
 def test_a_single_node_over_the_cost_limit_is_a_clear_error(httpserver):

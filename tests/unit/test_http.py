@@ -133,3 +133,33 @@ def test_json_lines_bodies_are_not_parsed_as_one_document(httpserver):
     httpserver.expect_request("/export.jsonl").respond_with_data('{"a":1}\n{"a":2}\n',
                                                                  content_type="application/jsonl")
     assert client(httpserver).request("GET", "/export.jsonl").text.splitlines() == ['{"a":1}', '{"a":2}']
+
+
+def test_watchdog_alarms_fire_in_time_order_on_one_thread_and_a_cancelled_one_never_fires():
+    import threading
+
+    from connectors.sdk.http import _Alarms
+
+    alarms, fired, done = _Alarms(), [], threading.Event()
+    alarms.add(0.15, lambda: (fired.append("late"), done.set()))
+    cancelled = alarms.add(0.05, lambda: fired.append("cancelled"))
+    alarms.add(0.01, lambda: fired.append(threading.current_thread().name))
+    alarms.add(0.1, lambda: 1 / 0)  # a failing callback does not stop the others
+    alarms.cancel(cancelled)
+    assert done.wait(5)
+    assert fired == ["crmhub-http-watchdog", "late"]
+
+
+def test_requests_share_one_watchdog_thread(httpserver):
+    import threading
+
+    from connectors.sdk.http import _alarms
+
+    httpserver.expect_request("/ok").respond_with_json({"ok": True})
+    http = Http(httpserver.url_for("/"), timeout=5)
+    http.get_json("ok")
+    before = threading.active_count()
+    for _ in range(20):
+        assert http.get_json("ok") == {"ok": True}
+    assert threading.active_count() == before  # no thread per request
+    assert _alarms._thread in threading.enumerate()
