@@ -17,8 +17,11 @@ leaves the cell empty; a row's own value wins. An affiliate network's click or t
 export (Awin, CJ, Impact: no ``channel`` column) loads as touchpoints with
 ``entity: touchpoint`` and ``defaults: {channel: affiliate_click, affiliate_site: <site>}``.
 
-Files are read in name order, `page_rows` (10,000) rows a page, each page committed
-with the file marks that cover it. A file is read again only when
+Files are read in name order, `page_rows` (10,000) rows a page at most, each page
+committed with the file marks that cover it. A page also ends once its cells hold
+about 4 MiB (their characters plus 64 per cell, a string's own overhead): a page is
+mapped while the previous one is written, so this keeps memory flat whatever the
+width of the rows (about 5,000 rows a page for a lead export of 11 short columns). A file is read again only when
 its size or modification time changed; a run killed half-way through a file resumes
 at the first row not yet committed.
 
@@ -61,7 +64,8 @@ Entity = Literal[
     "service_case", "service_contract", "feedback",
 ]
 PAGE_ROWS = 10_000
-PAGE_CHARS = 16 * 2**20  # a page also ends after this much text, however few rows
+PAGE_TEXT = 4 * 2**20  # a page also ends after this much text (see above), however few rows
+CELL_COST = 64  # what a cell costs beyond its characters, counted towards PAGE_TEXT
 MAX_ROW_CHARS = 2**20
 MAX_COLUMNS = 2_000
 
@@ -280,8 +284,8 @@ class CsvFile:
                 page.append(_unreadable(self.path, line, problem))
             else:
                 page.append(self._record(line, header, cells))
-                chars += sum(map(len, cells))
-            if len(page) >= cfg.page_rows or chars >= PAGE_CHARS:
+                chars += sum(map(len, cells)) + CELL_COST * len(cells)
+            if len(page) >= cfg.page_rows or chars >= PAGE_TEXT:
                 yield page, n, False
                 page, chars = [], 0
         yield page, n, True
