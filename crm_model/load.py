@@ -67,13 +67,16 @@ class Upserter:
         update_if_changed: Sequence[str] | None = None,
         insert_only: bool = False,
         keep_known: bool = False,
+        skip_unchanged: bool = False,
     ) -> None:
         """Insert ``rows``, or update the existing row with the same key.
 
         ``update_if_changed``: update only where one of these columns differs (so an
         unchanged record leaves its row untouched). ``insert_only``: never update.
         ``keep_known``: a NULL never overwrites a known value (for facts that accumulate,
-        like a person's details seen in several streams).
+        like a person's details seen in several streams). ``skip_unchanged``: update
+        only where some column differs (``update_if_changed`` naming every column): a
+        record read again unchanged costs a comparison, not a new row version.
         Rows may carry different columns (missing ones are NULL); the last row wins for
         a repeated key.
         """
@@ -90,6 +93,8 @@ class Upserter:
             columns = list(seen)
             rows = [{c: r.get(c) for c in columns} for r in rows]
         rows = _last_per_key(rows, pk)
+        if skip_unchanged and update_if_changed is None:
+            update_if_changed = [c for c in columns if c not in pk]
         args = (table, pk, columns, rows, update_if_changed, insert_only, keep_known)
         if self.dialect == "postgresql":
             self._pg_upsert(*args)
@@ -176,10 +181,8 @@ class Upserter:
                 f"{c} = " + value.format(c=c, t=table.name) for c in updates
             )
             if update_if_changed:
-                changed = ("COALESCE(EXCLUDED.{c}, {t}.{c})" if keep_known else "EXCLUDED.{c}") + \
-                    " IS DISTINCT FROM {t}.{c}"
                 conflict += " WHERE " + " OR ".join(
-                    changed.format(c=c, t=table.name) for c in update_if_changed
+                    _pg_changed(table, c, keep_known) for c in update_if_changed
                 )
         self.conn.exec_driver_sql(
             f"INSERT INTO {table.name} ({col_list}) SELECT {col_list} FROM {staging} {conflict}"
@@ -230,6 +233,15 @@ def _copy(conn: Connection, sql: str, tuples: list[tuple]) -> None:
 DIRECT_MIN_ROWS = 200
 
 _SQLITE_COMPILED: dict[tuple[str, tuple[str, ...]], tuple[str, tuple[str, ...], list]] = {}
+
+
+def _pg_changed(table: Table, column: str, keep_known: bool) -> str:
+    """Whether an upsert changes ``column`` of an existing row, in SQL."""
+    new = f"COALESCE(EXCLUDED.{column}, {table.name}.{column})" if keep_known else f"EXCLUDED.{column}"
+    old = f"{table.name}.{column}"
+    if _pg_converter(table.c[column].type) is _pg_json:  # json has no equality operator; its text has
+        new, old = f"CAST({new} AS TEXT)", f"CAST({old} AS TEXT)"
+    return f"{new} IS DISTINCT FROM {old}"
 
 
 def _compiled_sqlite(compiled, columns: tuple[str, ...]):

@@ -285,7 +285,7 @@ def write_batch(conn: Connection, source: str, stream: str, batch: Batch, *,
             rows = [{**r, "model_pending": True} for r in rows]
             up.upsert(table, rows, keep_known=True, update_if_changed=changed)
             continue
-        up.upsert(table, rows, keep_known=table in ACCUMULATING)
+        up.upsert(table, rows, keep_known=table in ACCUMULATING, skip_unchanged=True)
     up.upsert("rejected_record", batch.rejects, update_if_changed=["reason"])
     if clear_rejects and batch.mapped_keys:
         up.delete_keys("rejected_record", (

@@ -142,3 +142,28 @@ def test_large_batches_of_new_and_of_known_keys_upsert_alike(warehouse):
     if warehouse.dialect.name == "postgresql":  # the refused COPY left nothing behind
         with warehouse.connect() as conn:
             assert conn.exec_driver_sql("SELECT count(*) FROM source_person").scalar() == 900
+
+
+def test_skip_unchanged_leaves_unchanged_rows_alone(warehouse):
+    """An unchanged row keeps its row version (PostgreSQL's xmin); a changed one, JSON included, is updated."""
+    orders = [{"source": "s", "external_id": str(i), "total": Decimal("1.5"), "tags": ["a"],
+               "attributes": {"n": i}} for i in range(3)]
+    with warehouse.begin() as conn:
+        Upserter(conn).upsert("customer_order", orders, skip_unchanged=True)
+    pg = warehouse.dialect.name == "postgresql"
+
+    def versions():
+        with warehouse.connect() as conn:
+            return dict(conn.exec_driver_sql("SELECT external_id, xmin::text FROM customer_order").all())
+
+    before = versions() if pg else {}
+    again = [dict(o) for o in orders]
+    again[1]["tags"] = ["a", "b"]  # json
+    again[2]["attributes"] = {"n": 20}  # jsonb
+    with warehouse.begin() as conn:
+        Upserter(conn).upsert("customer_order", again, skip_unchanged=True)
+    found = {o["external_id"]: (o["tags"], o["attributes"]) for o in rows(warehouse, "customer_order")}
+    assert found == {"0": (["a"], {"n": 0}), "1": (["a", "b"], {"n": 1}), "2": (["a"], {"n": 20})}
+    if pg:
+        after = versions()
+        assert after["0"] == before["0"] and after["1"] != before["1"] and after["2"] != before["2"]
