@@ -230,7 +230,7 @@ def _copy(conn: Connection, sql: str, tuples: list[tuple]) -> None:
 
 # Batches this small are merged through staging at once (a refused COPY would cost more
 # than it could save).
-DIRECT_MIN_ROWS = 200
+DIRECT_MIN_ROWS = 64
 
 _SQLITE_COMPILED: dict[tuple[str, tuple[str, ...]], tuple[str, tuple[str, ...], list]] = {}
 
