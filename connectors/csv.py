@@ -311,7 +311,7 @@ class CsvFile:
         for line, cells, problem in self._records():
             n += 1
             if cells is not None and problem is None:
-                if not any(c.strip() for c in cells):
+                if not any(map(str.strip, cells)):
                     continue  # a blank line is not a record
                 key = cells[key_at].strip() if key_at < len(cells) else ""
                 if not key:

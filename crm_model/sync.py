@@ -281,7 +281,7 @@ def write_batch(conn: Connection, source: str, stream: str, batch: Batch, *,
     faults.checkpoint("raw")
     for table, rows in batch.unified.items():
         if table == "source_person":  # a new or changed person is pending for identity resolution
-            changed = sorted({c for r in rows for c in r} - {"source", "external_id"})
+            changed = sorted(set().union(*rows) - {"source", "external_id"})
             rows = [{**r, "model_pending": True} for r in rows]
             up.upsert(table, rows, keep_known=True, update_if_changed=changed)
             continue
