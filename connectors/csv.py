@@ -19,11 +19,11 @@ export (Awin, CJ, Impact: no ``channel`` column) loads as touchpoints with
 
 Files are read in name order, `page_rows` (10,000) rows a page at most, each page
 committed with the file marks that cover it. A page also ends once its cells hold
-about 4 MiB (their characters plus 64 per cell, a string's own overhead): a page is
+about 3 MiB (their characters plus 64 per cell, a string's own overhead): a page is
 mapped while the previous one is written, so this keeps memory flat whatever the
-width of the rows (about 5,000 rows a page for a lead export of 11 short columns). A file is read again only when
-its size or modification time changed; a run killed half-way through a file resumes
-at the first row not yet committed.
+width of the rows (about 3,900 rows a page for a lead export of 11 short columns). A
+file is read again only when its size or modification time changed; a run killed
+half-way through a file resumes at the first row not yet committed.
 
 A bad row is quarantined with its file, line and reason and the file goes on: an
 unclosed quote (the row where the quote opened; the rows after it are read as rows),
@@ -65,7 +65,7 @@ Entity = Literal[
     "service_case", "service_contract", "feedback",
 ]
 PAGE_ROWS = 10_000
-PAGE_TEXT = 4 * 2**20  # a page also ends after this much text (see above), however few rows
+PAGE_TEXT = 3 * 2**20  # a page also ends after this much text (see above), however few rows
 CELL_COST = 64  # what a cell costs beyond its characters, counted towards PAGE_TEXT
 MAX_ROW_CHARS = 2**20
 MAX_COLUMNS = 2_000
