@@ -8,6 +8,7 @@ Either way the caller's transaction decides when the rows become visible.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from collections.abc import Iterable, Sequence
@@ -137,6 +138,11 @@ class Upserter:
         if not set(names) <= set(columns):  # a statement with parameters of its own
             self.conn.execute(stmt, rows)
             return
+        # in key order: neighbouring keys land in the same B-tree pages, which then are in
+        # SQLite's page cache for the next row instead of read again (a large table's
+        # inserts otherwise touch a page far from the last one, each a read)
+        with contextlib.suppress(TypeError):  # keys that do not compare (mixed types) stay as they are
+            rows = sorted(rows, key=itemgetter(*pk))
         given = list(zip(*_tuples(rows, list(names)), strict=True))
         for i, process in processors:
             given[i] = list(map(process, given[i]))
