@@ -1,7 +1,8 @@
 """Bulk upserts by primary key, the same on SQLite and PostgreSQL.
 
-PostgreSQL: rows are COPYed into a temporary staging table shaped like the target,
-then merged with one ``INSERT ... SELECT ... ON CONFLICT DO UPDATE`` per batch.
+PostgreSQL: a batch of keys not in the table yet is COPYed straight into it (under a
+savepoint); otherwise rows are COPYed into a temporary staging table shaped like the
+target, then merged with one ``INSERT ... SELECT ... ON CONFLICT DO UPDATE`` per batch.
 SQLite: one executemany of ``INSERT ... ON CONFLICT DO UPDATE``.
 Either way the caller's transaction decides when the rows become visible.
 """
@@ -219,7 +220,7 @@ class Upserter:
         except UniqueViolation:
             self.conn.exec_driver_sql("ROLLBACK TO SAVEPOINT crmhub_direct")
             self.conn.exec_driver_sql("RELEASE SAVEPOINT crmhub_direct")
-            skips[table.name] = (min(2**streak, 64), streak + 1)
+            skips[table.name] = (2**streak, min(streak + 1, 6))  # 1, 2, 4, ... 64
             return False
         self.conn.exec_driver_sql("RELEASE SAVEPOINT crmhub_direct")
         skips[table.name] = (0, 0)
