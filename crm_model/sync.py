@@ -281,11 +281,11 @@ def write_batch(conn: Connection, source: str, stream: str, batch: Batch, *,
     faults.checkpoint("raw")
     for table, rows in batch.unified.items():
         if table == "source_person":  # a new or changed person is pending for identity resolution
-            changed = sorted({c for r in rows for c in r} - {"source", "external_id"})
+            changed = sorted(set().union(*rows) - {"source", "external_id"})
             rows = [{**r, "model_pending": True} for r in rows]
             up.upsert(table, rows, keep_known=True, update_if_changed=changed)
             continue
-        up.upsert(table, rows, keep_known=table in ACCUMULATING)
+        up.upsert(table, rows, keep_known=table in ACCUMULATING, skip_unchanged=True)
     up.upsert("rejected_record", batch.rejects, update_if_changed=["reason"])
     if clear_rejects and batch.mapped_keys:
         up.delete_keys("rejected_record", (
@@ -486,7 +486,9 @@ class _PageWriter:
     Mapping page N+1 (Python) then overlaps with the database writing page N, which
     matters on a small machine. Each page is still exactly one transaction holding its
     records, its rejects, the state that covers it and the run's counters; pages
-    commit in the order they were read; at most one waits in line.
+    commit in the order they were read. A page is handed over only once the writer
+    is done with the one before, so at most two mapped pages exist at a time (the
+    one being written and the next), which keeps the peak memory of a long file flat.
     """
 
     def __init__(self, engine: Engine, source: str, stream: str, run_id: int, clear_rejects: bool,
@@ -497,11 +499,13 @@ class _PageWriter:
         self.started = time.monotonic()
         self.error: BaseException | None = None
         self.queue: queue.Queue = queue.Queue(maxsize=1)
+        self.free = threading.Semaphore(1)  # released when the writer is done with a page
         self.thread = threading.Thread(target=self._run, name=f"crmhub-writer-{source}-{stream}", daemon=True)
         self.thread.start()
 
     def put(self, batch: Batch, page_state: dict[str, Any] | None, read: int) -> None:
         self._raise()
+        self.free.acquire()
         self.queue.put((batch, page_state, read))
 
     def close(self) -> None:
@@ -521,6 +525,8 @@ class _PageWriter:
                     self._write(*item)
                 except BaseException as exc:  # handed to the reading thread
                     self.error = exc
+            del item  # the page's rows go now, before the next one is handed over
+            self.free.release()
 
     def _write(self, batch: Batch, page_state: dict[str, Any] | None, read: int) -> None:
         with self.engine.begin() as conn:

@@ -60,7 +60,12 @@ def _parser(table: str, column: str) -> Callable[[Any, str, str | None], Any]:
                               (Numeric, v.decimal), (Boolean, v.boolean)):
         if isinstance(type_, kind):
             return lambda raw, col, region, f=parse_value: f(raw, col)
-    return lambda raw, col, region: v.text(raw)
+    return _text_cell
+
+
+def _text_cell(raw: Any, column: str, region: str | None) -> str | None:
+    """A text column's value: the cell without surrounding blanks (None when blank)."""
+    return v.text(raw)
 
 
 # Columns whose bad value rejects the row: without them the record is not that record.
@@ -156,15 +161,24 @@ def _map_row(raw: dict[str, Any], ctx: MapContext) -> list[Row]:
     given: set[str] = set()  # fields a cell of this row fills (a default does not replace them)
     for name, where, target, parse_cell in _plan(entity, tuple(raw), options["key"], renames):
         cell = raw[name]
-        if v.text(cell) is not None:
-            given.add(target)
+        text = cell.strip() if type(cell) is str else v.text(cell)
+        if not text:  # a blank cell: every parser reads it as None, and it gives nothing
+            if parse_cell is not None:
+                out[where][target] = None
+            continue
+        given.add(target)
         if parse_cell is None:
-            if (text := v.text(cell)) is not None:
-                extra[name] = text
+            extra[name] = text
+        elif parse_cell is _text_cell:  # most columns: the stripped cell is the value
+            out[where][target] = text
         elif where == FIELD and target in essential:
             out[where][target] = parse_cell(cell, name, region)  # messages name the file's column
         else:
-            out[where][target] = v.optional(parse_cell, cell, name, region, field=name)
+            try:
+                out[where][target] = parse_cell(cell, name, region)
+            except Reject as exc:  # left out, with a field warning (as values.optional does)
+                v.warn(name, cell, str(exc))
+                out[where][target] = None
     for name, value in (options.get("defaults") or {}).items():
         _default(entity, name, value, given, person, fields, extra, region)
 

@@ -230,3 +230,30 @@ def test_columns_with_no_warehouse_field_are_kept_on_every_entity(tmp_path, writ
     assert line["attributes"] == {"engraving": "For Ada"} and line["order_id"] == "O1"
     [order] = rows(warehouse, "customer_order")  # no person columns: the order keeps them itself
     assert order["attributes"] == {"gift_wrap": "yes"} and rows(warehouse, "source_person") == []
+
+
+def test_the_key_set_finds_every_repeat_across_its_growth():
+    from connectors.csv import _KeyHashes
+
+    seen = _KeyHashes()
+    keys = [f"L{i}" for i in range(5000)] + ["", "0"]
+    assert all(seen.add(k) for k in keys)  # new keys, across several doublings
+    assert seen.count == len(keys) and len(seen.slots) >= 2 * len(keys)
+    assert not any(seen.add(k) for k in keys)  # every one of them is a repeat now
+    assert seen.add("L5000") and not seen.add("L5000")
+
+
+def test_a_long_file_with_late_repeats_quarantines_exactly_those(tmp_path, write_config, warehouse):
+    path = tmp_path / "leads.csv"
+    with path.open("w") as out:
+        out.write("lead_id,email,submitted_at\n")
+        for i in range(3000):
+            out.write(f"L{i},p{i}@example.com,2026-01-02T03:04:05Z\n")
+        out.write("L7,again@example.com,2026-01-02T03:04:05Z\nL2999,late@example.com,2026-01-02T03:04:05Z\n")
+    cfg = write_config({"leads": {"connector": "csv", "config": {
+        "path": str(path), "entity": "lead", "key": "lead_id", "page_rows": 700}}})
+    (result,) = jobs.sync(cfg)
+    assert (result.read, result.loaded, result.rejected) == (3002, 3000, 2)
+    reasons = sorted(r["reason"] for r in rows(warehouse, "rejected_record"))
+    assert ["is repeated" in r for r in reasons] == [True, True]
+    assert any("'L7'" in r for r in reasons) and any("'L2999'" in r for r in reasons)

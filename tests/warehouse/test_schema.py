@@ -114,3 +114,56 @@ def test_every_person_linked_table_is_linked_by_the_model_sql():
     linked = {t.name for t in Base.metadata.tables.values() if "person_ref" in t.c}
     sql = (ROOT / "sql" / "model" / "10_link_person_ids.sql").read_text()
     assert linked == set(re.findall(r"^UPDATE (\w+) SET person_id", sql, re.M))
+
+
+def test_large_batches_of_new_and_of_known_keys_upsert_alike(warehouse):
+    """A batch of new keys goes straight into its table on PostgreSQL; one holding a known
+    key is merged instead (known details kept, the rest inserted), the same rows as SQLite's."""
+    def people(start, stop, **values):
+        return [{"source": "s", "external_id": f"p{i}", **values} for i in range(start, stop)]
+
+    with warehouse.begin() as conn:
+        up = Upserter(conn)
+        up.upsert("source_person", people(0, 300, email="a@example.com"), keep_known=True)
+        if warehouse.dialect.name == "postgresql":
+            assert conn.connection.info["crmhub_direct_skip"]["source_person"] == (0, 0)  # went straight in
+        # p299 is known: the COPY is refused, the batch merged; its email is kept (keep_known)
+        up.upsert("source_person", people(299, 600, email=None, city="Berlin"), keep_known=True)
+        if warehouse.dialect.name == "postgresql":
+            assert conn.connection.info["crmhub_direct_skip"]["source_person"] == (1, 1)
+        up.upsert("source_person", people(0, 300, city="Hamburg"), keep_known=True)  # merged (skipped)
+        up.upsert("source_person", people(600, 900, city="Köln"), keep_known=True)  # new again
+    found = {p["external_id"]: (p["email"], p["city"]) for p in rows(warehouse, "source_person")}
+    assert len(found) == 900
+    assert found["p0"] == ("a@example.com", "Hamburg")
+    assert found["p299"] == ("a@example.com", "Hamburg")
+    assert found["p300"] == (None, "Berlin")
+    assert found["p899"] == (None, "Köln")
+    if warehouse.dialect.name == "postgresql":  # the refused COPY left nothing behind
+        with warehouse.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM source_person").scalar() == 900
+
+
+def test_skip_unchanged_leaves_unchanged_rows_alone(warehouse):
+    """An unchanged row keeps its row version (PostgreSQL's xmin); a changed one, JSON included, is updated."""
+    orders = [{"source": "s", "external_id": str(i), "total": Decimal("1.5"), "tags": ["a"],
+               "attributes": {"n": i}} for i in range(3)]
+    with warehouse.begin() as conn:
+        Upserter(conn).upsert("customer_order", orders, skip_unchanged=True)
+    pg = warehouse.dialect.name == "postgresql"
+
+    def versions():
+        with warehouse.connect() as conn:
+            return dict(conn.exec_driver_sql("SELECT external_id, xmin::text FROM customer_order").all())
+
+    before = versions() if pg else {}
+    again = [dict(o) for o in orders]
+    again[1]["tags"] = ["a", "b"]  # json
+    again[2]["attributes"] = {"n": 20}  # jsonb
+    with warehouse.begin() as conn:
+        Upserter(conn).upsert("customer_order", again, skip_unchanged=True)
+    found = {o["external_id"]: (o["tags"], o["attributes"]) for o in rows(warehouse, "customer_order")}
+    assert found == {"0": (["a"], {"n": 0}), "1": (["a", "b"], {"n": 1}), "2": (["a"], {"n": 20})}
+    if pg:
+        after = versions()
+        assert after["0"] == before["0"] and after["1"] != before["1"] and after["2"] != before["2"]
