@@ -47,7 +47,7 @@ from crm_model.identity_settings import GOLDEN_FIELDS, IdentitySettings
 from crm_model.load import Upserter
 from crm_model.mapping import values as v
 from crm_model.paths import sql_dir
-from crm_model.schema import Identity, Lead, MatchModel, Person, PersonMerge, PersonRule, SourcePerson
+from crm_model.schema import Identity, Lead, MatchModel, Person, PersonKey, PersonMerge, PersonRule, SourcePerson
 
 SQL_DIR = sql_dir()
 UTC = dt.UTC
@@ -232,26 +232,29 @@ def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: boo
 
     needs_attrs = bool(opts.identifiers or opts.compare_attributes or opts.attribute_fields)
     cols = [sp.c[c] for c in _COLUMNS] + ([sp.c.attributes] if needs_attrs else [])
-    rows = conn.execute(select(*cols).order_by(sp.c.source, sp.c.external_id)).all()
-    n = len(rows)
-    if n == 0:
+    total = conn.execute(select(func.count()).select_from(sp)).scalar_one()
+    if total == 0:
         _link_records(conn)
         return result
     # Small warehouses are resolved from scratch whenever anything changed: it costs little,
     # and the model trained on all the data, not on what came first, decides every pair.
-    # So are runs where most records are new or changed (a first run, a re-sync): the
-    # incremental path would block and compare them twice.
+    # So are runs where most records are new or changed (a first run, a re-sync), runs
+    # after the identity config changed, and runs with no usable stored model (none yet,
+    # the data doubled since it was trained, or no blocking keys stored with it).
+    stored = _stored_model(conn, opts, total)
+    full = (full or rules_changed or (stored is None and opts.probabilistic) or total <= opts.full_run_below
+            or 2 * pending_count(conn) >= total)
+    clicks = _click_ids(conn)
+    answers = _form_answers(conn, opts)
+    if full:
+        rows = conn.execute(select(*cols).order_by(sp.c.source, sp.c.external_id)).all()
+    else:  # only the pending records and the persons they may touch, found through indexes
+        rows = _neighbourhood(conn, cols, pending_filter, rules, opts, clicks, answers)
+    n = len(rows)
     index = {(r.source, r.external_id): i for i, r in enumerate(rows)}
     old_pid = [r.person_id for r in rows]
     pending = np.fromiter((full or r.model_pending is not False or r.person_id is None for r in rows),
                           dtype=bool, count=n)
-    if rules_changed:  # records named by a rule are looked at again
-        for rule in rules:
-            for i in _expand(rule.left + rule.right, rows, index, opts):
-                pending[i] = True
-    full = full or n <= opts.full_run_below or 2 * int(pending.sum()) >= n
-    if full:
-        pending[:] = True
 
     members_of: dict[int, list[int]] = defaultdict(list)
     for i, pid in enumerate(old_pid):
@@ -259,9 +262,7 @@ def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: boo
             members_of[pid].append(i)
 
     # ---- deterministic identifiers
-    clicks = _click_ids(conn)
     holders: dict[tuple[str, str], list[int]] = defaultdict(list)
-    answers = _form_answers(conn, opts)
     idents = [_identifiers(row, opts, clicks, answers) for row in rows]
     for i, found in enumerate(idents):
         for ident in found:
@@ -296,8 +297,13 @@ def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: boo
     if columns is not None and full:
         all_pairs = matching.candidate_pairs(columns)
         scored = (all_pairs, matching.compare(columns, all_pairs))
-    model = _model(conn, columns, full, scored, opts.household_guard, opts.household_fields,
-                   opts.household_override_bits, known) if columns is not None else None
+    if columns is None:
+        model = None
+    elif full:
+        model = _train(conn, columns, scored, opts.household_guard, opts.household_fields,
+                       opts.household_override_bits, known)
+    else:  # between retrainings the weights stay fixed: later records are judged by the same model
+        model = stored
 
     # ---- the affected set: pending records, what they match, and the persons of both
     if full:
@@ -459,10 +465,116 @@ def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: boo
         up.upsert("person", golden_rows[start:start + 50_000])
     for start in range(0, len(identity_rows), 50_000):
         up.upsert("identity", identity_rows[start:start + 50_000])
+    if columns is not None:  # the blocking keys of the persons that changed (all of them from scratch)
+        keyed = list(clusters) if full else touched_roots
+        members = [i for root in keyed for i in clusters[root]]
+        _write_keys(conn, columns, members, [new_pid[uf.find(i)] for i in members],
+                    None if full else dirty + retired)
 
     _mark_dirty(conn, dirty, [(r["source"], r["external_id"]) for r in changed_rows])
     _link_records(conn)
     return result
+
+
+# An incremental run takes at most this many persons per blocking key of a new record (a
+# run from scratch pairs a record with its 40 neighbours in a key's sorted run).
+KEY_PERSONS = 100
+_IN = 5000  # values per IN (...) list
+
+
+def _chunks(values: list, size: int = _IN):
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def _neighbourhood(conn: Connection, cols: list, pending_filter: Any, rules: list[Rule], opts: IdentitySettings,
+                   clicks: dict, answers: dict) -> list[Any]:
+    """The records an incremental run looks at: the pending ones, and every record of the
+    persons they may belong to, found through indexes only: the pending records' old
+    persons, the persons holding one of their identifiers (``identity``), the persons
+    sharing one of their blocking keys (``person_key``), and the records a rule names
+    together with a pending one. Sorted by (source, external_id)."""
+    sp = SourcePerson.__table__
+    pending_rows = conn.execute(select(*cols).where(pending_filter)).all()
+    persons = {r.person_id for r in pending_rows if r.person_id is not None}
+    wanted: dict[str, set[str]] = defaultdict(set)
+    for row in pending_rows:
+        for kind, value in _identifiers(row, opts, clicks, answers):
+            if kind == "shop_customer":  # stored as the shop's external_id (see the identity rows below)
+                kind, value = "external_id", row.shop_customer_id
+            wanted[kind[:16]].add(str(value)[:320])
+    for kind, values in wanted.items():
+        for chunk in _chunks(sorted(values)):
+            persons.update(conn.execute(select(Identity.person_id).where(
+                Identity.kind == kind, Identity.value.in_(chunk))).scalars())
+    if opts.probabilistic and pending_rows:
+        fields = [_match_fields(r, opts) if opts.attribute_fields or opts.compare_attributes else r._mapping
+                  for r in pending_rows]
+        keys = matching.blocking_keys(matching.normalise(fields, extra=opts.compare_attributes))
+        found = np.unique(np.concatenate([k[k >= 0] for k in keys.values()]))
+        by_key: dict[int, list[int]] = defaultdict(list)
+        pk = PersonKey.__table__
+        for chunk in _chunks(found.tolist()):
+            for block_key, pid in conn.execute(select(pk.c.block_key, pk.c.person_id).where(pk.c.block_key.in_(chunk))):
+                by_key[block_key].append(pid)
+        for pids in by_key.values():
+            persons.update(sorted(pids)[:KEY_PERSONS])
+    refs: set[tuple[str, str]] = set()
+    index = {(r.source, r.external_id): i for i, r in enumerate(pending_rows)}
+    for rule in rules:  # a rule naming a pending record brings the records it names
+        named = rule.left + rule.right
+        if _expand(named, pending_rows, index, opts):
+            for ref in named:
+                kind, _, value = ref.partition(":")
+                if kind == "record":
+                    source, _, external_id = value.partition("/")
+                    refs.add((source, external_id))
+                elif kind in ("email", "phone"):
+                    value = normalise_email(value, opts.email_provider_rules) if kind == "email" else value
+                    persons.update(conn.execute(select(Identity.person_id).where(
+                        Identity.kind == kind, Identity.value == value)).scalars())
+    by_ref = {(r.source, r.external_id): r for r in pending_rows}
+    for source, external_id in sorted(refs - set(by_ref)):
+        row = conn.execute(select(*cols).where(sp.c.source == source, sp.c.external_id == external_id)).first()
+        if row is not None:
+            by_ref[(source, external_id)] = row
+            if row.person_id is not None:
+                persons.add(row.person_id)
+    for chunk in _chunks(sorted(persons)):
+        for row in conn.execute(select(*cols).where(sp.c.person_id.in_(chunk))):
+            by_ref.setdefault((row.source, row.external_id), row)
+    return [by_ref[k] for k in sorted(by_ref)]
+
+
+def _write_keys(conn: Connection, columns: matching.Columns, members: list[int], pids: list[int],
+                drop: list[int] | None) -> None:
+    """Store the blocking keys of records ``members`` (row indexes) under their persons
+    ``pids``, one row per distinct (key, person). ``drop``: persons whose keys go first
+    (None: every stored key goes, a run from scratch)."""
+    if drop is None:
+        conn.execute(delete(PersonKey))
+    else:
+        for chunk in _chunks(drop):
+            conn.execute(delete(PersonKey).where(PersonKey.person_id.in_(chunk)))
+    if not members:
+        return
+    keys = columns.keys if columns.keys is not None else matching.blocking_keys(columns)
+    idx = np.asarray(members, dtype=np.int64)
+    owner = np.asarray(pids, dtype=np.int64)
+    block = np.concatenate([k[idx] for k in keys.values()])
+    person = np.tile(owner, len(keys))
+    keep = block >= 0
+    block, person = block[keep], person[keep]
+    order = np.lexsort((person, block))
+    block, person = block[order], person[order]
+    first = np.ones(len(block), dtype=bool)
+    first[1:] = (block[1:] != block[:-1]) | (person[1:] != person[:-1])
+    block, person = block[first].tolist(), person[first].tolist()
+    mark = "%s" if conn.dialect.name == "postgresql" else "?"
+    sql = f"INSERT INTO person_key (block_key, person_id) VALUES ({mark}, {mark})"
+    for start in range(0, len(block), 100_000):
+        conn.exec_driver_sql(sql, list(zip(block[start:start + 100_000], person[start:start + 100_000],
+                                           strict=True)))
 
 
 def _guard(opts: IdentitySettings) -> dict[str, Any]:
@@ -557,20 +669,33 @@ def golden(members: list[Any], opts: IdentitySettings) -> dict[str, Any]:
 _GOLDEN = tuple(f for f in GOLDEN_FIELDS if f != "lifecycle_stage")
 
 
-def _model(conn: Connection, columns: matching.Columns, full: bool, scored: tuple | None = None,
+# Stored with the model once person_key holds the blocking keys of every person (bump it
+# when the keys change: the next run then starts from scratch and writes them again).
+KEYS_VERSION = 1
+
+
+def _stored_model(conn: Connection, opts: IdentitySettings, total: int) -> matching.Model | None:
+    """The model of the last run from scratch, if incremental runs may use it: trained on
+    at least half as many records as there are now, on the fields compared now, and with
+    the blocking keys of every person stored in ``person_key``."""
+    stored = conn.execute(select(MatchModel.__table__).where(MatchModel.name == "default")).first()
+    if stored is None or total > 2 * max(stored.trained_on, 1):
+        return None
+    params = _doc(stored.params)
+    if params.get("keys") != KEYS_VERSION or set(params.get("m", {})) != {*matching.FIELDS, *opts.compare_attributes}:
+        return None
+    return matching.Model.from_json(params)
+
+
+def _train(conn: Connection, columns: matching.Columns, scored: tuple | None = None,
            guard: bool = True, household: Any = matching.HOUSEHOLD_FIELDS, override: float = 8.0,
            known: list[tuple[int, int]] | None = None) -> matching.Model:
-    """The stored model, or a new one trained now (first run, ``full``, or the data doubled).
+    """A new model, trained now on every record (runs from scratch), and stored.
 
     Between retrainings the weights stay fixed, so records that arrive later are judged
     by the same model as those before them. With the household guard, EM learns from the
     plausible pairs only: relatives (same surname, address, landline) are most of the
     candidate pairs in a family-heavy warehouse, and EM would learn them as the matches."""
-    stored = conn.execute(select(MatchModel.__table__).where(MatchModel.name == "default")).first()
-    if stored is not None and not full and columns.n <= 2 * max(stored.trained_on, 1):
-        params = _doc(stored.params)
-        if set(params.get("m", {})) == set(columns.kinds):
-            return matching.Model.from_json(params)
     if scored is None:
         pairs = matching.candidate_pairs(columns)
         scored = (pairs, matching.compare(columns, pairs))
@@ -591,7 +716,7 @@ def _model(conn: Connection, columns: matching.Columns, full: bool, scored: tupl
         model = matching.train(columns, pairs, levels, known=known_levels, u=first.u)
     else:
         model = matching.train(columns, pairs, levels, known=known_levels)
-    Upserter(conn).upsert("match_model", [{"name": "default", "params": model.to_json(),
+    Upserter(conn).upsert("match_model", [{"name": "default", "params": {**model.to_json(), "keys": KEYS_VERSION},
                                             "trained_on": columns.n, "trained_at": dt.datetime.now(UTC)}])
     return model
 

@@ -148,50 +148,89 @@ def name_key(first: str, last: str) -> str:
 # ----------------------------------------------------------------------------- blocking
 
 
-def blocking_keys(cols: Columns) -> dict[str, np.ndarray]:
-    """Named blocking keys per record, as integers (-1 = no key).
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
 
-    Built from the integer codes of :func:`_codes`: a derived key (a 3-letter prefix, a
-    phonetic skeleton) is worked out once per distinct value, not once per record."""
+
+def word_hashes(words: Sequence[str]) -> np.ndarray:
+    """A stable 64-bit hash per word (FNV-1a of its first 64 UTF-8 bytes); 0 for "".
+
+    Stable across runs and processes (unlike ``hash()``), so blocking keys can be stored
+    in the warehouse and looked up by a later run."""
+    encoded = [w.encode()[:64] for w in words]
+    lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+    out = np.zeros(len(encoded), dtype=np.uint64)
+    width = int(lengths.max(initial=0))
+    if not width:
+        return out
+    order = np.argsort(-lengths, kind="stable")  # longest first: the rows still going are a prefix
+    data = np.array([encoded[i] for i in order], dtype=f"S{width}").view(np.uint8).reshape(len(encoded), width)
+    live = np.searchsorted(-lengths[order], -np.arange(width), side="left")  # rows longer than j, per j
+    h = np.full(len(encoded), _FNV_OFFSET, dtype=np.uint64)
+    for j in range(width):
+        k = int(live[j])
+        h[:k] = (h[:k] ^ data[:k, j]) * _FNV_PRIME
+    h[lengths[order] == 0] = 0
+    out[order] = h
+    return out
+
+
+def _mix(tag: str, *parts: np.ndarray) -> np.ndarray:
+    """One non-negative int64 key from a key name and hashed values (-1 where a part is 0: missing)."""
+    h = np.full(parts[0].shape, word_hashes([tag])[0], dtype=np.uint64)
+    missing = np.zeros(parts[0].shape, dtype=bool)
+    for part in parts:
+        h = (h ^ part) * _FNV_PRIME
+        h ^= h >> np.uint64(31)
+        missing |= part == 0
+    key = (h >> np.uint64(1)).astype(np.int64)
+    key[missing] = -1
+    return key
+
+
+def blocking_keys(cols: Columns) -> dict[str, np.ndarray]:
+    """Named blocking keys per record, as non-negative 64-bit integers (-1 = no key).
+
+    Each key is a stable hash of its name and values (:func:`word_hashes`), the same in
+    every run, so the keys of resolved records are kept in ``person_key`` and an
+    incremental run finds a new record's candidates by looking its keys up there. Built
+    from the integer codes of :func:`_codes`: a word is hashed, and a derived key (a
+    3-letter prefix, a phonetic skeleton) worked out, once per distinct value."""
     codes, words = _codes(cols)
+    hashed = word_hashes(words)
 
     def derived(fn, *used: np.ndarray) -> np.ndarray:
-        """code -> code of fn(word), for the words the ``used`` columns hold."""
-        vocab: dict[str, int] = {"": 0}
-        table = np.zeros(len(words), dtype=np.int64)
+        """code -> hash of fn(word), for the words the ``used`` columns hold."""
+        table = np.zeros(len(words), dtype=np.uint64)
         present = np.unique(np.concatenate(used))
-        table[present] = np.fromiter((vocab.setdefault(fn(w), len(vocab)) for w in words[present]),
-                                     dtype=np.int64, count=present.size)
+        table[present] = word_hashes([fn(w) for w in words[present]])
         return table
 
-    def both(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        key = x * (int(y.max(initial=0)) + 1) + y
-        key[(x == 0) | (y == 0)] = -1
-        return key
-
-    def long(code: np.ndarray, length: int) -> np.ndarray:
-        return np.where(np.frompyfunc(len, 1, 1)(words[code]).astype(np.int64) >= length, code, -1)
+    def long(name: str, code: np.ndarray, length: int) -> np.ndarray:
+        short = np.frompyfunc(len, 1, 1)(words[code]).astype(np.int64) < length
+        return _mix(name, np.where(short, np.uint64(0), hashed[code]))
 
     first, canon, last = codes["first_name"], codes["first_canon"], codes["last_name"]
     prefix3, initial, skeleton = derived(lambda w: w[:3], last, canon), derived(lambda w: w[:1], first), \
         derived(_skeleton, last)
-    dob, postal = codes["birth_date"], codes["postal_code"]
+    h_canon, h_last, h_dob, h_postal = hashed[canon], hashed[last], hashed[codes["birth_date"]], \
+        hashed[codes["postal_code"]]
     keys = {
         # the name pair in either order: swapped first/last names still meet
-        "names": both(np.minimum(canon, last), np.maximum(canon, last)),
-        "last+dob": both(last, dob),
-        "first+dob": both(canon, dob),
-        "postal+last3": both(postal, prefix3[last]),
-        "postal+first3": both(postal, prefix3[canon]),
-        "dob+postal": both(dob, postal),
-        "street+postal": both(codes["street"], postal),
-        "email_local": long(codes["email_local"], 4),
-        "phone": long(codes["phone"], 6),
-        "last_skeleton+first1": both(skeleton[last], initial[first]),
+        "names": _mix("names", np.minimum(h_canon, h_last), np.maximum(h_canon, h_last)),
+        "last+dob": _mix("last+dob", h_last, h_dob),
+        "first+dob": _mix("first+dob", h_canon, h_dob),
+        "postal+last3": _mix("postal+last3", h_postal, prefix3[last]),
+        "postal+first3": _mix("postal+first3", h_postal, prefix3[canon]),
+        "dob+postal": _mix("dob+postal", h_dob, h_postal),
+        "street+postal": _mix("street+postal", hashed[codes["street"]], h_postal),
+        "email_local": long("email_local", codes["email_local"], 4),
+        "phone": long("phone", codes["phone"], 6),
+        "last_skeleton+first1": _mix("last_skeleton+first1", skeleton[last], initial[first]),
     }
     for name, kind in cols.kinds.items():
         if name not in FIELDS and kind == "code":
-            keys[name] = long(codes[name], 4)
+            keys[name] = long(name, codes[name], 4)
     return keys
 
 

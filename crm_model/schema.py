@@ -22,7 +22,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, Index, Integer, MetaData, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Date, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from crm_model.types import Document, Micros, Money, Quantity, UtcDateTime
@@ -174,6 +174,18 @@ class PersonRule(Base):
     right_refs: Mapped[Any] = mapped_column(Document, comment="The other side, same form.")
     note: Mapped[str | None] = col(String(255), "What the user typed (ids or emails).")
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, comment="When the rule was made.")
+
+
+class PersonKey(Base):
+    """Blocking keys of each person's records, so an incremental model run finds the
+    persons a new record may match through an index instead of reading every record."""
+
+    __tablename__ = "person_key"
+
+    block_key: Mapped[int] = key(
+        BigInteger, "64-bit hash of one blocking key of a record (e.g. last name + birth date); no personal data."
+    )
+    person_id: Mapped[int] = mapped_column(Integer, primary_key=True, index=True, comment=PERSON_ID)
 
 
 class MatchModel(Base):
