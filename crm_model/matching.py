@@ -195,7 +195,7 @@ def blocking_keys(cols: Columns) -> dict[str, np.ndarray]:
     every run, so the keys of resolved records are kept in ``person_key`` and an
     incremental run finds a new record's candidates by looking its keys up there. Built
     from the integer codes of :func:`_codes`: a word is hashed, and a derived key (a
-    3-letter prefix, a phonetic skeleton) worked out, once per distinct value."""
+    3-letter prefix) worked out, once per distinct value."""
     codes, words = _codes(cols)
     hashed = word_hashes(words)
 
@@ -210,9 +210,8 @@ def blocking_keys(cols: Columns) -> dict[str, np.ndarray]:
         short = np.frompyfunc(len, 1, 1)(words[code]).astype(np.int64) < length
         return _mix(name, np.where(short, np.uint64(0), hashed[code]))
 
-    first, canon, last = codes["first_name"], codes["first_canon"], codes["last_name"]
-    prefix3, initial, skeleton = derived(lambda w: w[:3], last, canon), derived(lambda w: w[:1], first), \
-        derived(_skeleton, last)
+    canon, last = codes["first_canon"], codes["last_name"]
+    prefix3 = derived(lambda w: w[:3], last, canon)
     h_canon, h_last, h_dob, h_postal = hashed[canon], hashed[last], hashed[codes["birth_date"]], \
         hashed[codes["postal_code"]]
     keys = {
@@ -226,23 +225,11 @@ def blocking_keys(cols: Columns) -> dict[str, np.ndarray]:
         "street+postal": _mix("street+postal", hashed[codes["street"]], h_postal),
         "email_local": long("email_local", codes["email_local"], 4),
         "phone": long("phone", codes["phone"], 6),
-        "last_skeleton+first1": _mix("last_skeleton+first1", skeleton[last], initial[first]),
     }
     for name, kind in cols.kinds.items():
         if name not in FIELDS and kind == "code":
             keys[name] = long(name, codes[name], 4)
     return keys
-
-
-def _skeleton(word: str) -> str:
-    """A crude phonetic key: first letter, then consonants without repeats."""
-    if not word:
-        return ""
-    out = [word[0]]
-    for c in word[1:]:
-        if c not in "aeiouyhw " and c != out[-1]:
-            out.append(c)
-    return "".join(out[:5])
 
 
 def candidate_pairs(cols: Columns, *, window: int = 40, only: np.ndarray | None = None) -> np.ndarray:
