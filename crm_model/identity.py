@@ -769,6 +769,11 @@ def _new_persons(conn: Connection, count: int) -> list[int]:
     """Create ``count`` persons in one statement; their ids, in creation order."""
     if not count:
         return []
+    if conn.dialect.name == "sqlite":  # one executemany; RETURNING would insert row by row
+        start = conn.execute(select(func.coalesce(func.max(Person.person_id), 0))).scalar_one() + 1
+        ids = list(range(start, start + count))
+        conn.execute(insert(Person), [{"person_id": i, "lifecycle_stage": "lead"} for i in ids])
+        return ids
     stmt = insert(Person).returning(Person.person_id, sort_by_parameter_order=True)
     return list(conn.execute(stmt, [{"lifecycle_stage": "lead"}] * count).scalars())
 

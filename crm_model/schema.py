@@ -181,6 +181,7 @@ class PersonKey(Base):
     persons a new record may match through an index instead of reading every record."""
 
     __tablename__ = "person_key"
+    __table_args__ = {"sqlite_with_rowid": False}  # the key is the table: one B-tree less to write
 
     block_key: Mapped[int] = key(
         BigInteger, "64-bit hash of one blocking key of a record (e.g. last name + birth date); no personal data."

@@ -21,6 +21,7 @@ def upgrade() -> None:
         sa.Column("person_id", sa.Integer(), nullable=False,
                   comment="The resolved person (person.person_id); filled by identity resolution."),
         sa.PrimaryKeyConstraint("block_key", "person_id", name=op.f("pk_person_key")),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("person_key", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_person_key_person_id"), ["person_id"], unique=False)
