@@ -184,7 +184,7 @@ class PersonKey(Base):
     __table_args__ = {"sqlite_with_rowid": False}  # the key is the table: one B-tree less to write
 
     block_key: Mapped[int] = key(
-        BigInteger, "64-bit hash of one blocking key of a record (e.g. last name + birth date); no personal data."
+        BigInteger, "64-bit hash of one blocking key of a record (e.g. last name + birth date); derived from personal data, erased with the person."
     )
     person_id: Mapped[int] = mapped_column(Integer, primary_key=True, index=True, comment=PERSON_ID)
 
@@ -595,4 +595,4 @@ UNIFIED_TABLES = (
     "order_line", "service_case", "service_contract", "feedback",
 )
 OPERATIONS_TABLES = ("sync_run", "sync_state", "raw_record", "rejected_record", "report_run",
-                     "person_rule", "match_model", "erasure_tombstone")
+                     "person_rule", "match_model", "person_key", "erasure_tombstone")

@@ -17,7 +17,7 @@ def upgrade() -> None:
         "person_key",
         sa.Column("block_key", sa.BigInteger(), nullable=False,
                   comment="64-bit hash of one blocking key of a record (e.g. last name + birth date); "
-                          "no personal data."),
+                          "derived from personal data, erased with the person."),
         sa.Column("person_id", sa.Integer(), nullable=False,
                   comment="The resolved person (person.person_id); filled by identity resolution."),
         sa.PrimaryKeyConstraint("block_key", "person_id", name=op.f("pk_person_key")),
