@@ -316,7 +316,9 @@ def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: boo
         if columns is not None:
             pairs = matching.candidate_pairs(columns, only=pending)
             if len(pairs):
-                _, prob = matching.score(model, matching.compare(columns, pairs), **_guard(opts))
+                levels = matching.compare(columns, pairs)
+                _, prob = matching.score(model, levels, **_guard(opts),
+                                         extra=matching.frequency_bits(model, columns, pairs, levels, total))
                 hit = pairs[prob >= opts.match_threshold]
                 affected[hit.ravel()] = True
         for rule in rules:
@@ -357,12 +359,13 @@ def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: boo
             pairs = pairs[affected[pairs[:, 0]] & affected[pairs[:, 1]]]
             levels = matching.compare(columns, pairs) if len(pairs) else {}
         if len(pairs):
-            weight, prob = matching.score(model, levels, **_guard(opts))
+            common = matching.frequency_bits(model, columns, pairs, levels, total)
+            weight, prob = matching.score(model, levels, **_guard(opts), extra=common)
             weights = model.weights()
             for k in np.flatnonzero(prob >= opts.match_threshold):
                 i, j = int(pairs[k, 0]), int(pairs[k, 1])
                 edges.append((2, -float(prob[k]), i, j, f"probabilistic match (weight {weight[k]:.1f})",
-                              matching.evidence(columns, weights, levels, int(k))))
+                              matching.evidence(columns, weights, levels, int(k), common)))
     edges.sort(key=lambda e: (e[0], e[1], e[2], e[3]))
 
     uf = _UnionFind(n)
@@ -716,6 +719,7 @@ def _train(conn: Connection, columns: matching.Columns, scored: tuple | None = N
         model = matching.train(columns, pairs, levels, known=known_levels, u=first.u)
     else:
         model = matching.train(columns, pairs, levels, known=known_levels)
+    model.tf = matching.term_frequencies(columns, model.u)
     Upserter(conn).upsert("match_model", [{"name": "default", "params": {**model.to_json(), "keys": KEYS_VERSION},
                                             "trained_on": columns.n, "trained_at": dt.datetime.now(UTC)}])
     return model

@@ -390,17 +390,19 @@ class Model:
     m: dict[str, list[float]]
     u: dict[str, list[float]]
     prior: float  # share of candidate pairs that match
+    # common given and family names (see term_frequencies): {"n": records, field: {hash: count}}
+    tf: dict | None = None
 
     def weights(self) -> dict[str, np.ndarray]:
         return {f: np.array([0.0] + [math.log2(self.m[f][k] / self.u[f][k]) for k in range(1, len(self.m[f]))])
                 for f in self.m}
 
     def to_json(self) -> dict:
-        return {"m": self.m, "u": self.u, "prior": self.prior}
+        return {"m": self.m, "u": self.u, "prior": self.prior, "tf": self.tf}
 
     @classmethod
     def from_json(cls, data: dict) -> Model:
-        return cls(data["m"], data["u"], data["prior"])
+        return cls(data["m"], data["u"], data["prior"], data.get("tf"))
 
 
 def _levels(cols: Columns, name: str) -> int:
@@ -504,19 +506,89 @@ def train(cols: Columns, pairs: np.ndarray, levels: dict[str, np.ndarray], *,
 PRIOR_CAP = 0.05
 
 
+def term_frequencies(cols: Columns, u: dict[str, list[float]]) -> dict:
+    """The given and family names more common than average (more than ``n * u`` records,
+    u the chance two random records agree exactly), as {hash: count} (no names stored),
+    with the number of records: exact agreement on one of them is weaker evidence than
+    the average agreement the model's weights assume (see :func:`frequency_bits`)."""
+    codes, words = _codes(cols)
+    out: dict = {"n": cols.n}
+    hashed = word_hashes(words)
+    for name in ("first_name", "last_name"):
+        count = np.bincount(codes[name], minlength=len(words))
+        count[0] = 0
+        common = np.flatnonzero(count > u[name][1] * cols.n)
+        out[name] = {str(int(hashed[c])): int(count[c]) for c in common}
+    return out
+
+
+def frequency_bits(model: Model, cols: Columns, pairs: np.ndarray, levels: dict[str, np.ndarray],
+                   total: int) -> np.ndarray:
+    """Evidence (bits, never positive) to add for agreeing on a common name.
+
+    The weights assume an exact name agreement is as likely by chance as the average one
+    (u); for a common name it is likelier (its frequency), and the namesakes of a name grow
+    with the square of the warehouse. Where both names agree, the chance is that of the
+    whole name: the records of this warehouse (``total``) with the same name pair in
+    either order, counted among ``cols`` (an incremental run reads every person sharing
+    a pending record's name pair); where one name agrees, that name's frequency in the
+    model (:func:`term_frequencies`). On the generator at 1,000,000 records, pairs
+    agreeing on a full name and nothing else scored 0.99 and made 25% of the pairs wrong."""
+    bits = np.zeros(len(pairs))
+    if not len(pairs) or "first_name" not in levels or "last_name" not in levels:
+        return bits
+    codes, words = _codes(cols)
+    a = pairs[:, 0]
+    both = (levels["first_name"] == 1) & (levels["last_name"] == 1)
+    if model.tf:
+        hashed = None
+        for name in ("first_name", "last_name"):
+            common = model.tf.get(name) or {}
+            one = np.flatnonzero((levels[name] == 1) & ~both)
+            if not common or not one.size:
+                continue
+            if hashed is None:
+                hashed = word_hashes(words)
+            present = np.unique(codes[name][a[one]])
+            count = np.zeros(len(words))
+            count[present] = [common.get(str(int(h)), 0) for h in hashed[present]]
+            share = count[codes[name][a[one]]] / max(model.tf["n"], 1)
+            with np.errstate(divide="ignore"):
+                bits[one] = np.minimum(0.0, np.log2(model.u[name][1] / np.maximum(share, 1e-300)))
+    idx = np.flatnonzero(both)
+    if idx.size:
+        keys = cols.keys if cols.keys is not None else blocking_keys(cols)
+        names = keys["names"]
+        _, inverse, count = np.unique(names, return_inverse=True, return_counts=True)
+        share = count[inverse[a[idx]]] / max(total, 1)
+        chance = model.u["first_name"][1] * model.u["last_name"][1]
+        bits[idx] = np.minimum(0.0, np.log2(chance / share))
+    return bits
+
+
 def score(model: Model, levels: dict[str, np.ndarray], *, guard: bool = True,
-          household: Iterable[str] = HOUSEHOLD_FIELDS, override: float = 8.0) -> tuple[np.ndarray, np.ndarray]:
+          household: Iterable[str] = HOUSEHOLD_FIELDS, override: float = 8.0,
+          extra: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Match weight (log2 Bayes factor) and probability per pair; with ``guard``, pairs
-    that fail :func:`plausible` get probability 0."""
+    that fail :func:`plausible` get probability 0. ``extra``: bits to add per pair
+    (:func:`frequency_bits`).
+
+    An email local part one edit away counts for nothing when both names agree exactly:
+    namesakes' addresses are made of the same name (``anna.bonu30`` and ``anna.bonu31``)."""
     weights = model.weights()
     total = None
     for f, w in weights.items():
         if f not in levels:
             continue
         contrib = w[levels[f]]
+        if f == "email_local" and "first_name" in levels and "last_name" in levels:
+            contrib = np.where((levels[f] == 2) & (levels["first_name"] == 1) & (levels["last_name"] == 1),
+                               0.0, contrib)
         total = contrib if total is None else total + contrib
     if total is None:
         return np.zeros(0), np.zeros(0)
+    if extra is not None:
+        total = total + extra
     prior = min(max(model.prior, 1e-6), PRIOR_CAP)
     log_odds = total * math.log(2) + math.log(prior / (1 - prior))
     prob = 1.0 / (1.0 + np.exp(-np.clip(log_odds, -50, 50)))
@@ -525,15 +597,22 @@ def score(model: Model, levels: dict[str, np.ndarray], *, guard: bool = True,
     return total, prob
 
 
-def evidence(cols: Columns, weights: dict[str, np.ndarray], levels: dict[str, np.ndarray], k: int) -> dict[str, dict]:
-    """Per field of pair ``k``: the comparison level and its weight (``Model.weights()``)."""
+def evidence(cols: Columns, weights: dict[str, np.ndarray], levels: dict[str, np.ndarray], k: int,
+             extra: np.ndarray | None = None) -> dict[str, dict]:
+    """Per field of pair ``k``: the comparison level and its weight (``Model.weights()``),
+    as :func:`score` counted it; ``extra`` (:func:`frequency_bits`) as "name frequency"."""
     out = {}
+    names_agree = "first_name" in levels and "last_name" in levels and \
+        levels["first_name"][k] == 1 and levels["last_name"][k] == 1
     for f in cols.kinds:
         lv = int(levels[f][k])
         if lv:
-            out[f] = {"level": LEVELS[cols.kinds[f]][lv], "weight": round(float(weights[f][lv]), 2)}
+            weight = 0.0 if f == "email_local" and lv == 2 and names_agree else float(weights[f][lv])
+            out[f] = {"level": LEVELS[cols.kinds[f]][lv], "weight": round(weight, 2)}
+    if extra is not None and extra[k] < 0:
+        out["name frequency"] = {"level": "common name", "weight": round(float(extra[k]), 2)}
     return out
 
 
-__all__ = ["HOUSEHOLD_FIELDS", "Columns", "Model", "candidate_pairs", "compare", "evidence", "fold", "name_key",
-           "normalise", "score", "train"]
+__all__ = ["HOUSEHOLD_FIELDS", "Columns", "Model", "candidate_pairs", "compare", "evidence", "fold",
+           "frequency_bits", "name_key", "normalise", "score", "term_frequencies", "train", "word_hashes"]
