@@ -372,3 +372,42 @@ def test_incremental_run_finds_candidates_through_stored_keys_and_agrees_with_a_
     with warehouse.begin() as conn:
         identity.resolve(conn, opts, full=True)
     assert partition(warehouse) == incremental
+
+
+def _flat_model(cols: matching.Columns, exact_u: float) -> matching.Model:
+    """A model where every field's exact agreement has chance ``exact_u`` and 8x the odds."""
+    m, u = {}, {}
+    for f, kind in cols.kinds.items():
+        k = len(matching.LEVELS[kind])
+        u[f] = [0.0, exact_u] + [(1 - exact_u) / (k - 2)] * (k - 2)
+        m[f] = [0.0, min(8 * exact_u, 0.9)] + [(1 - min(8 * exact_u, 0.9)) / (k - 2)] * (k - 2)
+    return matching.Model(m, u, 0.01)
+
+
+def test_a_common_name_counts_for_less_and_namesakes_email_names_count_for_nothing():
+    rows = [{"first_name": "Anna", "last_name": "Bonu", "email": f"anna.bonu{30 + i}@mail.example"} for i in range(20)]
+    rows += [{"first_name": "Zebulon", "last_name": "Quist"}, {"first_name": "Zebulon", "last_name": "Quist"}]
+    rows += [{"first_name": "Anna", "last_name": "Quist"}, {"first_name": "Ana", "last_name": "Bonu"}]
+    cols = matching.normalise(rows)
+    pairs = np.array([[0, 1], [20, 21], [0, 22], [0, 23]])
+    levels = matching.compare(cols, pairs)
+    model = _flat_model(cols, 10 ** -2.5)  # a full name agrees by chance in 1 of 100,000 pairs
+    # of 1,000,000 records, 20 are Anna Bonu (2 in 100,000: twice the chance) and 2 Zebulon Quist
+    bits = matching.frequency_bits(model, cols, pairs, levels, total=1_000_000)
+    assert abs(bits[0] + 1) < 1e-9 and bits[1] == 0 and bits[2] == bits[3] == 0
+    # one name alone: its frequency stored with the model (Anna in 21 of 24 records)
+    model.tf = matching.term_frequencies(cols, model.u)
+    bits = matching.frequency_bits(model, cols, pairs, levels, total=1_000_000)
+    assert bits[2] < -5 and bits[3] < -5 and bits[1] == 0
+    assert all(not key.isalpha() for key in model.tf["first_name"])  # hashes, not names
+    # anna.bonu30 and anna.bonu31: one edit apart, and no evidence when both names agree
+    assert levels["email_local"][0] == 2
+    model.m["email_local"], model.u["email_local"] = [0, 0.5, 0.45, 0.05], [0, 0.003, 0.01, 0.987]
+    weight, _ = matching.score(model, levels, guard=False)
+    without = {f: lv.copy() for f, lv in levels.items()}
+    without["email_local"][:] = 0
+    assert weight[0] == matching.score(model, without, guard=False)[0][0]
+    fuzzy = {f: lv.copy() for f, lv in levels.items()}
+    fuzzy["first_name"][0] = 3  # the given names only similar: the email name is evidence again
+    assert matching.score(model, fuzzy, guard=False)[0][0] > matching.score(
+        model, {**fuzzy, "email_local": without["email_local"]}, guard=False)[0][0]
