@@ -468,11 +468,17 @@ def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: boo
         up.upsert("person", golden_rows[start:start + 50_000])
     for start in range(0, len(identity_rows), 50_000):
         up.upsert("identity", identity_rows[start:start + 50_000])
-    if columns is not None:  # the blocking keys of the persons that changed (all of them from scratch)
-        keyed = list(clusters) if full else touched_roots
-        members = [i for root in keyed for i in clusters[root]]
-        _write_keys(conn, columns, members, [new_pid[uf.find(i)] for i in members],
-                    None if full else dirty + retired)
+    if columns is not None and full:  # the blocking keys of every person
+        members = [i for root in clusters for i in clusters[root]]
+        _write_keys(conn, columns, members, [new_pid[uf.find(i)] for i in members], None)
+    elif columns is not None:
+        # A person that only gained records keeps its keys and gets those of the new ones;
+        # one that lost a record, or whose record changed, has its keys written anew.
+        moved = [i for root in touched_roots for i in clusters[root]
+                 if pending[i] or old_pid[i] != new_pid[root]]
+        redo = {old_pid[i] for i in moved if old_pid[i] is not None} | set(retired)
+        members = sorted({*moved, *(i for root in clusters if new_pid[root] in redo for i in clusters[root])})
+        _write_keys(conn, columns, members, [new_pid[uf.find(i)] for i in members], sorted(redo))
 
     _mark_dirty(conn, dirty, [(r["source"], r["external_id"]) for r in changed_rows])
     _link_records(conn)
@@ -552,8 +558,8 @@ def _neighbourhood(conn: Connection, cols: list, pending_filter: Any, rules: lis
 def _write_keys(conn: Connection, columns: matching.Columns, members: list[int], pids: list[int],
                 drop: list[int] | None) -> None:
     """Store the blocking keys of records ``members`` (row indexes) under their persons
-    ``pids``, one row per distinct (key, person). ``drop``: persons whose keys go first
-    (None: every stored key goes, a run from scratch)."""
+    ``pids``, one row per distinct (key, person); keys a person has already stay. ``drop``:
+    persons whose keys go first (None: every stored key goes, a run from scratch)."""
     if drop is None:
         conn.execute(delete(PersonKey))
     else:
@@ -574,7 +580,7 @@ def _write_keys(conn: Connection, columns: matching.Columns, members: list[int],
     first[1:] = (block[1:] != block[:-1]) | (person[1:] != person[:-1])
     block, person = block[first].tolist(), person[first].tolist()
     mark = "%s" if conn.dialect.name == "postgresql" else "?"
-    sql = f"INSERT INTO person_key (block_key, person_id) VALUES ({mark}, {mark})"
+    sql = f"INSERT INTO person_key (block_key, person_id) VALUES ({mark}, {mark}) ON CONFLICT DO NOTHING"
     for start in range(0, len(block), 100_000):
         conn.exec_driver_sql(sql, list(zip(block[start:start + 100_000], person[start:start + 100_000],
                                            strict=True)))

@@ -369,9 +369,15 @@ def test_incremental_run_finds_candidates_through_stored_keys_and_agrees_with_a_
             "SELECT COUNT(*) FROM person_merge WHERE evidence LIKE 'probabilistic%' AND external_id IN "
             "(SELECT external_id FROM source_person WHERE CAST(SUBSTR(external_id, 2) AS INTEGER) >= 4000)")).scalar()
     assert joined >= 5
+    keys = {(r["block_key"], r["person_id"]) for r in rows(warehouse, "person_key")}
+    by_person = persons_by_record(warehouse)
     with warehouse.begin() as conn:
         identity.resolve(conn, opts, full=True)
-    assert partition(warehouse) == incremental
+    assert partition(warehouse) == incremental and persons_by_record(warehouse) == by_person
+    # the incremental run stored every key a run from scratch stores (and a few more: an
+    # email or phone it did not know to be shared by other names still gave a key)
+    full_keys = {(r["block_key"], r["person_id"]) for r in rows(warehouse, "person_key")}
+    assert full_keys <= keys and {p for _, p in keys} == {p for _, p in full_keys}
 
 
 def _flat_model(cols: matching.Columns, exact_u: float) -> matching.Model:
