@@ -387,6 +387,9 @@ def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: boo
             size[uf.find(i)] = grown
             joins.append((joiner, other, why, -neg, fields))
 
+    del edges, scored  # every pair and its levels: not needed past here
+    pairs = levels = None
+
     # ---- person ids: each cluster keeps the id most of its records had
     clusters: dict[int, list[int]] = defaultdict(list)
     for i in chosen:
@@ -444,30 +447,35 @@ def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: boo
             conn.execute(delete(Identity).where(Identity.person_id.in_(chunk)))
             conn.execute(delete(Person).where(Person.person_id.in_(chunk)))
 
-    # ---- golden records and identities of the persons that changed
-    golden_rows = []
-    identity_rows = []
-    dirty = []
-    for root in touched_roots:
-        pid = new_pid[root]
-        members = [rows[i] for i in clusters[root]]
-        golden_rows.append({"person_id": pid, **golden(members, opts)})
-        dirty.append(pid)
-        for i in clusters[root]:
-            row = rows[i]
-            for kind, value in idents[i]:
-                if kind == "shop_customer":
-                    kind, value = "external_id", row.shop_customer_id
-                identity_rows.append({"kind": kind[:16], "value": str(value)[:320], "source": row.source,
-                                      "person_id": pid})
-            identity_rows.append({"kind": "external_id", "value": row.external_id[:320], "source": row.source,
-                                  "person_id": pid})
+    changed_refs = [(r["source"], r["external_id"]) for r in changed_rows]
+    del changed_rows
+
+    # ---- golden records and identities of the persons that changed, 20,000 persons at a time
+    dirty = [new_pid[root] for root in touched_roots]
+    golden_rows: list[dict] = []
+    identity_rows: list[dict] = []
     for start in range(0, len(dirty), BATCH):
         conn.execute(delete(Identity).where(Identity.person_id.in_(dirty[start:start + BATCH])))
-    for start in range(0, len(golden_rows), 50_000):
-        up.upsert("person", golden_rows[start:start + 50_000])
-    for start in range(0, len(identity_rows), 50_000):
-        up.upsert("identity", identity_rows[start:start + 50_000])
+    for start in range(0, len(touched_roots), 20_000):
+        golden_rows = []
+        identity_rows = []
+        for root in touched_roots[start:start + 20_000]:
+            pid = new_pid[root]
+            members = [rows[i] for i in clusters[root]]
+            golden_rows.append({"person_id": pid, **golden(members, opts)})
+            for i in clusters[root]:
+                row = rows[i]
+                for kind, value in idents[i]:
+                    if kind == "shop_customer":
+                        kind, value = "external_id", row.shop_customer_id
+                    identity_rows.append({"kind": kind[:16], "value": str(value)[:320], "source": row.source,
+                                          "person_id": pid})
+                identity_rows.append({"kind": "external_id", "value": row.external_id[:320],
+                                      "source": row.source, "person_id": pid})
+        up.upsert("person", golden_rows)
+        for part in range(0, len(identity_rows), 50_000):
+            up.upsert("identity", identity_rows[part:part + 50_000])
+    del golden_rows, identity_rows
     if columns is not None and full:  # the blocking keys of every person
         members = [i for root in clusters for i in clusters[root]]
         _write_keys(conn, columns, members, [new_pid[uf.find(i)] for i in members], None)
@@ -480,7 +488,7 @@ def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: boo
         members = sorted({*moved, *(i for root in clusters if new_pid[root] in redo for i in clusters[root])})
         _write_keys(conn, columns, members, [new_pid[uf.find(i)] for i in members], sorted(redo))
 
-    _mark_dirty(conn, dirty, [(r["source"], r["external_id"]) for r in changed_rows])
+    _mark_dirty(conn, dirty, changed_refs)
     _link_records(conn)
     return result
 
@@ -584,12 +592,12 @@ def _write_keys(conn: Connection, columns: matching.Columns, members: list[int],
     block, person = block[order], person[order]
     first = np.ones(len(block), dtype=bool)
     first[1:] = (block[1:] != block[:-1]) | (person[1:] != person[:-1])
-    block, person = block[first].tolist(), person[first].tolist()
+    block, person = block[first], person[first]
     mark = "%s" if conn.dialect.name == "postgresql" else "?"
     sql = f"INSERT INTO person_key (block_key, person_id) VALUES ({mark}, {mark}) ON CONFLICT DO NOTHING"
-    for start in range(0, len(block), 100_000):
-        conn.exec_driver_sql(sql, list(zip(block[start:start + 100_000], person[start:start + 100_000],
-                                           strict=True)))
+    for start in range(0, len(block), 100_000):  # Python ints for 100,000 rows at a time
+        conn.exec_driver_sql(sql, list(zip(block[start:start + 100_000].tolist(),
+                                           person[start:start + 100_000].tolist(), strict=True)))
     if drop is None:
         conn.exec_driver_sql(f"CREATE INDEX {_KEY_INDEX} ON person_key (person_id)")
 
