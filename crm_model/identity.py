@@ -437,8 +437,13 @@ def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: boo
     result.persons = len(touched_roots)
 
     up = Upserter(conn)
+    mark = "%s" if conn.dialect.name == "postgresql" else "?"
+    # driver-level executemany of tuples: bound dicts cost ~10 us a row more
+    update_sql = (f"UPDATE source_person SET person_id = {mark}, model_pending = {mark} "
+                  f"WHERE source = {mark} AND external_id = {mark}")
     for start in range(0, len(changed_rows), 50_000):
-        up.upsert("source_person", changed_rows[start:start + 50_000])
+        conn.exec_driver_sql(update_sql, [(r["person_id"], False, r["source"], r["external_id"])
+                                          for r in changed_rows[start:start + 50_000]])
     if merges:
         conn.execute(insert(PersonMerge), merges)
     if retired:
@@ -453,7 +458,9 @@ def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: boo
     # ---- golden records and identities of the persons that changed, 20,000 persons at a time
     dirty = [new_pid[root] for root in touched_roots]
     golden_rows: list[dict] = []
-    identity_rows: list[dict] = []
+    identity_rows: list[tuple] = []
+    identity_sql = (f"INSERT INTO identity (kind, value, source, person_id) VALUES ({mark}, {mark}, {mark}, {mark}) "
+                    "ON CONFLICT (kind, value, source) DO UPDATE SET person_id = excluded.person_id")
     for start in range(0, len(dirty), BATCH):
         conn.execute(delete(Identity).where(Identity.person_id.in_(dirty[start:start + BATCH])))
     for start in range(0, len(touched_roots), 20_000):
@@ -468,13 +475,11 @@ def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: boo
                 for kind, value in idents[i]:
                     if kind == "shop_customer":
                         kind, value = "external_id", row.shop_customer_id
-                    identity_rows.append({"kind": kind[:16], "value": str(value)[:320], "source": row.source,
-                                          "person_id": pid})
-                identity_rows.append({"kind": "external_id", "value": row.external_id[:320],
-                                      "source": row.source, "person_id": pid})
+                    identity_rows.append((kind[:16], str(value)[:320], row.source, pid))
+                identity_rows.append(("external_id", row.external_id[:320], row.source, pid))
         up.upsert("person", golden_rows)
-        for part in range(0, len(identity_rows), 50_000):
-            up.upsert("identity", identity_rows[part:part + 50_000])
+        if identity_rows:  # a repeated identifier: the last row wins, as with the upsert
+            conn.exec_driver_sql(identity_sql, identity_rows)
     del golden_rows, identity_rows
     if columns is not None and full:  # the blocking keys of every person
         members = [i for root in clusters for i in clusters[root]]
