@@ -267,8 +267,8 @@ def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: boo
     for i, found in enumerate(idents):
         for ident in found:
             holders[ident].append(i)
-    first = [matching.fold(r.first_name) for r in rows]
-    last = [matching.fold(r.last_name) for r in rows]
+    first = matching.fold_all([r.first_name for r in rows])
+    last = matching.fold_all([r.last_name for r in rows])
     names = [matching.name_key(f, la) for f, la in zip(first, last, strict=True)]
 
     # ---- probabilistic candidates; a shared email or phone is no evidence there either

@@ -76,6 +76,18 @@ def fold(value: str | None) -> str:
     return " ".join(s.translate(_PUNCT).split())
 
 
+def fold_all(values: Iterable[str | None]) -> list[str]:
+    """:func:`fold` of each value, worked out once per distinct value (names and cities repeat)."""
+    done: dict[str | None, str] = {}
+    out = []
+    for x in values:
+        y = done.get(x)
+        if y is None:
+            y = done[x] = fold(x)
+        out.append(y)
+    return out
+
+
 _DIGITS = re.compile(r"\D+")
 
 # Field -> how it is compared. "name": exact / nickname-or-initial / JW >= .92 / JW >= .8;
@@ -117,16 +129,16 @@ def normalise(rows: Sequence[dict], extra: Iterable[str] = ()) -> Columns:
     def column(name: str) -> list:
         return [r.get(name) for r in rows]
 
-    first = [fold(x) for x in column("first_name")]
-    last = [fold(x) for x in column("last_name")]
+    first = fold_all(column("first_name"))
+    last = fold_all(column("last_name"))
     cols.values["first_name"] = first
     cols.values["last_name"] = last
     cols.first_canon = [NICKNAMES.get(f, f) for f in first]
     cols.values["birth_date"] = [_DIGITS.sub("", str(x)) if x else "" for x in column("birth_date")]
-    cols.values["street"] = [fold(x) for x in column("street")]
-    cols.values["postal_code"] = [fold(x).replace(" ", "") for x in column("postal_code")]
+    cols.values["street"] = fold_all(column("street"))
+    cols.values["postal_code"] = [x.replace(" ", "") for x in fold_all(column("postal_code"))]
     for name in ("city", "region", "company"):
-        cols.values[name] = [fold(x) for x in column(name)]
+        cols.values[name] = fold_all(column(name))
     cols.values["country"] = [(x or "").lower() for x in column("country")]
     cols.values["email_local"] = [fold((x or "").partition("@")[0]) for x in column("email")]
     cols.values["phone"] = [_DIGITS.sub("", x) if x else "" for x in column("phone")]
