@@ -246,10 +246,11 @@ def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: boo
             or 2 * pending_count(conn) >= total)
     clicks = _click_ids(conn)
     answers = _form_answers(conn, opts)
+    holding: dict[int, int] = {}  # incremental runs: persons per name pair of a pending record
     if full:
         rows = conn.execute(select(*cols).order_by(sp.c.source, sp.c.external_id)).all()
     else:  # only the pending records and the persons they may touch, found through indexes
-        rows = _neighbourhood(conn, cols, pending_filter, rules, opts, clicks, answers)
+        rows = _neighbourhood(conn, cols, pending_filter, rules, opts, clicks, answers, holding)
     n = len(rows)
     index = {(r.source, r.external_id): i for i, r in enumerate(rows)}
     old_pid = [r.person_id for r in rows]
@@ -318,7 +319,7 @@ def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: boo
             if len(pairs):
                 levels = matching.compare(columns, pairs)
                 _, prob = matching.score(model, levels, **_guard(opts),
-                                         extra=matching.frequency_bits(model, columns, pairs, levels, total))
+                                         extra=matching.frequency_bits(model, columns, pairs, levels, total, holding))
                 hit = pairs[prob >= opts.match_threshold]
                 affected[hit.ravel()] = True
         for rule in rules:
@@ -359,7 +360,7 @@ def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: boo
             pairs = pairs[affected[pairs[:, 0]] & affected[pairs[:, 1]]]
             levels = matching.compare(columns, pairs) if len(pairs) else {}
         if len(pairs):
-            common = matching.frequency_bits(model, columns, pairs, levels, total)
+            common = matching.frequency_bits(model, columns, pairs, levels, total, holding)
             weight, prob = matching.score(model, levels, **_guard(opts), extra=common)
             weights = model.weights()
             for k in np.flatnonzero(prob >= opts.match_threshold):
@@ -510,12 +511,13 @@ def _chunks(values: list, size: int = _IN):
 
 
 def _neighbourhood(conn: Connection, cols: list, pending_filter: Any, rules: list[Rule], opts: IdentitySettings,
-                   clicks: dict, answers: dict) -> list[Any]:
+                   clicks: dict, answers: dict, holding: dict[int, int]) -> list[Any]:
     """The records an incremental run looks at: the pending ones, and every record of the
     persons they may belong to, found through indexes only: the pending records' old
     persons, the persons holding one of their identifiers (``identity``), the persons
     sharing one of their blocking keys (``person_key``), and the records a rule names
-    together with a pending one. Sorted by (source, external_id)."""
+    together with a pending one. Sorted by (source, external_id). ``holding`` gets, per
+    name-pair key of a pending record, how many persons hold it (common names, uncapped)."""
     sp = SourcePerson.__table__
     pending_rows = conn.execute(select(*cols).where(pending_filter)).all()
     persons = {r.person_id for r in pending_rows if r.person_id is not None}
@@ -541,6 +543,8 @@ def _neighbourhood(conn: Connection, cols: list, pending_filter: Any, rules: lis
                 by_key[block_key].append(pid)
         for pids in by_key.values():
             persons.update(sorted(pids)[:KEY_PERSONS])
+        names = keys["names"]
+        holding.update((k, len(by_key.get(k, ()))) for k in np.unique(names[names >= 0]).tolist())
     refs: set[tuple[str, str]] = set()
     index = {(r.source, r.external_id): i for i, r in enumerate(pending_rows)}
     for rule in rules:  # a rule naming a pending record brings the records it names

@@ -401,6 +401,10 @@ def test_a_common_name_counts_for_less_and_namesakes_email_names_count_for_nothi
     # of 1,000,000 records, 20 are Anna Bonu (2 in 100,000: twice the chance) and 2 Zebulon Quist
     bits = matching.frequency_bits(model, cols, pairs, levels, total=1_000_000)
     assert abs(bits[0] + 1) < 1e-9 and bits[1] == 0 and bits[2] == bits[3] == 0
+    # an incremental run reads at most 100 persons per key: the persons holding the name pair count
+    zebulon = int(matching.blocking_keys(cols)["names"][20])
+    held = matching.frequency_bits(model, cols, pairs, levels, total=1_000_000, holding={zebulon: 40})
+    assert abs(held[1] + 2) < 1e-9 and held[0] == bits[0]
     # one name alone: its frequency stored with the model (Anna in 21 of 24 records)
     model.tf = matching.term_frequencies(cols, model.u)
     bits = matching.frequency_bits(model, cols, pairs, levels, total=1_000_000)
