@@ -147,16 +147,18 @@ def _identifiers(row: Any, opts: IdentitySettings, clicks: dict[tuple[str, str],
     return out
 
 
-def _form_answers(conn: Connection, opts: IdentitySettings) -> dict[tuple[str, str], dict]:
+def _form_answers(conn: Connection, opts: IdentitySettings,
+                  refs: list[tuple[str, str]] | None = None) -> dict[tuple[str, str], dict]:
     """Answers of the leads of sources with a custom identifier, by the lead's source_person
-    row: a form's fields (webhook, Google Forms, csv) and hidden fields (Typeform
-    ``hidden.<name>``) can hold one."""
+    row (``refs``: of those rows only): a form's fields (webhook, Google Forms, csv) and
+    hidden fields (Typeform ``hidden.<name>``) can hold one."""
     sources = sorted({source for columns in opts.identifiers.values() for source in columns})
     if not sources:
         return {}
     out = {}
-    for row in conn.execute(select(Lead.source, Lead.person_ref, Lead.answers)
-                            .where(Lead.source.in_(sources), Lead.answers.is_not(None))):
+    stmt = select(Lead.source, Lead.person_ref, Lead.answers).where(Lead.source.in_(sources),
+                                                                     Lead.answers.is_not(None))
+    for row in _lead_rows(conn, stmt, refs, set(sources)):
         answers = _doc(row.answers)
         if row.person_ref and isinstance(answers, dict):
             out[(row.source, row.person_ref)] = answers
@@ -244,13 +246,14 @@ def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: boo
     stored = _stored_model(conn, opts, total)
     full = (full or rules_changed or (stored is None and opts.probabilistic) or total <= opts.full_run_below
             or 2 * pending_count(conn) >= total)
-    clicks = _click_ids(conn)
-    answers = _form_answers(conn, opts)
     holding: dict[int, int] = {}  # incremental runs: persons per name pair of a pending record
     if full:
         rows = conn.execute(select(*cols).order_by(sp.c.source, sp.c.external_id)).all()
+        clicks, answers = _click_ids(conn), _form_answers(conn, opts)
     else:  # only the pending records and the persons they may touch, found through indexes
-        rows = _neighbourhood(conn, cols, pending_filter, rules, opts, clicks, answers, holding)
+        rows = _neighbourhood(conn, cols, pending_filter, rules, opts, holding)
+        refs = [(r.source, r.external_id) for r in rows]
+        clicks, answers = _click_ids(conn, refs), _form_answers(conn, opts, refs)
     n = len(rows)
     index = {(r.source, r.external_id): i for i, r in enumerate(rows)}
     old_pid = [r.person_id for r in rows]
@@ -511,7 +514,7 @@ def _chunks(values: list, size: int = _IN):
 
 
 def _neighbourhood(conn: Connection, cols: list, pending_filter: Any, rules: list[Rule], opts: IdentitySettings,
-                   clicks: dict, answers: dict, holding: dict[int, int]) -> list[Any]:
+                   holding: dict[int, int]) -> list[Any]:
     """The records an incremental run looks at: the pending ones, and every record of the
     persons they may belong to, found through indexes only: the pending records' old
     persons, the persons holding one of their identifiers (``identity``), the persons
@@ -521,6 +524,8 @@ def _neighbourhood(conn: Connection, cols: list, pending_filter: Any, rules: lis
     sp = SourcePerson.__table__
     pending_rows = conn.execute(select(*cols).where(pending_filter)).all()
     persons = {r.person_id for r in pending_rows if r.person_id is not None}
+    refs = [(r.source, r.external_id) for r in pending_rows]
+    clicks, answers = _click_ids(conn, refs), _form_answers(conn, opts, refs)
     wanted: dict[str, set[str]] = defaultdict(set)
     for row in pending_rows:
         for kind, value in _identifiers(row, opts, clicks, answers):
@@ -789,15 +794,31 @@ def _expand(refs: list[str], rows: list[Any], index: dict, opts: IdentitySetting
     return sorted(set(out))
 
 
-def _click_ids(conn: Connection) -> dict[tuple[str, str], list[str]]:
-    """Ad click ids of leads, by the lead's source_person row."""
+def _click_ids(conn: Connection, refs: list[tuple[str, str]] | None = None) -> dict[tuple[str, str], list[str]]:
+    """Ad click ids of leads, by the lead's source_person row (``refs``: of those rows only)."""
     out: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for row in conn.execute(select(Lead.source, Lead.person_ref, Lead.gclid, Lead.fbclid)
-                            .where(or_(Lead.gclid.is_not(None), Lead.fbclid.is_not(None)))):
+    stmt = select(Lead.source, Lead.person_ref, Lead.gclid, Lead.fbclid).where(
+        or_(Lead.gclid.is_not(None), Lead.fbclid.is_not(None)))
+    for row in _lead_rows(conn, stmt, refs):
         for click in (row.gclid, row.fbclid):
             if click and row.person_ref:
                 out[(row.source, row.person_ref)].append(click)
     return out
+
+
+def _lead_rows(conn: Connection, stmt: Any, refs: list[tuple[str, str]] | None, sources: Any = None):
+    """Rows of a select on ``lead``: all of them, or those of the source_person rows ``refs``
+    (through the (source, person_ref) index, by source and chunks)."""
+    if refs is None:
+        yield from conn.execute(stmt)
+        return
+    by_source: dict[str, list[str]] = defaultdict(list)
+    for source, external_id in refs:
+        if sources is None or source in sources:
+            by_source[source].append(external_id)
+    for source, keys in sorted(by_source.items()):
+        for chunk in _chunks(sorted(set(keys))):
+            yield from conn.execute(stmt.where(Lead.source == source, Lead.person_ref.in_(chunk)))
 
 
 def _new_persons(conn: Connection, count: int) -> list[int]:

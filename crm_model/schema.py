@@ -245,6 +245,8 @@ class Lead(SourceRecord, PersonLinked, Utm, Attributed, Base):
     """A lead: a form submission or a lead a sales rep entered."""
 
     __tablename__ = "lead"
+    # identity resolution reads the click ids and answers of the records it looks at
+    __table_args__ = (Index("ix_lead_source_person_ref", "source", "person_ref"),)
 
     form: Mapped[str | None] = col(String(255), "Form name or id the lead came through.")
     submitted_at: Mapped[dt.datetime | None] = col(UtcDateTime, "When the lead was submitted.", index=True)

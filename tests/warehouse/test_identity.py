@@ -144,6 +144,11 @@ def test_never_merge_holds_and_must_merge_joins(tmp_path, write_config, warehous
     assert by[("leads", "lead:L2")] == by[("leads", "lead:L3")] == by[("shop", "S3")]
     assert by[("shop", "S1")] != by[("leads", "lead:L1")]
     assert by[("shop", "S4")] != by[("support", "T2")]
+    # the incremental run re-read the lead's click id and form answer (custom identifier)
+    # for the person it rebuilt, through the lead (source, person_ref) index
+    idents = {(r["kind"], r["value"], r["source"]): r["person_id"] for r in rows(warehouse, "identity")}
+    assert idents[("click_id", "G-111", "leads")] == idents[("customer_number", "c-77", "leads")] \
+        == by[("leads", "lead:L1")] != by[("shop", "S2")] == idents[("customer_number", "c-77", "shop")]
     assert jobs.model(cfg).looked_at == 0  # rules hold on the next runs without redoing work
     jobs.model(cfg, full=True)
     assert persons_by_record(warehouse)[("shop", "S1")] != persons_by_record(warehouse)[("leads", "lead:L1")]
@@ -352,7 +357,12 @@ def test_incremental_run_finds_candidates_through_stored_keys_and_agrees_with_a_
     bench = _bench()
     url = warehouse.url.render_as_string(hide_password=False)
     records, _ = bench.generate(4200, seed=11)
+    records[4100] = {**records[4100], "email": None, "phone": None,  # a click id of one name joins
+                     "first_name": records[5]["first_name"], "last_name": records[5]["last_name"]}
     bench._insert(url, records[:4000], 0, "crm")
+    click = "INSERT INTO lead (source, external_id, person_ref, gclid) VALUES ('crm', :e, :r, 'G-INC')"
+    with warehouse.begin() as conn:  # an ad click id: an old record's lead, later a new one's
+        conn.execute(text(click), {"e": "lead-5", "r": "r5"})
     opts = IdentitySettings(full_run_below=0)
     with warehouse.begin() as conn:
         assert identity.resolve(conn, opts).looked_at == 4000  # no model yet: from scratch
@@ -361,7 +371,12 @@ def test_incremental_run_finds_candidates_through_stored_keys_and_agrees_with_a_
     assert stored[0] > 5 * stored[1] and stored[1] == len(partition(warehouse))
     bench._insert(url, records[4000:], 4000, "crm")
     with warehouse.begin() as conn:
+        conn.execute(text(click), {"e": "lead-4100", "r": "r4100"})
         again = identity.resolve(conn, opts)
+    by_person = persons_by_record(warehouse)  # joined by the click id read for both records
+    assert by_person[("crm", "r4100")] == by_person[("crm", "r5")]
+    assert {(r["kind"], r["value"], r["person_id"]) for r in rows(warehouse, "identity")} >= \
+        {("click_id", "G-INC", by_person[("crm", "r5")])}
     assert 200 <= again.looked_at < 1000, again  # the 200 new records and the persons they join
     incremental = partition(warehouse)
     with warehouse.connect() as conn:  # new records joined old persons on names and address alone
@@ -370,7 +385,6 @@ def test_incremental_run_finds_candidates_through_stored_keys_and_agrees_with_a_
             "(SELECT external_id FROM source_person WHERE CAST(SUBSTR(external_id, 2) AS INTEGER) >= 4000)")).scalar()
     assert joined >= 5
     keys = {(r["block_key"], r["person_id"]) for r in rows(warehouse, "person_key")}
-    by_person = persons_by_record(warehouse)
     with warehouse.begin() as conn:
         identity.resolve(conn, opts, full=True)
     assert partition(warehouse) == incremental and persons_by_record(warehouse) == by_person

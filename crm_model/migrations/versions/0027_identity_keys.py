@@ -1,4 +1,5 @@
-"""person_key: blocking keys of each person's records, for incremental identity resolution
+"""person_key: blocking keys of each person's records, and lead (source, person_ref) indexed,
+for incremental identity resolution
 
 Revision ID: 0027
 Revises: 0026
@@ -26,9 +27,11 @@ def upgrade() -> None:
     with op.batch_alter_table("person_key", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_person_key_person_id"), ["person_id"], unique=False)
     # the next `crmhub model` fills the keys in a run from scratch (the stored model has no "keys" mark)
+    op.create_index("ix_lead_source_person_ref", "lead", ["source", "person_ref"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_lead_source_person_ref", table_name="lead")
     with op.batch_alter_table("person_key", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_person_key_person_id"))
     op.drop_table("person_key")
