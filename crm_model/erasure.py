@@ -41,6 +41,7 @@ PERSON_TABLES: dict[str, str] = {
     "feedback": "person",
     "email_message": "person",
     "identity": "person_id",
+    "person_key": "person_id",
     "person_merge": "merge",
     "source_person": "person",
     "person": "person_id",

@@ -22,7 +22,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, Index, Integer, MetaData, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Date, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from crm_model.types import Document, Micros, Money, Quantity, UtcDateTime
@@ -176,6 +176,19 @@ class PersonRule(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, comment="When the rule was made.")
 
 
+class PersonKey(Base):
+    """Blocking keys of each person's records, so an incremental model run finds the
+    persons a new record may match through an index instead of reading every record."""
+
+    __tablename__ = "person_key"
+    __table_args__ = {"sqlite_with_rowid": False}  # the key is the table: one B-tree less to write
+
+    block_key: Mapped[int] = key(
+        BigInteger, "64-bit hash of one blocking key of a record (e.g. last name + birth date); derived from personal data, erased with the person."
+    )
+    person_id: Mapped[int] = mapped_column(Integer, primary_key=True, index=True, comment=PERSON_ID)
+
+
 class MatchModel(Base):
     """The trained probabilistic matching model (Fellegi-Sunter m/u per comparison level)."""
 
@@ -232,6 +245,8 @@ class Lead(SourceRecord, PersonLinked, Utm, Attributed, Base):
     """A lead: a form submission or a lead a sales rep entered."""
 
     __tablename__ = "lead"
+    # identity resolution reads the click ids and answers of the records it looks at
+    __table_args__ = (Index("ix_lead_source_person_ref", "source", "person_ref"),)
 
     form: Mapped[str | None] = col(String(255), "Form name or id the lead came through.")
     submitted_at: Mapped[dt.datetime | None] = col(UtcDateTime, "When the lead was submitted.", index=True)
@@ -582,4 +597,4 @@ UNIFIED_TABLES = (
     "order_line", "service_case", "service_contract", "feedback",
 )
 OPERATIONS_TABLES = ("sync_run", "sync_state", "raw_record", "rejected_record", "report_run",
-                     "person_rule", "match_model", "erasure_tombstone")
+                     "person_rule", "match_model", "person_key", "erasure_tombstone")

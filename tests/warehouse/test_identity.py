@@ -144,6 +144,11 @@ def test_never_merge_holds_and_must_merge_joins(tmp_path, write_config, warehous
     assert by[("leads", "lead:L2")] == by[("leads", "lead:L3")] == by[("shop", "S3")]
     assert by[("shop", "S1")] != by[("leads", "lead:L1")]
     assert by[("shop", "S4")] != by[("support", "T2")]
+    # the incremental run re-read the lead's click id and form answer (custom identifier)
+    # for the person it rebuilt, through the lead (source, person_ref) index
+    idents = {(r["kind"], r["value"], r["source"]): r["person_id"] for r in rows(warehouse, "identity")}
+    assert idents[("click_id", "G-111", "leads")] == idents[("customer_number", "c-77", "leads")] \
+        == by[("leads", "lead:L1")] != by[("shop", "S2")] == idents[("customer_number", "c-77", "shop")]
     assert jobs.model(cfg).looked_at == 0  # rules hold on the next runs without redoing work
     jobs.model(cfg, full=True)
     assert persons_by_record(warehouse)[("shop", "S1")] != persons_by_record(warehouse)[("leads", "lead:L1")]
@@ -228,7 +233,10 @@ def test_email_provider_rules_and_matching_units():
     assert got[(0, 1)] == (1, 1)  # transliteration
     assert got[(2, 3)][0] == 2  # nickname
     assert got[(3, 4)] == (1, 1)  # swapped first and last name
-    assert got[(3, 5)][0] == 2  # initial
+    # an initial: blocking pairs it only with a shared birth date, address, email name or
+    # phone (a surname and initial alone paired relatives), so the pair is compared directly
+    assert (3, 5) not in got
+    assert matching.compare(cols, np.array([[3, 5]]))["first_name"][0] == 2
 
 
 def test_every_table_with_personal_data_is_covered_by_forget():
@@ -309,15 +317,12 @@ def test_household_guard_units():
 def test_generated_people_with_households_and_duplicates_resolve_with_high_pair_f1(warehouse):
     """bench/identity.py's seeded generator (20% corrupted duplicates, families sharing an
     address and a landline), 4,000 records straight into source_person, then one run."""
-    import importlib.util
     from collections import defaultdict
     from itertools import combinations
 
     from crm_model import identity
 
-    spec = importlib.util.spec_from_file_location("bench_identity", Path(__file__).parents[2] / "bench/identity.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = _bench()
     records, truth = bench.generate(4000, seed=7)
     bench._insert(warehouse.url.render_as_string(hide_password=False), records, 0, "crm")
     with warehouse.begin() as conn:
@@ -331,3 +336,102 @@ def test_generated_people_with_households_and_duplicates_resolve_with_high_pair_
     expected = {p for g in by_entity.values() for p in combinations(sorted(g), 2)}
     scores = bench.pair_scores(predicted, expected)
     assert scores["f1"] >= 0.95, scores
+
+
+def _bench():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_identity", Path(__file__).parents[2] / "bench/identity.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench
+
+
+def test_incremental_run_finds_candidates_through_stored_keys_and_agrees_with_a_run_from_scratch(warehouse):
+    """An incremental run reads the pending records and the persons their identifiers and
+    blocking keys (person_key) lead to, not every record; its persons are those of a run
+    from scratch over the same records."""
+    from crm_model import identity
+    from crm_model.identity_settings import IdentitySettings
+
+    bench = _bench()
+    url = warehouse.url.render_as_string(hide_password=False)
+    records, _ = bench.generate(4200, seed=11)
+    records[4100] = {**records[4100], "email": None, "phone": None,  # a click id of one name joins
+                     "first_name": records[5]["first_name"], "last_name": records[5]["last_name"]}
+    bench._insert(url, records[:4000], 0, "crm")
+    click = "INSERT INTO lead (source, external_id, person_ref, gclid) VALUES ('crm', :e, :r, 'G-INC')"
+    with warehouse.begin() as conn:  # an ad click id: an old record's lead, later a new one's
+        conn.execute(text(click), {"e": "lead-5", "r": "r5"})
+    opts = IdentitySettings(full_run_below=0)
+    with warehouse.begin() as conn:
+        assert identity.resolve(conn, opts).looked_at == 4000  # no model yet: from scratch
+    with warehouse.connect() as conn:
+        stored = conn.execute(text("SELECT COUNT(*), COUNT(DISTINCT person_id) FROM person_key")).one()
+    assert stored[0] > 5 * stored[1] and stored[1] == len(partition(warehouse))
+    bench._insert(url, records[4000:], 4000, "crm")
+    with warehouse.begin() as conn:
+        conn.execute(text(click), {"e": "lead-4100", "r": "r4100"})
+        again = identity.resolve(conn, opts)
+    by_person = persons_by_record(warehouse)  # joined by the click id read for both records
+    assert by_person[("crm", "r4100")] == by_person[("crm", "r5")]
+    assert {(r["kind"], r["value"], r["person_id"]) for r in rows(warehouse, "identity")} >= \
+        {("click_id", "G-INC", by_person[("crm", "r5")])}
+    assert 200 <= again.looked_at < 1000, again  # the 200 new records and the persons they join
+    incremental = partition(warehouse)
+    with warehouse.connect() as conn:  # new records joined old persons on names and address alone
+        joined = conn.execute(text(
+            "SELECT COUNT(*) FROM person_merge WHERE evidence LIKE 'probabilistic%' AND external_id IN "
+            "(SELECT external_id FROM source_person WHERE CAST(SUBSTR(external_id, 2) AS INTEGER) >= 4000)")).scalar()
+    assert joined >= 5
+    keys = {(r["block_key"], r["person_id"]) for r in rows(warehouse, "person_key")}
+    with warehouse.begin() as conn:
+        identity.resolve(conn, opts, full=True)
+    assert partition(warehouse) == incremental and persons_by_record(warehouse) == by_person
+    # the incremental run stored every key a run from scratch stores (and a few more: an
+    # email or phone it did not know to be shared by other names still gave a key)
+    full_keys = {(r["block_key"], r["person_id"]) for r in rows(warehouse, "person_key")}
+    assert full_keys <= keys and {p for _, p in keys} == {p for _, p in full_keys}
+
+
+def _flat_model(cols: matching.Columns, exact_u: float) -> matching.Model:
+    """A model where every field's exact agreement has chance ``exact_u`` and 8x the odds."""
+    m, u = {}, {}
+    for f, kind in cols.kinds.items():
+        k = len(matching.LEVELS[kind])
+        u[f] = [0.0, exact_u] + [(1 - exact_u) / (k - 2)] * (k - 2)
+        m[f] = [0.0, min(8 * exact_u, 0.9)] + [(1 - min(8 * exact_u, 0.9)) / (k - 2)] * (k - 2)
+    return matching.Model(m, u, 0.01)
+
+
+def test_a_common_name_counts_for_less_and_namesakes_email_names_count_for_nothing():
+    rows = [{"first_name": "Anna", "last_name": "Bonu", "email": f"anna.bonu{30 + i}@mail.example"} for i in range(20)]
+    rows += [{"first_name": "Zebulon", "last_name": "Quist"}, {"first_name": "Zebulon", "last_name": "Quist"}]
+    rows += [{"first_name": "Anna", "last_name": "Quist"}, {"first_name": "Ana", "last_name": "Bonu"}]
+    cols = matching.normalise(rows)
+    pairs = np.array([[0, 1], [20, 21], [0, 22], [0, 23]])
+    levels = matching.compare(cols, pairs)
+    model = _flat_model(cols, 10 ** -2.5)  # a full name agrees by chance in 1 of 100,000 pairs
+    # of 1,000,000 records, 20 are Anna Bonu (2 in 100,000: twice the chance) and 2 Zebulon Quist
+    bits = matching.frequency_bits(model, cols, pairs, levels, total=1_000_000)
+    assert abs(bits[0] + 1) < 1e-9 and bits[1] == 0 and bits[2] == bits[3] == 0
+    # an incremental run reads at most 100 persons per key: the persons holding the name pair count
+    zebulon = int(matching.blocking_keys(cols)["names"][20])
+    held = matching.frequency_bits(model, cols, pairs, levels, total=1_000_000, holding={zebulon: 40})
+    assert abs(held[1] + 2) < 1e-9 and held[0] == bits[0]
+    # one name alone: its frequency stored with the model (Anna in 21 of 24 records)
+    model.tf = matching.term_frequencies(cols, model.u)
+    bits = matching.frequency_bits(model, cols, pairs, levels, total=1_000_000)
+    assert bits[2] < -5 and bits[3] < -5 and bits[1] == 0
+    assert all(not key.isalpha() for key in model.tf["first_name"])  # hashes, not names
+    # anna.bonu30 and anna.bonu31: one edit apart, and no evidence when both names agree
+    assert levels["email_local"][0] == 2
+    model.m["email_local"], model.u["email_local"] = [0, 0.5, 0.45, 0.05], [0, 0.003, 0.01, 0.987]
+    weight, _ = matching.score(model, levels, guard=False)
+    without = {f: lv.copy() for f, lv in levels.items()}
+    without["email_local"][:] = 0
+    assert weight[0] == matching.score(model, without, guard=False)[0][0]
+    fuzzy = {f: lv.copy() for f, lv in levels.items()}
+    fuzzy["first_name"][0] = 3  # the given names only similar: the email name is evidence again
+    assert matching.score(model, fuzzy, guard=False)[0][0] > matching.score(
+        model, {**fuzzy, "email_local": without["email_local"]}, guard=False)[0][0]
