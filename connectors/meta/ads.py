@@ -83,24 +83,21 @@ class MetaAdsConnector(Connector):
 
     @stream(primary_key="id")
     def campaigns(self, state: StreamState) -> Iterator[list[Record]]:
-        for account in self.config.ad_accounts:
-            yield from self.graph.pages(f"act_{account}/campaigns",
-                                        {"fields": CAMPAIGN_FIELDS, "limit": self.config.page_size},
-                                        f"campaigns of act_{account}")
+        return self._listing("campaigns", CAMPAIGN_FIELDS, "campaigns")
 
     @stream(primary_key="id")
     def adsets(self, state: StreamState) -> Iterator[list[Record]]:
-        for account in self.config.ad_accounts:
-            yield from self.graph.pages(f"act_{account}/adsets",
-                                        {"fields": ADSET_FIELDS, "limit": self.config.page_size},
-                                        f"ad sets of act_{account}")
+        return self._listing("adsets", ADSET_FIELDS, "ad sets")
 
     @stream(primary_key="id")
     def ads(self, state: StreamState) -> Iterator[list[Record]]:
+        return self._listing("ads", AD_FIELDS, "ads")
+
+    def _listing(self, edge: str, fields: str, what: str) -> Iterator[list[Record]]:
+        """Every page of one edge (campaigns, adsets, ads) of each configured ad account."""
         for account in self.config.ad_accounts:
-            yield from self.graph.pages(f"act_{account}/ads",
-                                        {"fields": AD_FIELDS, "limit": self.config.page_size},
-                                        f"ads of act_{account}")
+            yield from self.graph.pages(f"act_{account}/{edge}", {"fields": fields, "limit": self.config.page_size},
+                                        f"{what} of act_{account}")
 
     @stream(primary_key=("ad_id", "date_start"))
     def insights(self, state: StreamState) -> Iterator[list[Record]]:
