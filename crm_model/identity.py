@@ -43,7 +43,7 @@ import numpy as np
 from sqlalchemy import Connection, delete, func, insert, or_, select, text, update
 
 from crm_model import matching
-from crm_model.identity_settings import GOLDEN_FIELDS, IdentitySettings
+from crm_model.identity_settings import GOLDEN_FIELDS, IdentitySettings, ModelResult
 from crm_model.load import Upserter
 from crm_model.mapping import values as v
 from crm_model.paths import sql_dir
@@ -52,15 +52,6 @@ from crm_model.schema import Identity, Lead, MatchModel, Person, PersonKey, Pers
 SQL_DIR = sql_dir()
 UTC = dt.UTC
 BATCH = 5000
-
-
-@dataclass
-class ModelResult:
-    persons: int = 0  # persons touched by this run
-    created: int = 0
-    merged: int = 0
-    attached: int = 0
-    looked_at: int = 0  # source_person rows re-clustered
 
 
 class _UnionFind:

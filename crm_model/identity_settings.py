@@ -1,11 +1,26 @@
-"""The ``identity:`` block of crmhub.yml: how identity resolution matches and merges.
+"""The ``identity:`` block of crmhub.yml: how identity resolution matches and merges, and
+the counts a run reports.
 
-Kept apart from :mod:`crm_model.identity` so loading the config stays light.
+Kept apart from :mod:`crm_model.identity` (numpy, rapidfuzz) so loading the config, and
+every command that only reports on a run, stays light.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pydantic import BaseModel, ConfigDict, Field
+
+
+@dataclass
+class ModelResult:
+    """What one identity resolution run did."""
+
+    persons: int = 0  # persons touched by this run
+    created: int = 0
+    merged: int = 0
+    attached: int = 0
+    looked_at: int = 0  # source_person rows re-clustered
 
 
 class IdentitySettings(BaseModel):
@@ -65,4 +80,4 @@ GOLDEN_FIELDS = (
     "street", "postal_code", "city", "region", "country", "birth_date",
 )
 
-__all__ = ["GOLDEN_FIELDS", "IdentitySettings"]
+__all__ = ["GOLDEN_FIELDS", "IdentitySettings", "ModelResult"]

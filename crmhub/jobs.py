@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Engine, func, select
 
@@ -16,6 +16,7 @@ from connectors import manual
 from connectors.sdk import registry
 from connectors.sdk.streams import Connector
 from crm_model import db
+from crm_model.identity_settings import ModelResult
 from crm_model.locks import SourceBusy
 from crm_model.schema import RawRecord, RejectedRecord, SyncRun, SyncState
 from crm_model.sync import Progress, SyncResult, remap
@@ -23,9 +24,6 @@ from crm_model.sync import sync as run_sync
 from crmhub import config as config_mod
 from crmhub.config import Config
 from crmhub.errors import ConfigError, CrmhubError
-
-if TYPE_CHECKING:
-    from crm_model.identity import ModelResult
 
 
 def warehouse(cfg: Config, *, require_schema: bool = True) -> Engine:
@@ -113,35 +111,17 @@ def sync(cfg: Config, names: list[str] | None = None, *, full_refresh: bool = Fa
     return results
 
 
-_MODEL_SUMMARY: type | None = None
-
-
-def _model_summary() -> type:
-    """ModelSummary, made on first use: identity resolution (numpy, rapidfuzz) is
-    imported only by the commands that resolve identities, not by every ``sync``."""
-    global _MODEL_SUMMARY
-    if _MODEL_SUMMARY is None:
-        from crm_model import identity
-
-        @dataclass
-        class ModelSummary(identity.ModelResult):
-            remapped: int = 0  # raw records mapped again because their mapping changed
-            rejected: int = 0  # ... of which the new mapping rejected
-
-        ModelSummary.__module__ = __name__
-        _MODEL_SUMMARY = ModelSummary
-    return _MODEL_SUMMARY
+@dataclass
+class ModelSummary(ModelResult):
+    remapped: int = 0  # raw records mapped again because their mapping changed
+    rejected: int = 0  # ... of which the new mapping rejected
 
 
 def model(cfg: Config, *, remap_all: bool = False, full: bool = False,
-          engine: Engine | None = None) -> ModelResult:
-    """Re-map raw records whose mapping changed, resolve identities, rebuild persons.
+          engine: Engine | None = None) -> ModelSummary:
+    """Re-map raw records whose mapping changed, resolve identities, rebuild persons."""
+    from crm_model import affiliates, identity, mail_cases  # numpy, rapidfuzz: not for every sync
 
-    Returns a ModelSummary: the identity.ModelResult, plus how many records were re-mapped.
-    """
-    from crm_model import affiliates, identity, mail_cases
-
-    ModelSummary = _model_summary()  # noqa: N806 (a class)
     own = engine is None
     engine = engine or warehouse(cfg)
     summary = ModelSummary()
