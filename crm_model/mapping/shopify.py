@@ -129,13 +129,11 @@ def order_status(raw: dict[str, Any]) -> str | None:
     return status.lower()[:32] if status else None
 
 
-def special_instructions(raw: dict[str, Any], nodes: list[dict[str, Any]] | None = None) -> str | None:
-    """The buyer's note, then the order's and each line's custom attributes (engravings, ...).
-
-    ``nodes``: the order's line items when the caller has them already."""
+def special_instructions(raw: dict[str, Any], nodes: list[dict[str, Any]]) -> str | None:
+    """The buyer's note, then the order's and each line's (``nodes``) custom attributes (engravings, ...)."""
     parts = [v.text(raw.get("note"))]
     parts += [_attribute(a) for a in raw.get("customAttributes") or []]
-    for line in _nodes(raw.get("lineItems")) if nodes is None else nodes:
+    for line in nodes:
         attributes = line.get("customAttributes")
         if attributes:  # most lines have none: no title to build
             title = _title(line.get("title"), line.get("variantTitle"))
@@ -320,11 +318,8 @@ def _money(bag: Any, currency: str | None, field: str) -> Decimal | None:
     return amount
 
 
-_NO_COUNTRY = object()
-
-
-def _address(address: dict[str, Any], country: Any = _NO_COUNTRY) -> dict[str, Any]:
-    """``country``: the address's country when the caller has read it already."""
+def _address(address: dict[str, Any], country: str | None) -> dict[str, Any]:
+    """The address's fields; ``country`` is its :func:`_country`, which the caller has read already."""
     street = ", ".join(p for p in (v.text(address.get("address1")), v.text(address.get("address2"))) if p)
     return {
         "company": v.text(address.get("company"), 255),
@@ -332,7 +327,7 @@ def _address(address: dict[str, Any], country: Any = _NO_COUNTRY) -> dict[str, A
         "postal_code": v.text(address.get("zip"), 32),
         "city": v.text(address.get("city"), 255),
         "region": v.text(address.get("province"), 255),
-        "country": _country(address) if country is _NO_COUNTRY else country,
+        "country": country,
     }
 
 
