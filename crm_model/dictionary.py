@@ -34,10 +34,8 @@ def _type(column) -> str:
 
 
 def _table(table: Table) -> list[str]:
-    model = next(m for m in Base.registry.mappers if m.local_table is table).class_
-    doc = inspect.getdoc(model) or ""
-    if doc.startswith(("Columns shared", "Base class")):
-        doc = ""
+    own = Base.classes[table.name].__dict__.get("__doc__")  # not a mixin's
+    doc = inspect.cleandoc(own) if own else ""
     lines = [f"## `{table.name}`", ""]
     if doc:
         lines += [doc, ""]
