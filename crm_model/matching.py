@@ -23,7 +23,7 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -123,25 +123,34 @@ class Columns:
 
 def normalise(rows: Sequence[dict], extra: Iterable[str] = ()) -> Columns:
     """Comparable columns of person rows (dicts with the person fields; ``extra`` fields compared as codes)."""
-    n = len(rows)
+    names = {"first_name", "last_name", "birth_date", "street", "postal_code", "city", "region", "company",
+             "country", "email", "phone", *extra}
+    return normalise_columns({name: [r.get(name) for r in rows] for name in names}, len(rows), extra)
+
+
+def normalise_columns(fields: Mapping[str, list], n: int, extra: Iterable[str] = (), *,
+                      first: list[str] | None = None, last: list[str] | None = None) -> Columns:
+    """:func:`normalise` of person fields given as columns (field -> one value per record);
+    ``first``/``last``: the first and last names already folded (:func:`fold_all`)."""
     cols = Columns(n)
 
     def column(name: str) -> list:
-        return [r.get(name) for r in rows]
+        values = fields.get(name)
+        return values if values is not None else [None] * n
 
-    first = fold_all(column("first_name"))
-    last = fold_all(column("last_name"))
+    first = first if first is not None else fold_all(column("first_name"))
+    last = last if last is not None else fold_all(column("last_name"))
     cols.values["first_name"] = first
     cols.values["last_name"] = last
     cols.first_canon = [NICKNAMES.get(f, f) for f in first]
-    cols.values["birth_date"] = [_DIGITS.sub("", str(x)) if x else "" for x in column("birth_date")]
+    cols.values["birth_date"] = _mapped(lambda x: _DIGITS.sub("", str(x)) if x else "", column("birth_date"))
     cols.values["street"] = fold_all(column("street"))
     cols.values["postal_code"] = [x.replace(" ", "") for x in fold_all(column("postal_code"))]
     for name in ("city", "region", "company"):
         cols.values[name] = fold_all(column(name))
-    cols.values["country"] = [(x or "").lower() for x in column("country")]
-    cols.values["email_local"] = [fold((x or "").partition("@")[0]) for x in column("email")]
-    cols.values["phone"] = [_DIGITS.sub("", x) if x else "" for x in column("phone")]
+    cols.values["country"] = _mapped(lambda x: (x or "").lower(), column("country"))
+    cols.values["email_local"] = _mapped(lambda x: fold((x or "").partition("@")[0]), column("email"))
+    cols.values["phone"] = _mapped(lambda x: _DIGITS.sub("", x) if x else "", column("phone"))
     cols.kinds = dict(FIELDS)
     for name in ("first_name", "last_name"):
         cols.initial[name] = np.fromiter((ord(x[0]) if x else 0 for x in cols.values[name]), dtype=np.int64, count=n)
@@ -150,6 +159,18 @@ def normalise(rows: Sequence[dict], extra: Iterable[str] = ()) -> Columns:
         cols.values[name] = [fold(str(x)) if x not in (None, "") else "" for x in column(name)]
         cols.kinds[name] = "code"
     return cols
+
+
+def _mapped(fn, values: Iterable) -> list:
+    """``fn`` of each value, worked out once per distinct value (they repeat)."""
+    done: dict = {}
+    out = []
+    for x in values:
+        y = done.get(x)
+        if y is None:
+            y = done[x] = fn(x)
+        out.append(y)
+    return out
 
 
 def name_key(first: str, last: str) -> str:
@@ -630,4 +651,5 @@ def evidence(cols: Columns, weights: dict[str, np.ndarray], levels: dict[str, np
 
 
 __all__ = ["HOUSEHOLD_FIELDS", "Columns", "Model", "candidate_pairs", "compare", "evidence", "fold",
-           "frequency_bits", "name_key", "normalise", "score", "term_frequencies", "train", "word_hashes"]
+           "frequency_bits", "name_key", "normalise", "normalise_columns", "score", "term_frequencies", "train",
+           "word_hashes"]
