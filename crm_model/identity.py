@@ -31,7 +31,9 @@ recomputes lifecycle, first/last touch and first/last seen of those persons only
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import hashlib
 import json
 from collections import Counter, defaultdict
@@ -244,7 +246,28 @@ Records = dict[str, list]
 
 def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: bool = False) -> ModelResult:
     """Assign ``source_person.person_id``; maintain ``person``, ``identity`` and ``person_merge``."""
-    opts = opts or IdentitySettings()
+    with _without_cyclic_gc():
+        return _resolve(conn, opts or IdentitySettings(), full)
+
+
+@contextlib.contextmanager
+def _without_cyclic_gc():
+    """No cyclic garbage collection while a run holds its per-record structures.
+
+    A run allocates millions of small lists and tuples that live until it ends; the
+    collector walked them again and again as they grew (27% of the wall time of a run
+    from scratch at 200,000 records; peak RSS the same without it). Reference counting
+    frees them all: they form no cycles."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResult:
     sp = SourcePerson.__table__
     result = ModelResult()
     rules = _rules(conn, opts)
@@ -805,13 +828,32 @@ def _write_keys(conn: Connection, columns: matching.Columns, members: list[int],
     first = np.ones(len(block), dtype=bool)
     first[1:] = (block[1:] != block[:-1]) | (person[1:] != person[:-1])
     block, person = block[first], person[first]
-    mark = "%s" if conn.dialect.name == "postgresql" else "?"
-    sql = f"INSERT INTO person_key (block_key, person_id) VALUES ({mark}, {mark}) ON CONFLICT DO NOTHING"
-    for start in range(0, len(block), 100_000):  # Python ints for 100,000 rows at a time
-        conn.exec_driver_sql(sql, list(zip(block[start:start + 100_000].tolist(),
-                                           person[start:start + 100_000].tolist(), strict=True)))
+    if conn.dialect.name == "sqlite":
+        _insert_keys_sqlite(conn, block, person)
+    else:
+        sql = "INSERT INTO person_key (block_key, person_id) VALUES (%s, %s) ON CONFLICT DO NOTHING"
+        for start in range(0, len(block), 100_000):  # Python ints for 100,000 rows at a time
+            conn.exec_driver_sql(sql, list(zip(block[start:start + 100_000].tolist(),
+                                               person[start:start + 100_000].tolist(), strict=True)))
     if drop is None:
         conn.exec_driver_sql(f"CREATE INDEX {_KEY_INDEX} ON person_key (person_id)")
+
+
+def _insert_keys_sqlite(conn: Connection, block: np.ndarray, person: np.ndarray, chunk: int = 500_000) -> None:
+    """Rows (block, person), sorted and distinct, into person_key: per chunk of keys one
+    statement whose parameter is a JSON document {person: [block keys]}, read by SQLite's
+    json_each (a row per key through executemany binds each value from Python: 1.6x the time)."""
+    sql = ("INSERT INTO person_key (block_key, person_id) SELECT k.value, CAST(p.key AS INTEGER) "
+           "FROM json_each(?) p, json_each(p.value) k WHERE true ORDER BY 1, 2 ON CONFLICT DO NOTHING")
+    for start in range(0, len(block), chunk):  # a range of keys: the chunks follow each other in the B-tree
+        b, p = block[start:start + chunk], person[start:start + chunk]
+        order = np.argsort(p, kind="stable")
+        b, p = b[order].tolist(), p[order]
+        bounds = np.flatnonzero(np.r_[True, p[1:] != p[:-1], True]).tolist()
+        persons = p[bounds[:-1]].tolist()
+        doc = ",".join(f'"{pid}":[{",".join(map(str, b[lo:hi]))}]'
+                       for pid, lo, hi in zip(persons, bounds[:-1], bounds[1:], strict=True))
+        conn.exec_driver_sql(sql, ("{" + doc + "}",))
 
 
 def _guard(opts: IdentitySettings) -> dict[str, Any]:
