@@ -143,7 +143,8 @@ def _normalised_emails(emails: list[str | None], provider_rules: bool) -> list[s
         if email in done:
             out.append(done[email])
         else:
-            out.append(done.setdefault(email, normalise_email(email, provider_rules)))
+            norm = normalise_email(email, provider_rules)
+            out.append(done.setdefault(email, email if norm == email else norm))  # no second copy
     return out
 
 
@@ -351,6 +352,11 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
         all_pairs = matching.candidate_pairs(columns)
         scored = (all_pairs, matching.compare(columns, all_pairs))
         del all_pairs
+    if columns is not None:  # compared from here on by their integer codes: the strings go
+        if columns.keys is None:
+            columns.keys = matching.blocking_keys(columns)
+        columns.values.clear()
+        columns.first_canon = []
     if columns is None:
         model = None
     elif full:
@@ -418,6 +424,7 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
             common = matching.frequency_bits(model, columns, pairs, levels, total, holding)
             weight, prob = matching.score(model, levels, **_guard(opts), extra=common)
             weights = model.weights()
+            same_level: dict = {}  # one {"level", "weight"} dict per field and level, shared by the pairs
             hit = np.flatnonzero(prob >= opts.match_threshold)
             # only the accepted pairs are kept past here: their levels, for the evidence
             hit_pairs, hit_prob, hit_weight = pairs[hit], prob[hit], weight[hit]
@@ -428,7 +435,7 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
             for k in range(len(hit)):
                 i, j = int(hit_pairs[k, 0]), int(hit_pairs[k, 1])
                 edges.append((2, -float(hit_prob[k]), i, j, f"probabilistic match (weight {hit_weight[k]:.1f})",
-                              matching.evidence(columns, weights, hit_levels, k, hit_common)))
+                              matching.evidence(columns, weights, hit_levels, k, hit_common, shared=same_level)))
     edges.sort(key=lambda e: (e[0], e[1], e[2], e[3]))
 
     uf = _UnionFind(n)
@@ -513,8 +520,7 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
                          "FROM model_refs m WHERE source_person.source = m.source "
                          "AND source_person.external_id = m.external_id")
     del changed
-    if merges:
-        conn.execute(insert(PersonMerge), merges)
+    Upserter(conn).insert(PersonMerge.__table__, merges)
     del merges
     if retired:
         for start in range(0, len(retired), BATCH):
@@ -581,7 +587,8 @@ def _write_persons(conn: Connection, rec: Records, pids: list[int], members: lis
     in ``created`` are new (lifecycle stage lead until sql/model_persons says otherwise)."""
     if not pids:
         return
-    values = golden_columns(rec, members, opts)
+    chosen = golden_columns(rec, members, opts)
+    values = [chosen.pop(name) for name in _GOLDEN]
     if conn.dialect.name != "sqlite":
         rows = [{"person_id": pid, **dict(zip(_GOLDEN, row, strict=True))}
                 for pid, row in zip(pids, zip(*values, strict=True), strict=True)]
@@ -602,9 +609,9 @@ def _write_persons(conn: Connection, rec: Records, pids: list[int], members: lis
         cursor.close()
 
 
-def golden_columns(rec: Records, members: list[list[int]], opts: IdentitySettings) -> list[list[Any]]:
+def golden_columns(rec: Records, members: list[list[int]], opts: IdentitySettings) -> dict[str, list[Any]]:
     """Survivorship: the golden record of each person (``members``: its record indexes),
-    as one list per field of ``_GOLDEN``.
+    as field -> one value per person (the person fields but the lifecycle stage).
 
     Per field, the value of the member from the most trusted source (``source_priority``);
     among equally trusted sources the most recently seen non-empty value; ties by source
@@ -615,7 +622,7 @@ def golden_columns(rec: Records, members: list[list[int]], opts: IdentitySetting
     seen = _seen_rank(rec["seen_at"])
     source_codes, source_names = _codes_of(rec["source"])
     orders: dict[tuple[str, ...], np.ndarray] = {}
-    out = []
+    out = {}
     for name in _GOLDEN:
         priority = tuple(opts.priority(name))
         position = orders.get(priority)
@@ -633,7 +640,7 @@ def golden_columns(rec: Records, members: list[list[int]], opts: IdentitySetting
         by_position[position] = np.arange(n)
         chosen = column[by_position[np.maximum(best, 0)]]
         chosen[best < 0] = None
-        out.append(chosen.tolist())
+        out[name] = chosen.tolist()
     return out
 
 

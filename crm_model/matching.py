@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -453,6 +452,7 @@ def _random_pairs(n: int, count: int, seed: int = 20) -> np.ndarray:
 def _u_probabilities(cols: Columns, u_sample: int) -> dict[str, list[float]]:
     """u per field and level: exact agreement from value frequencies, the rest from random pairs."""
     fields = list(cols.kinds)
+    codes, _ = _codes(cols)
     u: dict[str, list[float]] = {}
     if cols.n >= 2:
         rand = compare(cols, _random_pairs(cols.n, min(u_sample, cols.n * (cols.n - 1) // 2)))
@@ -462,9 +462,9 @@ def _u_probabilities(cols: Columns, u_sample: int) -> dict[str, list[float]]:
         k = _levels(cols, f)
         # chance of exact agreement from the value frequencies (exact even for rare values);
         # how the other pairs spread over the fuzzy levels from the random sample
-        tally = Counter(cols.values[f])
-        tally.pop("", None)
-        freq = np.fromiter(tally.values(), dtype=float, count=len(tally)) if tally else np.ones(1)
+        tally = np.bincount(codes[f])[1:]  # records per value (code 0: empty)
+        tally = tally[tally > 0]
+        freq = tally.astype(float) if tally.size else np.ones(1)
         p_exact = float(((freq / freq.sum()) ** 2).sum())
         counts = np.bincount(rand[f], minlength=k)[2:].astype(float) + 1.0  # Laplace smoothing
         u[f] = [0.0] + [max(x, 1e-7) for x in [p_exact, *((1 - p_exact) * counts / counts.sum())]]
@@ -634,9 +634,10 @@ def score(model: Model, levels: dict[str, np.ndarray], *, guard: bool = True,
 
 
 def evidence(cols: Columns, weights: dict[str, np.ndarray], levels: dict[str, np.ndarray], k: int,
-             extra: np.ndarray | None = None) -> dict[str, dict]:
+             extra: np.ndarray | None = None, *, shared: dict | None = None) -> dict[str, dict]:
     """Per field of pair ``k``: the comparison level and its weight (``Model.weights()``),
-    as :func:`score` counted it; ``extra`` (:func:`frequency_bits`) as "name frequency"."""
+    as :func:`score` counted it; ``extra`` (:func:`frequency_bits`) as "name frequency".
+    ``shared``: a dict kept across calls, so pairs share one (read-only) dict per field and level."""
     out = {}
     names_agree = "first_name" in levels and "last_name" in levels and \
         levels["first_name"][k] == 1 and levels["last_name"][k] == 1
@@ -644,7 +645,13 @@ def evidence(cols: Columns, weights: dict[str, np.ndarray], levels: dict[str, np
         lv = int(levels[f][k])
         if lv:
             weight = 0.0 if f == "email_local" and lv == 2 and names_agree else float(weights[f][lv])
-            out[f] = {"level": LEVELS[cols.kinds[f]][lv], "weight": round(weight, 2)}
+            key = (f, lv, weight)
+            found = shared.get(key) if shared is not None else None
+            if found is None:
+                found = {"level": LEVELS[cols.kinds[f]][lv], "weight": round(weight, 2)}
+                if shared is not None:
+                    shared[key] = found
+            out[f] = found
     if extra is not None and extra[k] < 0:
         out["name frequency"] = {"level": "common name", "weight": round(float(extra[k]), 2)}
     return out
