@@ -304,7 +304,8 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
         refs = list(zip(rec["source"], rec["external_id"], strict=True))
         clicks, answers = _click_ids(conn, refs), _form_answers(conn, opts, refs)
     n = len(rec["source"])
-    index = {key: i for i, key in enumerate(zip(rec["source"], rec["external_id"], strict=True))}
+    # record -> index, for the rules' record refs (a million keys: 120 MB, so only with rules)
+    index = {key: i for i, key in enumerate(zip(rec["source"], rec["external_id"], strict=True))} if rules else {}
     old_pid = rec["person_id"]
     # model_pending is NULL or true (0/1 on SQLite) for records to look at again
     pending = np.fromiter((full or p is None or bool(m) for p, m in zip(old_pid, rec["model_pending"], strict=True)),
