@@ -23,11 +23,13 @@ new, and again after 1% new records.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -227,8 +229,9 @@ def _insert(db_url: str, records: list[dict], start: int, source: str) -> None:
     engine.dispose()
 
 
-def scale(workdir: Path, persons: int) -> dict:
+def scale(workdir: Path, persons: int, keep: bool = False) -> dict:
     db_path = workdir / "scale.db"
+    db_path.unlink(missing_ok=True)
     url = f"sqlite:///{db_path}"
     (workdir / "crmhub.yml").write_text(yaml.safe_dump({"warehouse": {"url": url}, "sources": {}}))
     run(CRMHUB + ["init"], workdir)
@@ -238,6 +241,8 @@ def scale(workdir: Path, persons: int) -> dict:
     _insert(url, records[:persons], 0, "crm")
     loaded = time.perf_counter() - t0
     out: dict = {"persons": persons, "duplicates": "20%", "insert_seconds": round(loaded, 1)}
+    if keep:  # the loaded warehouse before any model run, to profile `crmhub model` on a copy
+        shutil.copyfile(db_path, workdir / "scale-loaded.db")
     seconds, _, _ = run(CRMHUB + ["--help"], workdir)
     out["process_start_seconds"] = round(seconds, 2)  # interpreter and imports: part of every figure below
     seconds, rss, line = run(CRMHUB + ["model"], workdir)
@@ -263,16 +268,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=("febrl", "scale", "all"))
     parser.add_argument("--persons", type=int, default=1_000_000)
+    parser.add_argument("--workdir", type=Path, help="work here and keep the files (crmhub.yml, the databases) "
+                        "for profiling a run again; default: a temporary directory, removed after")
     args = parser.parse_args()
     report = {}
-    with tempfile.TemporaryDirectory(prefix="crmhub-identity-") as tmp:
+    if args.workdir:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+    with (contextlib.nullcontext(str(args.workdir)) if args.workdir
+          else tempfile.TemporaryDirectory(prefix="crmhub-identity-")) as tmp:
         if args.what in ("febrl", "all"):
-            (Path(tmp) / "febrl").mkdir()
+            (Path(tmp) / "febrl").mkdir(exist_ok=True)
             report["febrl4"] = febrl(Path(tmp) / "febrl")
             print(json.dumps(report["febrl4"], indent=2), flush=True)
         if args.what in ("scale", "all"):
-            (Path(tmp) / "scale").mkdir()
-            report["scale"] = scale(Path(tmp) / "scale", args.persons)
+            (Path(tmp) / "scale").mkdir(exist_ok=True)
+            report["scale"] = scale(Path(tmp) / "scale", args.persons, keep=bool(args.workdir))
             print(json.dumps(report["scale"], indent=2), flush=True)
 
 

@@ -103,6 +103,29 @@ class Upserter:
         else:
             self._generic_upsert(*args)
 
+    def insert(self, table: Table | str, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert ``rows`` (all with the same columns; keys the database assigns, or new
+        ones). SQLite: the bind processors per column and one driver executemany, as in
+        :meth:`upsert` (SQLAlchemy's per-row bookkeeping cost ~20 us a row)."""
+        if not rows:
+            return
+        table = TABLES[table] if isinstance(table, str) else table
+        stmt = sqlite.insert(table) if self.dialect == "sqlite" else None
+        if stmt is None:
+            self.conn.execute(table.insert(), rows)
+            return
+        columns = tuple(rows[0])
+        sql, names, processors = _compiled_sqlite(stmt.compile(dialect=self.conn.dialect, column_keys=columns),
+                                                  columns)
+        given = list(zip(*_tuples(rows, list(names)), strict=True))
+        for i, process in processors:
+            given[i] = list(map(process, given[i]))
+        cursor = self.conn.connection.driver_connection.cursor()
+        try:
+            cursor.executemany(sql, list(zip(*given, strict=True)))
+        finally:
+            cursor.close()
+
     def delete_keys(self, table: Table | str, keys: Iterable[dict[str, Any]]) -> None:
         table = TABLES[table] if isinstance(table, str) else table
         keys = list(keys)

@@ -22,8 +22,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -123,25 +122,34 @@ class Columns:
 
 def normalise(rows: Sequence[dict], extra: Iterable[str] = ()) -> Columns:
     """Comparable columns of person rows (dicts with the person fields; ``extra`` fields compared as codes)."""
-    n = len(rows)
+    names = {"first_name", "last_name", "birth_date", "street", "postal_code", "city", "region", "company",
+             "country", "email", "phone", *extra}
+    return normalise_columns({name: [r.get(name) for r in rows] for name in names}, len(rows), extra)
+
+
+def normalise_columns(fields: Mapping[str, list], n: int, extra: Iterable[str] = (), *,
+                      first: list[str] | None = None, last: list[str] | None = None) -> Columns:
+    """:func:`normalise` of person fields given as columns (field -> one value per record);
+    ``first``/``last``: the first and last names already folded (:func:`fold_all`)."""
     cols = Columns(n)
 
     def column(name: str) -> list:
-        return [r.get(name) for r in rows]
+        values = fields.get(name)
+        return values if values is not None else [None] * n
 
-    first = fold_all(column("first_name"))
-    last = fold_all(column("last_name"))
+    first = first if first is not None else fold_all(column("first_name"))
+    last = last if last is not None else fold_all(column("last_name"))
     cols.values["first_name"] = first
     cols.values["last_name"] = last
     cols.first_canon = [NICKNAMES.get(f, f) for f in first]
-    cols.values["birth_date"] = [_DIGITS.sub("", str(x)) if x else "" for x in column("birth_date")]
+    cols.values["birth_date"] = _mapped(lambda x: _DIGITS.sub("", str(x)) if x else "", column("birth_date"))
     cols.values["street"] = fold_all(column("street"))
     cols.values["postal_code"] = [x.replace(" ", "") for x in fold_all(column("postal_code"))]
     for name in ("city", "region", "company"):
         cols.values[name] = fold_all(column(name))
-    cols.values["country"] = [(x or "").lower() for x in column("country")]
-    cols.values["email_local"] = [fold((x or "").partition("@")[0]) for x in column("email")]
-    cols.values["phone"] = [_DIGITS.sub("", x) if x else "" for x in column("phone")]
+    cols.values["country"] = _mapped(lambda x: (x or "").lower(), column("country"))
+    cols.values["email_local"] = _mapped(lambda x: fold((x or "").partition("@")[0]), column("email"))
+    cols.values["phone"] = _mapped(lambda x: _DIGITS.sub("", x) if x else "", column("phone"))
     cols.kinds = dict(FIELDS)
     for name in ("first_name", "last_name"):
         cols.initial[name] = np.fromiter((ord(x[0]) if x else 0 for x in cols.values[name]), dtype=np.int64, count=n)
@@ -150,6 +158,18 @@ def normalise(rows: Sequence[dict], extra: Iterable[str] = ()) -> Columns:
         cols.values[name] = [fold(str(x)) if x not in (None, "") else "" for x in column(name)]
         cols.kinds[name] = "code"
     return cols
+
+
+def _mapped(fn, values: Iterable) -> list:
+    """``fn`` of each value, worked out once per distinct value (they repeat)."""
+    done: dict = {}
+    out = []
+    for x in values:
+        y = done.get(x)
+        if y is None:
+            y = done[x] = fn(x)
+        out.append(y)
+    return out
 
 
 def name_key(first: str, last: str) -> str:
@@ -432,6 +452,7 @@ def _random_pairs(n: int, count: int, seed: int = 20) -> np.ndarray:
 def _u_probabilities(cols: Columns, u_sample: int) -> dict[str, list[float]]:
     """u per field and level: exact agreement from value frequencies, the rest from random pairs."""
     fields = list(cols.kinds)
+    codes, _ = _codes(cols)
     u: dict[str, list[float]] = {}
     if cols.n >= 2:
         rand = compare(cols, _random_pairs(cols.n, min(u_sample, cols.n * (cols.n - 1) // 2)))
@@ -441,9 +462,9 @@ def _u_probabilities(cols: Columns, u_sample: int) -> dict[str, list[float]]:
         k = _levels(cols, f)
         # chance of exact agreement from the value frequencies (exact even for rare values);
         # how the other pairs spread over the fuzzy levels from the random sample
-        tally = Counter(cols.values[f])
-        tally.pop("", None)
-        freq = np.fromiter(tally.values(), dtype=float, count=len(tally)) if tally else np.ones(1)
+        tally = np.bincount(codes[f])[1:]  # records per value (code 0: empty)
+        tally = tally[tally > 0]
+        freq = tally.astype(float) if tally.size else np.ones(1)
         p_exact = float(((freq / freq.sum()) ** 2).sum())
         counts = np.bincount(rand[f], minlength=k)[2:].astype(float) + 1.0  # Laplace smoothing
         u[f] = [0.0] + [max(x, 1e-7) for x in [p_exact, *((1 - p_exact) * counts / counts.sum())]]
@@ -613,9 +634,10 @@ def score(model: Model, levels: dict[str, np.ndarray], *, guard: bool = True,
 
 
 def evidence(cols: Columns, weights: dict[str, np.ndarray], levels: dict[str, np.ndarray], k: int,
-             extra: np.ndarray | None = None) -> dict[str, dict]:
+             extra: np.ndarray | None = None, *, shared: dict | None = None) -> dict[str, dict]:
     """Per field of pair ``k``: the comparison level and its weight (``Model.weights()``),
-    as :func:`score` counted it; ``extra`` (:func:`frequency_bits`) as "name frequency"."""
+    as :func:`score` counted it; ``extra`` (:func:`frequency_bits`) as "name frequency".
+    ``shared``: a dict kept across calls, so pairs share one (read-only) dict per field and level."""
     out = {}
     names_agree = "first_name" in levels and "last_name" in levels and \
         levels["first_name"][k] == 1 and levels["last_name"][k] == 1
@@ -623,11 +645,18 @@ def evidence(cols: Columns, weights: dict[str, np.ndarray], levels: dict[str, np
         lv = int(levels[f][k])
         if lv:
             weight = 0.0 if f == "email_local" and lv == 2 and names_agree else float(weights[f][lv])
-            out[f] = {"level": LEVELS[cols.kinds[f]][lv], "weight": round(weight, 2)}
+            key = (f, lv, weight)
+            found = shared.get(key) if shared is not None else None
+            if found is None:
+                found = {"level": LEVELS[cols.kinds[f]][lv], "weight": round(weight, 2)}
+                if shared is not None:
+                    shared[key] = found
+            out[f] = found
     if extra is not None and extra[k] < 0:
         out["name frequency"] = {"level": "common name", "weight": round(float(extra[k]), 2)}
     return out
 
 
 __all__ = ["HOUSEHOLD_FIELDS", "Columns", "Model", "candidate_pairs", "compare", "evidence", "fold",
-           "frequency_bits", "name_key", "normalise", "score", "term_frequencies", "train", "word_hashes"]
+           "frequency_bits", "name_key", "normalise", "normalise_columns", "score", "term_frequencies", "train",
+           "word_hashes"]

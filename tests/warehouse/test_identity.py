@@ -8,6 +8,7 @@ personal Gmail address.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -255,6 +256,37 @@ def test_golden_fields_are_the_person_fields():
     from crm_model.mapping.common import PERSON_FIELDS
 
     assert GOLDEN_FIELDS == PERSON_FIELDS
+
+
+def test_golden_record_takes_the_trusted_source_then_the_latest_non_empty_value_then_the_record_order():
+    """Survivorship over columns: ``source_priority`` first, then the most recently seen
+    non-empty value, ties by record order ((source, external_id)); a lone record's empty
+    string is no value; timestamps compare as times whether naive (SQLite) or not."""
+    from crm_model.identity import golden_columns
+    from crm_model.identity_settings import GOLDEN_FIELDS, IdentitySettings
+
+    day = lambda d: dt.datetime(2026, 1, d, tzinfo=dt.UTC)  # noqa: E731
+    records = [  # sorted by (source, external_id), as resolve reads them
+        {"source": "crm", "external_id": "a", "email": "old@crm.example", "phone": "+491", "seen_at": day(1)},
+        {"source": "crm", "external_id": "b", "email": "", "phone": "+492", "seen_at": day(3)},
+        {"source": "shop", "external_id": "c", "email": "new@shop.example", "phone": None, "seen_at": day(2)},
+        {"source": "shop", "external_id": "d", "email": "tie@shop.example", "phone": "+494", "seen_at": day(2)},
+        {"source": "web", "external_id": "e", "email": "", "phone": "+495", "seen_at": None},
+    ]
+    rec = {name: [r.get(name) for r in records] for name in ("source", "external_id", "seen_at", *GOLDEN_FIELDS)}
+    members = [[0, 1, 2, 3], [4]]
+
+    plain = golden_columns(rec, members, IdentitySettings())
+    assert plain["email"] == ["tie@shop.example", None]  # latest non-empty; the tie goes to the later record
+    assert plain["phone"] == ["+492", "+495"]
+
+    crm_first = IdentitySettings(source_priority={"email": ["crm"]})
+    trusted = golden_columns(rec, members, crm_first)
+    assert trusted["email"] == ["old@crm.example", None]  # the trusted source's only non-empty email
+    assert trusted["phone"] == ["+492", "+495"]  # other fields: the latest
+
+    naive = dict(rec, seen_at=[x.replace(tzinfo=None) if x else None for x in rec["seen_at"]])
+    assert golden_columns(naive, members, IdentitySettings()) == golden_columns(rec, members, IdentitySettings())
 
 
 def _households_csv(tmp_path: Path) -> None:
