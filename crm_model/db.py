@@ -45,7 +45,11 @@ def connect(url: str) -> Engine:
 
 
 def _forget_staging(conn) -> None:
-    conn.connection.info.pop("crmhub_staged", None)
+    # A connection the server dropped is invalidated: its staging tables went with it, and
+    # so does this note (``info`` lives as long as the DBAPI connection). Touching it then
+    # would raise PendingRollbackError in place of the error that ended the transaction.
+    if not conn.invalidated:
+        conn.connection.info.pop("crmhub_staged", None)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

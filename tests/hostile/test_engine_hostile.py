@@ -127,3 +127,20 @@ def test_terminating_the_backends_mid_sync_is_one_line_and_exit_1(tmp_path, post
     [run] = rows(engine, "sync_run")
     assert run["status"] != "running"
     engine.dispose()
+
+
+def test_a_connection_dropped_inside_a_transaction_reports_its_own_error(warehouse_url):
+    """The rollback after a dropped connection must not hide the drop behind a PendingRollbackError
+    (it did when the server went away between a page's savepoint and its release)."""
+    engine = db.connect(warehouse_url)
+    try:
+        with pytest.raises(RuntimeError, match="the server went away"), engine.begin() as conn:
+            conn.execute(text("SELECT 1"))
+            conn.connection.info["crmhub_staged"] = {"lead"}
+            conn.invalidate()  # what SQLAlchemy does when the server closes the connection
+            raise RuntimeError("the server went away")
+        with engine.begin() as conn:  # the pool hands out a new connection, with nothing staged
+            assert conn.execute(text("SELECT 1")).scalar() == 1
+            assert "crmhub_staged" not in conn.connection.info
+    finally:
+        engine.dispose()
