@@ -137,15 +137,12 @@ def _identifier_lists(rec: Records, opts: IdentitySettings, clicks: dict[tuple[s
 
 def _normalised_emails(emails: list[str | None], provider_rules: bool) -> list[str | None]:
     """:func:`normalise_email` of each address, worked out once per distinct one."""
-    done: dict[str | None, str | None] = {None: None}
-    out = []
-    for email in emails:
-        if email in done:
-            out.append(done[email])
-        else:
-            norm = normalise_email(email, provider_rules)
-            out.append(done.setdefault(email, email if norm == email else norm))  # no second copy
-    return out
+
+    def normalised(email: str | None) -> str | None:
+        norm = normalise_email(email, provider_rules)
+        return email if norm == email else norm  # an address already normal: no second copy
+
+    return matching.map_distinct(normalised, emails)
 
 
 def _custom_identifiers(source: str, external_id: str, attrs: dict[str, Any], opts: IdentitySettings,

@@ -117,6 +117,11 @@ class Upserter:
         columns = tuple(rows[0])
         sql, names, processors = _compiled_sqlite(stmt.compile(dialect=self.conn.dialect, column_keys=columns),
                                                   columns)
+        self._sqlite_executemany(sql, names, processors, rows)
+
+    def _sqlite_executemany(self, sql: str, names: Sequence[str], processors: list, rows: Sequence[dict]) -> None:
+        """``rows`` as tuples of ``names``, each column through its type's bind processor
+        (what SQLAlchemy would store, without its per-row bookkeeping), in one driver executemany."""
         given = list(zip(*_tuples(rows, list(names)), strict=True))
         for i, process in processors:
             given[i] = list(map(process, given[i]))
@@ -167,14 +172,7 @@ class Upserter:
         # inserts otherwise touch a page far from the last one, each a read)
         with contextlib.suppress(TypeError):  # keys that do not compare (mixed types) stay as they are
             rows = sorted(rows, key=itemgetter(*pk))
-        given = list(zip(*_tuples(rows, list(names)), strict=True))
-        for i, process in processors:
-            given[i] = list(map(process, given[i]))
-        cursor = self.conn.connection.driver_connection.cursor()
-        try:
-            cursor.executemany(sql, list(zip(*given, strict=True)))
-        finally:
-            cursor.close()
+        self._sqlite_executemany(sql, names, processors, rows)
 
     # ------------------------------------------------------------------ PostgreSQL
 

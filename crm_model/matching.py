@@ -77,14 +77,7 @@ def fold(value: str | None) -> str:
 
 def fold_all(values: Iterable[str | None]) -> list[str]:
     """:func:`fold` of each value, worked out once per distinct value (names and cities repeat)."""
-    done: dict[str | None, str] = {}
-    out = []
-    for x in values:
-        y = done.get(x)
-        if y is None:
-            y = done[x] = fold(x)
-        out.append(y)
-    return out
+    return map_distinct(fold, values)
 
 
 _DIGITS = re.compile(r"\D+")
@@ -142,14 +135,14 @@ def normalise_columns(fields: Mapping[str, list], n: int, extra: Iterable[str] =
     cols.values["first_name"] = first
     cols.values["last_name"] = last
     cols.first_canon = [NICKNAMES.get(f, f) for f in first]
-    cols.values["birth_date"] = _mapped(lambda x: _DIGITS.sub("", str(x)) if x else "", column("birth_date"))
+    cols.values["birth_date"] = map_distinct(lambda x: _DIGITS.sub("", str(x)) if x else "", column("birth_date"))
     cols.values["street"] = fold_all(column("street"))
     cols.values["postal_code"] = [x.replace(" ", "") for x in fold_all(column("postal_code"))]
     for name in ("city", "region", "company"):
         cols.values[name] = fold_all(column(name))
-    cols.values["country"] = _mapped(lambda x: (x or "").lower(), column("country"))
-    cols.values["email_local"] = _mapped(lambda x: fold((x or "").partition("@")[0]), column("email"))
-    cols.values["phone"] = _mapped(lambda x: _DIGITS.sub("", x) if x else "", column("phone"))
+    cols.values["country"] = map_distinct(lambda x: (x or "").lower(), column("country"))
+    cols.values["email_local"] = map_distinct(lambda x: fold((x or "").partition("@")[0]), column("email"))
+    cols.values["phone"] = map_distinct(lambda x: _DIGITS.sub("", x) if x else "", column("phone"))
     cols.kinds = dict(FIELDS)
     for name in ("first_name", "last_name"):
         cols.initial[name] = np.fromiter((ord(x[0]) if x else 0 for x in cols.values[name]), dtype=np.int64, count=n)
@@ -160,7 +153,7 @@ def normalise_columns(fields: Mapping[str, list], n: int, extra: Iterable[str] =
     return cols
 
 
-def _mapped(fn, values: Iterable) -> list:
+def map_distinct(fn, values: Iterable) -> list:
     """``fn`` of each value, worked out once per distinct value (they repeat)."""
     done: dict = {}
     out = []
@@ -658,5 +651,5 @@ def evidence(cols: Columns, weights: dict[str, np.ndarray], levels: dict[str, np
 
 
 __all__ = ["HOUSEHOLD_FIELDS", "Columns", "Model", "candidate_pairs", "compare", "evidence", "fold",
-           "frequency_bits", "name_key", "normalise", "normalise_columns", "score", "term_frequencies", "train",
-           "word_hashes"]
+           "frequency_bits", "map_distinct", "name_key", "normalise", "normalise_columns", "score",
+           "term_frequencies", "train", "word_hashes"]
