@@ -7,8 +7,10 @@ import re
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import event
 
 from crm_model import db
 from crm_model.dictionary import render
@@ -118,30 +120,49 @@ def test_every_person_linked_table_is_linked_by_the_model_sql():
 
 def test_large_batches_of_new_and_of_known_keys_upsert_alike(warehouse):
     """A batch of new keys goes straight into its table on PostgreSQL; one holding a known
-    key is merged instead (known details kept, the rest inserted), the same rows as SQLite's."""
+    key is merged instead (known details kept, the rest inserted), the same rows as SQLite's.
+    A batch that starts or ends with a known key is merged without trying the COPY."""
     def people(start, stop, **values):
         return [{"source": "s", "external_id": f"p{i}", **values} for i in range(start, stop)]
 
+    tried = []  # the direct COPYs attempted (each under its own savepoint)
+
+    @event.listens_for(warehouse, "before_cursor_execute")
+    def count_attempts(conn, cursor, sql, *rest):
+        if sql == "SAVEPOINT crmhub_direct":
+            tried.append(sql)
+
+    pg = warehouse.dialect.name == "postgresql"
     with warehouse.begin() as conn:
         up = Upserter(conn)
+        skips = conn.connection.info.setdefault("crmhub_direct_skip", {})
         up.upsert("source_person", people(0, 300, email="a@example.com"), keep_known=True)
-        if warehouse.dialect.name == "postgresql":
-            assert conn.connection.info["crmhub_direct_skip"]["source_person"] == (0, 0)  # went straight in
-        # p299 is known: the COPY is refused, the batch merged; its email is kept (keep_known)
+        if pg:
+            assert skips["source_person"] == (0, 0) and len(tried) == 1  # went straight in
+        # p299 is known and first: merged at once; its email is kept (keep_known)
         up.upsert("source_person", people(299, 600, email=None, city="Berlin"), keep_known=True)
-        if warehouse.dialect.name == "postgresql":
-            assert conn.connection.info["crmhub_direct_skip"]["source_person"] == (1, 1)
+        if pg:
+            assert skips["source_person"] == (1, 1) and len(tried) == 1
         up.upsert("source_person", people(0, 300, city="Hamburg"), keep_known=True)  # merged (skipped)
         up.upsert("source_person", people(600, 900, city="Köln"), keep_known=True)  # new again
+        if pg:
+            assert skips["source_person"] == (0, 0) and len(tried) == 2
+        # p100 is known, in the middle: the COPY is tried, refused and undone, the batch merged
+        up.upsert("source_person", people(900, 1000, city="Bonn") + people(100, 101, city="Bonn")
+                  + people(1000, 1100, city="Bonn"), keep_known=True)
+        if pg:
+            assert skips["source_person"] == (1, 1) and len(tried) == 3
     found = {p["external_id"]: (p["email"], p["city"]) for p in rows(warehouse, "source_person")}
-    assert len(found) == 900
+    assert len(found) == 1100
     assert found["p0"] == ("a@example.com", "Hamburg")
+    assert found["p100"] == ("a@example.com", "Bonn")
     assert found["p299"] == ("a@example.com", "Hamburg")
     assert found["p300"] == (None, "Berlin")
     assert found["p899"] == (None, "Köln")
+    assert found["p1099"] == (None, "Bonn")
     if warehouse.dialect.name == "postgresql":  # the refused COPY left nothing behind
         with warehouse.connect() as conn:
-            assert conn.exec_driver_sql("SELECT count(*) FROM source_person").scalar() == 900
+            assert conn.exec_driver_sql("SELECT count(*) FROM source_person").scalar() == 1100
 
 
 def test_skip_unchanged_leaves_unchanged_rows_alone(warehouse):
@@ -167,3 +188,30 @@ def test_skip_unchanged_leaves_unchanged_rows_alone(warehouse):
     if pg:
         after = versions()
         assert after["0"] == before["0"] and after["1"] != before["1"] and after["2"] != before["2"]
+
+
+def test_payloads_are_compressed_with_lz4_on_postgresql(warehouse):
+    """Raw payloads (a few KB each, so PostgreSQL compresses them) are stored with lz4,
+    whether a batch goes straight in or through staging; SQLite stores them as they are."""
+    def raw(start, stop, version):
+        return [{"source": "s", "stream": "orders", "record_key": str(i), "hash": f"{version}{i}",
+                 "extracted_at": dt.datetime(2026, 11, 30, tzinfo=dt.UTC),
+                 "payload": {"id": i, "version": version, "lines": [{"sku": f"SKU-{n}", "title": f"Lamp {n}"}
+                                                                    for n in range(100)]}}
+                for i in range(start, stop)]
+
+    with warehouse.begin() as conn:
+        Upserter(conn).upsert("raw_record", raw(0, 100, "a"), update_if_changed=["hash"])  # straight in
+    with warehouse.begin() as conn:
+        Upserter(conn).upsert("raw_record", raw(50, 150, "b"), update_if_changed=["hash"])  # through staging
+    stored = {r["record_key"]: r["payload"]["version"] for r in rows(warehouse, "raw_record")}
+    assert len(stored) == 150 and stored["0"] == "a" and stored["50"] == stored["149"] == "b"
+    if warehouse.dialect.name != "postgresql":
+        return
+    with warehouse.connect() as conn:
+        if "lz4" not in conn.exec_driver_sql(
+                "SELECT enumvals FROM pg_settings WHERE name = 'default_toast_compression'").scalar():
+            pytest.skip("this PostgreSQL was built without lz4")
+        methods = dict(conn.exec_driver_sql(
+            "SELECT pg_column_compression(payload), count(*) FROM raw_record GROUP BY 1").all())
+    assert methods == {"lz4": 150}
