@@ -227,36 +227,35 @@ class Upserter:
 
         A first load is all new keys: one COPY into the table instead of a COPY into
         staging plus an ``INSERT ... ON CONFLICT`` (about half the database's work).
-        The batch's first and last keys are looked up first (one indexed query): a batch
-        that starts or ends with a known key, as a re-sync's do, is merged at once. Else
-        the COPY runs under a savepoint; a known key further in makes PostgreSQL refuse
-        it, the savepoint undoes it, and the caller merges the batch as usual (the same
-        rows as an upsert would have written either way). A table whose batch held a
-        known key is not tried again for the next 1, 2, 4, ... (at most 64) batches on
-        this connection, so a re-sync of known keys wastes little.
+        The COPY runs under a savepoint; a known key makes PostgreSQL refuse it, the
+        savepoint undoes it, and the caller merges the batch as usual (the same rows as
+        an upsert would have written either way). A table whose batch held a known key
+        is not tried again for the next 1, 2, 4, ... (at most 64) batches on this
+        connection. Where this connection has no evidence yet (its first batch for the
+        table, or the first after such a pause), the batch's first and last keys are
+        looked up before: a re-sync's first batch, all known keys, is then merged
+        without a refused COPY. A table whose last batch went straight in is not asked
+        (each extra round trip costs the writer up to a GIL switch interval).
         """
         if len(tuples) < DIRECT_MIN_ROWS:
             return False
         skips = self.conn.connection.info.setdefault("crmhub_direct_skip", {})
-        wait, streak = skips.get(table.name, (0, 0))
+        wait, streak = skips.get(table.name, (0, None))  # None: nothing tried yet
         if wait > 0:
             skips[table.name] = (wait - 1, streak)
             return False
-        if self._known(table, pk, columns, (tuples[0], tuples[-1])):
-            skips[table.name] = (2**streak, min(streak + 1, 6))  # 1, 2, 4, ... 64
-            return False
+        if streak != 0 and self._known(table, pk, columns, (tuples[0], tuples[-1])):
+            return _pause(skips, table.name, streak or 0)
         self.conn.exec_driver_sql("SAVEPOINT crmhub_direct")
         try:
             _copy(self.conn, f"COPY {table.name} ({col_list}) FROM STDIN", tuples)
         except UniqueViolation:
             self.conn.exec_driver_sql("ROLLBACK TO SAVEPOINT crmhub_direct")
             self.conn.exec_driver_sql("RELEASE SAVEPOINT crmhub_direct")
-            skips[table.name] = (2**streak, min(streak + 1, 6))
-            return False
+            return _pause(skips, table.name, streak or 0)
         self.conn.exec_driver_sql("RELEASE SAVEPOINT crmhub_direct")
         skips[table.name] = (0, 0)
         return True
-
 
     def _known(self, table, pk: list[str], columns: list[str], samples: tuple[tuple, ...]) -> bool:
         """Whether the key of any of ``samples`` (rows as tuples of ``columns``) is in ``table``."""
@@ -265,6 +264,12 @@ class Upserter:
         one = "(" + ", ".join(["%s"] * len(pk)) + ")"
         sql = (f"SELECT 1 FROM {table.name} WHERE ({', '.join(pk)}) IN ({', '.join([one] * len(keys))}) LIMIT 1")
         return self.conn.exec_driver_sql(sql, tuple(v for key in keys for v in key)).first() is not None
+
+
+def _pause(skips: dict[str, tuple[int, int | None]], table: str, streak: int) -> bool:
+    """No direct COPY into ``table`` for the next 1, 2, 4, ... (at most 64) batches."""
+    skips[table] = (2**streak, min(streak + 1, 6))
+    return False
 
 
 def _copy(conn: Connection, sql: str, tuples: list[tuple]) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import marshal
 import math
 import re
 from typing import Any
@@ -68,11 +69,22 @@ def clean_record(record: Any) -> tuple[Any, JsonText, str, list[FieldWarning]]:
 def _finite(record: Any, data: bytes) -> bool:
     """Whether no float NaN or Infinity hides in the record that orjson wrote as ``data``.
 
-    orjson writes those as null, so the JSON read back then differs from the record
-    (None is not NaN); comparing the two is done in C, where walking the record in
-    Python cost more than the dump itself. A record that does not come back equal for
-    another reason (tuples, dates, Decimals, float subclasses) is walked as before.
+    First in C, about a third of the cost of reading ``data`` back: marshal writes each
+    float as its 8 IEEE-754 bytes, little-endian, and NaN and the infinities have every
+    exponent bit set, so their last byte is 0x7F or 0xFF. A marshalled record holding
+    neither byte anywhere holds no such float. Where one is there for another reason (a
+    negative integer, a string 127 or 255 characters long, a non-ASCII character), or
+    marshal refuses the record (dates, Decimals, subclasses), the JSON is read back:
+    orjson writes NaN and Infinity as null, so it then differs from the record (None is
+    not NaN), compared in C. A record that does not come back equal for another reason
+    (tuples, dates, Decimals, float subclasses) is walked in Python.
     """
+    try:
+        packed = marshal.dumps(record)
+    except ValueError:  # not made of plain JSON values only
+        packed = None
+    if packed is not None and b"\x7f" not in packed and b"\xff" not in packed:
+        return True
     return orjson.loads(data) == record or not _non_finite(record)
 
 
