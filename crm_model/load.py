@@ -190,14 +190,12 @@ class Upserter:
             return
         staging = f"crmhub_stage_{table.name}"
         # Temporary tables live as long as the database connection: remember them on it
-        # (connections are pooled) and create each once, not on every batch. A value moves
-        # from staging to its table as it was compressed, so staging compresses as the
-        # table does (lz4 for payloads: migration 0028).
+        # (connections are pooled) and create each once, not on every batch.
         staged = self.conn.connection.info.setdefault("crmhub_staged", set())
         if staging not in staged:
             self.conn.exec_driver_sql(
                 f"CREATE TEMP TABLE IF NOT EXISTS {staging} "
-                f"(LIKE {table.name} INCLUDING DEFAULTS INCLUDING COMPRESSION) ON COMMIT DELETE ROWS"
+                f"(LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
             )
             staged.add(staging)
         _copy(self.conn, f"COPY {staging} ({col_list}) FROM STDIN", tuples)

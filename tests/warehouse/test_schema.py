@@ -7,7 +7,6 @@ import re
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import event
@@ -195,29 +194,3 @@ def test_skip_unchanged_leaves_unchanged_rows_alone(warehouse):
         after = versions()
         assert after["0"] == before["0"] and after["1"] != before["1"] and after["2"] != before["2"]
 
-
-def test_payloads_are_compressed_with_lz4_on_postgresql(warehouse):
-    """Raw payloads (a few KB each, so PostgreSQL compresses them) are stored with lz4,
-    whether a batch goes straight in or through staging; SQLite stores them as they are."""
-    def raw(start, stop, version):
-        return [{"source": "s", "stream": "orders", "record_key": str(i), "hash": f"{version}{i}",
-                 "extracted_at": dt.datetime(2026, 11, 30, tzinfo=dt.UTC),
-                 "payload": {"id": i, "version": version, "lines": [{"sku": f"SKU-{n}", "title": f"Lamp {n}"}
-                                                                    for n in range(100)]}}
-                for i in range(start, stop)]
-
-    with warehouse.begin() as conn:
-        Upserter(conn).upsert("raw_record", raw(0, 100, "a"), update_if_changed=["hash"])  # straight in
-    with warehouse.begin() as conn:
-        Upserter(conn).upsert("raw_record", raw(50, 150, "b"), update_if_changed=["hash"])  # through staging
-    stored = {r["record_key"]: r["payload"]["version"] for r in rows(warehouse, "raw_record")}
-    assert len(stored) == 150 and stored["0"] == "a" and stored["50"] == stored["149"] == "b"
-    if warehouse.dialect.name != "postgresql":
-        return
-    with warehouse.connect() as conn:
-        if "lz4" not in conn.exec_driver_sql(
-                "SELECT enumvals FROM pg_settings WHERE name = 'default_toast_compression'").scalar():
-            pytest.skip("this PostgreSQL was built without lz4")
-        methods = dict(conn.exec_driver_sql(
-            "SELECT pg_column_compression(payload), count(*) FROM raw_record GROUP BY 1").all())
-    assert methods == {"lz4": 150}
