@@ -1,5 +1,3 @@
-import sys
+from crmhub.cli import run
 
-from crmhub.cli import main
-
-sys.exit(main())
+run()

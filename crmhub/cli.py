@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -590,5 +591,14 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-def run() -> None:  # console-script entry point
-    sys.exit(main())
+def run() -> None:
+    """The console script: main(), then exit without Python's last garbage collections.
+
+    Exiting, Python walks every object still alive for cycles (a sync's imports alone
+    leave hundreds of thousands): 0.2 s of a 1.3 s re-sync here. By then the command
+    has closed its files and committed its work, so what is alive is frozen (out of the
+    collector's reach) and freed by reference counting and the OS as usual.
+    """
+    code = main()
+    gc.freeze()
+    sys.exit(code)
