@@ -774,11 +774,12 @@ def _neighbourhood(conn: Connection, cols: list, pending_filter: Any, rules: lis
         keys = matching.blocking_keys(matching.normalise_columns(_match_columns(pending, opts), len(pending_rows),
                                                                  extra=opts.compare_attributes))
         found = np.unique(np.concatenate([k[k >= 0] for k in keys.values()]))
-        by_key: dict[int, list[int]] = defaultdict(list)
+        by_key: dict[int, set[int]] = defaultdict(set)
         pk = PersonKey.__table__
-        for chunk in _chunks(found.tolist()):
-            for block_key, pid in conn.execute(select(pk.c.block_key, pk.c.person_id).where(pk.c.block_key.in_(chunk))):
-                by_key[block_key].append(pid)
+        for chunk in _chunks(found.tolist(), _IN // 2):  # each key as written from scratch and as a delta
+            stmt = select(pk.c.block_key, pk.c.person_id).where(pk.c.block_key.in_(chunk + [~k for k in chunk]))
+            for block_key, pid in conn.execute(stmt):
+                by_key[block_key if block_key >= 0 else ~block_key].add(pid)
         for pids in by_key.values():
             persons.update(sorted(pids)[:KEY_PERSONS])
         key_names = keys["names"]
@@ -830,7 +831,17 @@ def _write_keys(conn: Connection, columns: matching.Columns, members: list[int],
                 drop: list[int] | None) -> None:
     """Store the blocking keys of records ``members`` (row indexes) under their persons
     ``pids``, one row per distinct (key, person); keys a person has already stay. ``drop``:
-    persons whose keys go first (None: every stored key goes, a run from scratch)."""
+    persons whose keys go first (None: every stored key goes, a run from scratch).
+
+    A run from scratch stores each key as it is (>= 0); an incremental run stores it as
+    its bitwise complement ``~key`` (< 0, a delta), and lookups read both. Keys are
+    hashes: stored as they are, an incremental run's keys land on as many random pages of
+    the big B-tree; as deltas they go to the small range of negative keys that incremental
+    runs since the last run from scratch wrote, in person order (new persons' ids come
+    last in the person_id index). At 1,000,000 records, the 80,677 rows of 10,000 new
+    records: 0.73 s to insert and 1.11 s with the commit as they were, 0.31 s and 0.47 s
+    as deltas. A key both ways under one person is one key to the lookups; the next run
+    from scratch writes them all anew."""
     if drop is None:  # every key anew: without the person_id index, built again after (3x faster)
         conn.exec_driver_sql("TRUNCATE person_key" if conn.dialect.name == "postgresql" else "DELETE FROM person_key")
         conn.exec_driver_sql(f"DROP INDEX {_KEY_INDEX}")
@@ -848,7 +859,11 @@ def _write_keys(conn: Connection, columns: matching.Columns, members: list[int],
     person = np.tile(owner, len(keys))
     keep = block >= 0
     block, person = block[keep], person[keep]
-    order = np.lexsort((person, block))
+    if drop is None:  # in key order: each row lands next to the one before it in the B-tree
+        order = np.lexsort((person, block))
+    else:  # deltas (see above), in person order: the person_id index is the B-tree written at random
+        block = ~block
+        order = np.lexsort((block, person))
     block, person = block[order], person[order]
     first = np.ones(len(block), dtype=bool)
     first[1:] = (block[1:] != block[:-1]) | (person[1:] != person[:-1])
@@ -864,21 +879,19 @@ def _write_keys(conn: Connection, columns: matching.Columns, members: list[int],
         conn.exec_driver_sql(f"CREATE INDEX {_KEY_INDEX} ON person_key (person_id)")
 
 
-def _insert_keys_sqlite(conn: Connection, block: np.ndarray, person: np.ndarray, chunk: int = 500_000) -> None:
-    """Rows (block, person), sorted and distinct, into person_key: per chunk of keys one
-    statement whose parameter is a JSON document {person: [block keys]}, read by SQLite's
-    json_each (a row per key through executemany binds each value from Python: 1.6x the time)."""
-    sql = ("INSERT INTO person_key (block_key, person_id) SELECT k.value, CAST(p.key AS INTEGER) "
-           "FROM json_each(?) p, json_each(p.value) k WHERE true ORDER BY 1, 2 ON CONFLICT DO NOTHING")
-    for start in range(0, len(block), chunk):  # a range of keys: the chunks follow each other in the B-tree
-        b, p = block[start:start + chunk], person[start:start + chunk]
-        order = np.argsort(p, kind="stable")
-        b, p = b[order].tolist(), p[order]
-        bounds = np.flatnonzero(np.r_[True, p[1:] != p[:-1], True]).tolist()
-        persons = p[bounds[:-1]].tolist()
-        doc = ",".join(f'"{pid}":[{",".join(map(str, b[lo:hi]))}]'
-                       for pid, lo, hi in zip(persons, bounds[:-1], bounds[1:], strict=True))
-        conn.exec_driver_sql(sql, ("{" + doc + "}",))
+def _insert_keys_sqlite(conn: Connection, block: np.ndarray, person: np.ndarray, chunk: int = 200_000) -> None:
+    """Rows (block, person), sorted and distinct, into person_key: one driver executemany
+    per chunk, in the order given. 7,000,000 random keys in key order into an empty table
+    (a test apart, load ~3): 14.8 s, where a JSON document per chunk read by SQLite's
+    json_each (the way before) took 20.9 s. Python ints for one chunk at a time only."""
+    sql = "INSERT INTO person_key (block_key, person_id) VALUES (?, ?) ON CONFLICT DO NOTHING"
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        for start in range(0, len(block), chunk):
+            cursor.executemany(sql, zip(block[start:start + chunk].tolist(), person[start:start + chunk].tolist(),
+                                        strict=True))
+    finally:
+        cursor.close()
 
 
 def _guard(opts: IdentitySettings) -> dict[str, Any]:
