@@ -530,10 +530,10 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
     # ---- golden records and identities of the persons that changed
     members = [clusters[root] for root in touched_roots]
     _write_persons(conn, rec, dirty, members, created, opts)
-    conn.exec_driver_sql("DELETE FROM identity WHERE person_id IN (SELECT person_id FROM model_dirty)")
     with _without_indexes(conn, "identity", full):
-        _write_identities(conn, rec, idents, dirty, members)
-    del idents
+        _write_identities(conn, rec, idents, dirty, members, full)
+    # the records' columns go before the keys are written (at 1,000,000 records: the peak RSS)
+    del idents, rec, members, sources, external_ids
     if columns is not None and full:  # the blocking keys of every person
         keyed = [i for root in clusters for i in clusters[root]]
         _write_keys(conn, columns, keyed, [new_pid[uf.find(i)] for i in keyed], None)
@@ -545,7 +545,7 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
         redo = {old_pid[i] for i in moved if old_pid[i] is not None} | set(retired)
         keyed = sorted({*moved, *(i for root in clusters if new_pid[root] in redo for i in clusters[root])})
         _write_keys(conn, columns, keyed, [new_pid[uf.find(i)] for i in keyed], sorted(redo))
-    del rec, columns, clusters, members
+    del columns, clusters
     _link_records(conn)
     return result
 
@@ -684,9 +684,15 @@ def _codes_of(values: list[str]) -> tuple[np.ndarray, list[str]]:
 
 
 def _write_identities(conn: Connection, rec: Records, idents: list[list[tuple[str, str]]], pids: list[int],
-                      members: list[list[int]]) -> None:
-    """The identity rows of persons ``pids``: their records' identifiers and external ids.
-    A repeated identifier: the last row wins, as it would row by row."""
+                      members: list[list[int]], full: bool) -> None:
+    """The identity rows of persons ``pids`` (those in model_dirty): their records'
+    identifiers and external ids, and no others. A repeated identifier: the last row wins,
+    as it would row by row. A run from scratch deletes the persons' rows and writes them
+    all; an incremental run deletes only the rows no longer given and writes only the rows
+    that are new or change person (most are the same: at 1,000,000 records, 10,000 new
+    records, sampled: 0.65 s -> 0.40 s here, and the commit 0.56 s -> 0.29 s)."""
+    if full:
+        conn.exec_driver_sql("DELETE FROM identity WHERE person_id IN (SELECT person_id FROM model_dirty)")
     sources, external_ids, shop_ids = rec["source"], rec["external_id"], rec["shop_customer_id"]
     rows = []
     for pid, records in zip(pids, members, strict=True):
@@ -697,24 +703,30 @@ def _write_identities(conn: Connection, rec: Records, idents: list[list[tuple[st
                     kind, value = "external_id", shop_ids[i]
                 rows.append((len(rows), kind[:16], str(value)[:320], source, pid))
             rows.append((len(rows), "external_id", external_ids[i][:320], source, pid))
-    if not rows:
-        return
     conn.exec_driver_sql("CREATE TEMPORARY TABLE IF NOT EXISTS model_identity "
                          "(seq INTEGER PRIMARY KEY, kind VARCHAR(16), value VARCHAR(320), source VARCHAR(64), "
                          "person_id INTEGER)")
     conn.exec_driver_sql("DELETE FROM model_identity")
-    _stage(conn, "model_identity", ("seq", "kind", "value", "source", "person_id"), rows)
+    if rows:
+        _stage(conn, "model_identity", ("seq", "kind", "value", "source", "person_id"), rows)
+    if not full:  # the rows of these persons no longer given go (a row given again stays, and may change person)
+        conn.exec_driver_sql("DELETE FROM identity WHERE person_id IN (SELECT person_id FROM model_dirty) "
+                             "AND (kind, value, source) NOT IN (SELECT kind, value, source FROM model_identity)")
+    if not rows:
+        return
     del rows
     if conn.dialect.name == "postgresql":  # one statement may not update a row twice: the last of each key
         conn.exec_driver_sql(
             "INSERT INTO identity (kind, value, source, person_id) SELECT DISTINCT ON (kind, value, source) "
             "kind, value, source, person_id FROM model_identity ORDER BY kind, value, source, seq DESC "
-            "ON CONFLICT (kind, value, source) DO UPDATE SET person_id = excluded.person_id")
+            "ON CONFLICT (kind, value, source) DO UPDATE SET person_id = excluded.person_id "
+            "WHERE identity.person_id <> excluded.person_id")
     else:  # in key order (neighbouring keys share B-tree pages), repeats in row order: the last wins
         conn.exec_driver_sql(
             "INSERT INTO identity (kind, value, source, person_id) SELECT kind, value, source, person_id "
             "FROM model_identity WHERE true ORDER BY kind, value, source, seq "
-            "ON CONFLICT (kind, value, source) DO UPDATE SET person_id = excluded.person_id")
+            "ON CONFLICT (kind, value, source) DO UPDATE SET person_id = excluded.person_id "
+            "WHERE identity.person_id <> excluded.person_id")
     conn.exec_driver_sql("DELETE FROM model_identity")
 
 
@@ -774,11 +786,10 @@ def _neighbourhood(conn: Connection, cols: list, pending_filter: Any, rules: lis
         keys = matching.blocking_keys(matching.normalise_columns(_match_columns(pending, opts), len(pending_rows),
                                                                  extra=opts.compare_attributes))
         found = np.unique(np.concatenate([k[k >= 0] for k in keys.values()]))
-        by_key: dict[int, list[int]] = defaultdict(list)
-        pk = PersonKey.__table__
-        for chunk in _chunks(found.tolist()):
-            for block_key, pid in conn.execute(select(pk.c.block_key, pk.c.person_id).where(pk.c.block_key.in_(chunk))):
-                by_key[block_key].append(pid)
+        by_key: dict[int, set[int]] = defaultdict(set)
+        for chunk in _chunks(found.tolist(), _IN // 2):  # each key as written from scratch and as a delta
+            for block_key, pid in _key_rows(conn, chunk + [~k for k in chunk]):
+                by_key[block_key if block_key >= 0 else ~block_key].add(pid)
         for pids in by_key.values():
             persons.update(sorted(pids)[:KEY_PERSONS])
         key_names = keys["names"]
@@ -809,6 +820,21 @@ def _neighbourhood(conn: Connection, cols: list, pending_filter: Any, rules: lis
     return _as_records([by_ref[k] for k in sorted(by_ref)], names)
 
 
+def _key_rows(conn: Connection, keys: list[int]) -> list[tuple[int, int]]:
+    """The person_key rows (block_key, person_id) of these stored keys, through the driver
+    (no statement compiled per list of keys, no SQLAlchemy row per result row)."""
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        if conn.dialect.name == "postgresql":
+            cursor.execute("SELECT block_key, person_id FROM person_key WHERE block_key = ANY(%s)", (keys,))
+        else:
+            cursor.execute(f"SELECT block_key, person_id FROM person_key WHERE block_key IN "
+                           f"({', '.join('?' * len(keys))})", keys)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
 def _raw_rows(conn: Connection, stmt: Any) -> list[tuple]:
     """The rows of a select as the driver returns them (tuples, no type processing)."""
     result = conn.execute(stmt)
@@ -830,7 +856,17 @@ def _write_keys(conn: Connection, columns: matching.Columns, members: list[int],
                 drop: list[int] | None) -> None:
     """Store the blocking keys of records ``members`` (row indexes) under their persons
     ``pids``, one row per distinct (key, person); keys a person has already stay. ``drop``:
-    persons whose keys go first (None: every stored key goes, a run from scratch)."""
+    persons whose keys go first (None: every stored key goes, a run from scratch).
+
+    A run from scratch stores each key as it is (>= 0); an incremental run stores it as
+    its bitwise complement ``~key`` (< 0, a delta), and lookups read both. Keys are
+    hashes: stored as they are, an incremental run's keys land on as many random pages of
+    the big B-tree; as deltas they go to the small range of negative keys that incremental
+    runs since the last run from scratch wrote, in person order (new persons' ids come
+    last in the person_id index). At 1,000,000 records, the 80,677 rows of 10,000 new
+    records: 0.73 s to insert and 1.11 s with the commit as they were, 0.31 s and 0.47 s
+    as deltas. A key both ways under one person is one key to the lookups; the next run
+    from scratch writes them all anew."""
     if drop is None:  # every key anew: without the person_id index, built again after (3x faster)
         conn.exec_driver_sql("TRUNCATE person_key" if conn.dialect.name == "postgresql" else "DELETE FROM person_key")
         conn.exec_driver_sql(f"DROP INDEX {_KEY_INDEX}")
@@ -848,7 +884,11 @@ def _write_keys(conn: Connection, columns: matching.Columns, members: list[int],
     person = np.tile(owner, len(keys))
     keep = block >= 0
     block, person = block[keep], person[keep]
-    order = np.lexsort((person, block))
+    if drop is None:  # in key order: each row lands next to the one before it in the B-tree
+        order = np.lexsort((person, block))
+    else:  # deltas (see above), in person order: the person_id index is the B-tree written at random
+        block = ~block
+        order = np.lexsort((block, person))
     block, person = block[order], person[order]
     first = np.ones(len(block), dtype=bool)
     first[1:] = (block[1:] != block[:-1]) | (person[1:] != person[:-1])
@@ -864,21 +904,19 @@ def _write_keys(conn: Connection, columns: matching.Columns, members: list[int],
         conn.exec_driver_sql(f"CREATE INDEX {_KEY_INDEX} ON person_key (person_id)")
 
 
-def _insert_keys_sqlite(conn: Connection, block: np.ndarray, person: np.ndarray, chunk: int = 500_000) -> None:
-    """Rows (block, person), sorted and distinct, into person_key: per chunk of keys one
-    statement whose parameter is a JSON document {person: [block keys]}, read by SQLite's
-    json_each (a row per key through executemany binds each value from Python: 1.6x the time)."""
-    sql = ("INSERT INTO person_key (block_key, person_id) SELECT k.value, CAST(p.key AS INTEGER) "
-           "FROM json_each(?) p, json_each(p.value) k WHERE true ORDER BY 1, 2 ON CONFLICT DO NOTHING")
-    for start in range(0, len(block), chunk):  # a range of keys: the chunks follow each other in the B-tree
-        b, p = block[start:start + chunk], person[start:start + chunk]
-        order = np.argsort(p, kind="stable")
-        b, p = b[order].tolist(), p[order]
-        bounds = np.flatnonzero(np.r_[True, p[1:] != p[:-1], True]).tolist()
-        persons = p[bounds[:-1]].tolist()
-        doc = ",".join(f'"{pid}":[{",".join(map(str, b[lo:hi]))}]'
-                       for pid, lo, hi in zip(persons, bounds[:-1], bounds[1:], strict=True))
-        conn.exec_driver_sql(sql, ("{" + doc + "}",))
+def _insert_keys_sqlite(conn: Connection, block: np.ndarray, person: np.ndarray, chunk: int = 200_000) -> None:
+    """Rows (block, person), sorted and distinct, into person_key: one driver executemany
+    per chunk, in the order given. 7,000,000 random keys in key order into an empty table
+    (a test apart, load ~3): 14.8 s, where a JSON document per chunk read by SQLite's
+    json_each (the way before) took 20.9 s. Python ints for one chunk at a time only."""
+    sql = "INSERT INTO person_key (block_key, person_id) VALUES (?, ?) ON CONFLICT DO NOTHING"
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        for start in range(0, len(block), chunk):
+            cursor.executemany(sql, zip(block[start:start + chunk].tolist(), person[start:start + chunk].tolist(),
+                                        strict=True))
+    finally:
+        cursor.close()
 
 
 def _guard(opts: IdentitySettings) -> dict[str, Any]:

@@ -232,7 +232,10 @@ class PersonRule(Base):
 
 class PersonKey(Base):
     """Blocking keys of each person's records, so an incremental model run finds the
-    persons a new record may match through an index instead of reading every record."""
+    persons a new record may match through an index instead of reading every record.
+    A run from scratch stores each key as it is (>= 0); incremental runs store the keys
+    they add as the key's bitwise complement (-key - 1, < 0), so their rows go to a small
+    range of the B-tree; lookups read both."""
 
     __tablename__ = "person_key"
     __table_args__ = {"sqlite_with_rowid": False}  # the key is the table: one B-tree less to write

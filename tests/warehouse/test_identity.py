@@ -416,14 +416,57 @@ def test_incremental_run_finds_candidates_through_stored_keys_and_agrees_with_a_
             "SELECT COUNT(*) FROM person_merge WHERE evidence LIKE 'probabilistic%' AND external_id IN "
             "(SELECT external_id FROM source_person WHERE CAST(SUBSTR(external_id, 2) AS INTEGER) >= 4000)")).scalar()
     assert joined >= 5
-    keys = {(r["block_key"], r["person_id"]) for r in rows(warehouse, "person_key")}
+    stored = {(r["block_key"], r["person_id"]) for r in rows(warehouse, "person_key")}
+    # an incremental run adds its keys as deltas (the complement, < 0); a key is the same either way
+    assert any(k < 0 for k, _ in stored) and any(k >= 0 for k, _ in stored)
+    keys = {(k if k >= 0 else ~k, p) for k, p in stored}
     with warehouse.begin() as conn:
         identity.resolve(conn, opts, full=True)
     assert partition(warehouse) == incremental and persons_by_record(warehouse) == by_person
     # the incremental run stored every key a run from scratch stores (and a few more: an
     # email or phone it did not know to be shared by other names still gave a key)
     full_keys = {(r["block_key"], r["person_id"]) for r in rows(warehouse, "person_key")}
+    assert all(k >= 0 for k, _ in full_keys)  # a run from scratch writes every key as it is
     assert full_keys <= keys and {p for _, p in keys} == {p for _, p in full_keys}
+
+
+def test_an_incremental_run_keeps_the_identity_rows_a_run_from_scratch_gives(warehouse):
+    """An incremental run writes only the identity rows that change: a record's new email
+    is there, the email and phone it no longer gives are gone (unless another record of
+    the warehouse still gives them), and the rows equal those of a run from scratch."""
+    from crm_model import identity
+    from crm_model.identity_settings import IdentitySettings
+
+    bench = _bench()
+    url = warehouse.url.render_as_string(hide_password=False)
+    records, _ = bench.generate(2000, seed=12)
+    bench._insert(url, records, 0, "crm")
+    opts = IdentitySettings(full_run_below=0)
+    with warehouse.begin() as conn:
+        assert identity.resolve(conn, opts).looked_at == 2000  # no model yet: from scratch
+    given = [(i, r) for i, r in enumerate(records) if r["email"] and r["phone"]][:3]
+    with warehouse.begin() as conn:
+        for i, _ in given[:2]:  # another email for two records, no phone for the third
+            conn.execute(text("UPDATE source_person SET email = :e, model_pending = true WHERE external_id = :x"),
+                         {"e": f"changed.{i}@new.example", "x": f"r{i}"})
+        conn.execute(text("UPDATE source_person SET phone = NULL, model_pending = true WHERE external_id = :x"),
+                     {"x": f"r{given[2][0]}"})
+        again = identity.resolve(conn, opts)
+    assert 3 <= again.looked_at < 100, again
+    incremental = {(r["kind"], r["value"], r["source"], r["person_id"]) for r in rows(warehouse, "identity")}
+    owner = persons_by_record(warehouse)
+    for i, _ in given[:2]:
+        assert ("email", f"changed.{i}@new.example", "crm", owner[("crm", f"r{i}")]) in incremental
+    others = [r for k, r in enumerate(records) if k not in {i for i, _ in given}]
+    for _, r in given[:2]:
+        if not any(o["email"] == r["email"] for o in others):
+            assert all(v != r["email"] for _, v, _, _ in incremental)
+    if not any(o["phone"] == given[2][1]["phone"] for o in others):
+        assert all(v != given[2][1]["phone"] for _, v, _, _ in incremental)
+    with warehouse.begin() as conn:
+        identity.resolve(conn, opts, full=True)
+    assert persons_by_record(warehouse) == owner
+    assert {(r["kind"], r["value"], r["source"], r["person_id"]) for r in rows(warehouse, "identity")} == incremental
 
 
 def _flat_model(cols: matching.Columns, exact_u: float) -> matching.Model:
