@@ -8,15 +8,16 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 
-from crmhub import config as config_mod
 from crmhub.errors import CrmhubError
 from crmhub.redact import install_log_filter, redact
 from crmhub.usage import plain_metavars
+
+if TYPE_CHECKING:
+    from crmhub.config import Config
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -40,8 +41,12 @@ ConfigOpt = Annotated[
 ]
 
 
-def _load(path: Path | None) -> config_mod.Config:
-    return config_mod.load(path)
+def _load(path: Path | None) -> Config:
+    # imported here, as every command's own modules are: `crmhub --help` and a usage
+    # error need neither pydantic nor SQLAlchemy (0.3-0.4 s to import)
+    from crmhub import config
+
+    return config.load(path)
 
 
 def _out(line: str = "") -> None:
@@ -531,7 +536,7 @@ def _age(delta) -> str:
     return f"{seconds // 86400}d"
 
 
-def _safe_url(cfg: config_mod.Config) -> str:
+def _safe_url(cfg: Config) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(cfg.warehouse_url()).render_as_string(hide_password=True)
@@ -557,21 +562,25 @@ def main(argv: list[str] | None = None) -> int:
     except CrmhubError as exc:
         _err(f"crmhub: error: {exc}")
         return EXIT_FAILED
-    except SQLAlchemyError as exc:  # the warehouse went away mid-command: one line, no SQL
-        from crm_model.sync import describe_db_error
-
-        if os.environ.get("CRMHUB_DEBUG"):
-            raise
-        _err(f"crmhub: error: {describe_db_error(exc)}")
-        return EXIT_FAILED
     except Exception as exc:
         if os.environ.get("CRMHUB_DEBUG"):
             raise
+        if _is_warehouse_error(exc):  # the warehouse went away mid-command: one line, no SQL
+            from crm_model.sync import describe_db_error
+
+            _err(f"crmhub: error: {describe_db_error(exc)}")
+            return EXIT_FAILED
         _err(f"crmhub: internal error: {type(exc).__name__}: {exc} (set CRMHUB_DEBUG=1 for the traceback)")
         return 70
 
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
+
+
+def _is_warehouse_error(exc: Exception) -> bool:
+    """A SQLAlchemy error (only possible once a command has imported SQLAlchemy)."""
+    errors = sys.modules.get("sqlalchemy.exc")
+    return errors is not None and isinstance(exc, errors.SQLAlchemyError)
 
 
 def _usage_error(exc: typer.TyperException) -> int:

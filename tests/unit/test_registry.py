@@ -39,3 +39,24 @@ def test_a_third_party_package_adds_a_connector(tmp_path, monkeypatch):
         assert list(cls.declared_streams()) == ["contacts"]
     finally:
         registry.available.cache_clear()
+
+
+def test_crmhub_own_types_load_from_its_own_metadata_and_win_over_a_namesake(tmp_path, monkeypatch):
+    """A built-in type loads without reading every installed distribution's entry points
+    (hundreds of folders beside Airflow), and a package registering the same name does
+    not replace it."""
+    dist = tmp_path / "acme_crm-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-crm\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[crmhub.connectors]\ncsv = acme_crm:Csv\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry.available.cache_clear()
+    scans = []
+    real = registry.entry_points
+    monkeypatch.setattr(registry, "entry_points", lambda **kw: scans.append(kw) or real(**kw))
+    try:
+        from connectors.csv import CsvConnector
+
+        assert registry.load("csv") is CsvConnector and scans == []
+    finally:
+        registry.available.cache_clear()
