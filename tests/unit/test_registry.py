@@ -18,6 +18,16 @@ def test_push_group_matches_the_classes():
     assert registry.push_types() == {n for n in registry.available() if registry.load(n).push}
 
 
+def _install(folder, monkeypatch, entry_point: str) -> None:
+    """A distribution acme-crm installed in ``folder`` with one crmhub connector entry point."""
+    dist = folder / "acme_crm-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-crm\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(f"[crmhub.connectors]\n{entry_point}\n")
+    monkeypatch.syspath_prepend(str(folder))
+    registry.available.cache_clear()
+
+
 def test_a_third_party_package_adds_a_connector(tmp_path, monkeypatch):
     """An installed distribution's entry point is all it takes (no change to crmhub)."""
     package = tmp_path / "acme_crm"
@@ -27,12 +37,7 @@ def test_a_third_party_package_adds_a_connector(tmp_path, monkeypatch):
         "class AcmeConfig(ConnectorConfig):\n    region: str = 'eu'\n"
         "class AcmeConnector(Connector):\n    Config = AcmeConfig\n"
         "    @stream(primary_key='id')\n    def contacts(self, state):\n        yield [{'id': 1}]\n")
-    dist = tmp_path / "acme_crm-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-crm\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[crmhub.connectors]\nacme = acme_crm:AcmeConnector\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    registry.available.cache_clear()
+    _install(tmp_path, monkeypatch, "acme = acme_crm:AcmeConnector")
     try:
         assert "acme" in registry.available()
         cls = registry.load("acme")
@@ -45,12 +50,7 @@ def test_crmhub_own_types_load_from_its_own_metadata_and_win_over_a_namesake(tmp
     """A built-in type loads without reading every installed distribution's entry points
     (hundreds of folders beside Airflow), and a package registering the same name does
     not replace it."""
-    dist = tmp_path / "acme_crm-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-crm\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[crmhub.connectors]\ncsv = acme_crm:Csv\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    registry.available.cache_clear()
+    _install(tmp_path, monkeypatch, "csv = acme_crm:Csv")
     scans = []
     real = registry.entry_points
     monkeypatch.setattr(registry, "entry_points", lambda **kw: scans.append(kw) or real(**kw))
