@@ -778,10 +778,9 @@ def _neighbourhood(conn: Connection, cols: list, pending_filter: Any, rules: lis
             if kind == "shop_customer":  # stored as the shop's external_id (see _write_identities)
                 kind, value = "external_id", pending["shop_customer_id"][i]
             wanted[kind[:16]].add(str(value)[:320])
-    for kind, values in wanted.items():
-        for chunk in _chunks(sorted(values)):
-            persons.update(conn.execute(select(Identity.person_id).where(
-                Identity.kind == kind, Identity.value.in_(chunk))).scalars())
+    for kind, values in sorted(wanted.items()):
+        persons.update(pid for pid, in _rows_in(conn, "SELECT person_id FROM identity WHERE kind = {} AND value",
+                                                sorted(values), (kind,)))
     if opts.probabilistic and pending_rows:
         keys = matching.blocking_keys(matching.normalise_columns(_match_columns(pending, opts), len(pending_rows),
                                                                  extra=opts.compare_attributes))
@@ -814,9 +813,8 @@ def _neighbourhood(conn: Connection, cols: list, pending_filter: Any, rules: lis
             by_ref[(source, external_id)] = row
             if row[at_person] is not None:
                 persons.add(row[at_person])
-    for chunk in _chunks(sorted(persons)):
-        for row in _raw_rows(conn, select(*cols).where(sp.c.person_id.in_(chunk))):
-            by_ref.setdefault((row[at_source], row[at_external_id]), row)
+    for row in _rows_in(conn, f"SELECT {', '.join(names)} FROM source_person WHERE person_id", sorted(persons)):
+        by_ref.setdefault((row[at_source], row[at_external_id]), row)
     return _as_records([by_ref[k] for k in sorted(by_ref)], names)
 
 
@@ -831,6 +829,30 @@ def _key_rows(conn: Connection, keys: list[int]) -> list[tuple[int, int]]:
             cursor.execute(f"SELECT block_key, person_id FROM person_key WHERE block_key IN "
                            f"({', '.join('?' * len(keys))})", keys)
         return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def _rows_in(conn: Connection, sql: str, values: list, params: tuple = ()) -> list[tuple]:
+    """The rows of ``sql`` (a select ending in a column: the rows whose column is one of
+    ``values``) through the driver, with ``params`` for its ``{}`` placeholders: one
+    statement on PostgreSQL (``= ANY``), one per 5,000 values on SQLite (``IN``). No
+    statement compiled per list of values, no SQLAlchemy row per result row: at 1,000,000
+    records, 1% new, the neighbourhood's ~60,000 persons' records and identifiers."""
+    if not values:
+        return []
+    postgres = conn.dialect.name == "postgresql"
+    sql = sql.format(*(["%s" if postgres else "?"] * len(params)))
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        if postgres:
+            cursor.execute(f"{sql} = ANY(%s)", (*params, values))
+            return cursor.fetchall()
+        rows: list[tuple] = []
+        for chunk in _chunks(values):
+            cursor.execute(f"{sql} IN ({', '.join('?' * len(chunk))})", (*params, *chunk))
+            rows.extend(cursor.fetchall())
+        return rows
     finally:
         cursor.close()
 
