@@ -250,6 +250,8 @@ def scale(workdir: Path, persons: int, keep: bool = False) -> dict:
     seconds, _, line = run(CRMHUB + ["model"], workdir)
     out["nothing_new"] = {"seconds": round(seconds, 2), "output": line}
     _insert(url, records[persons:], persons, "crm")
+    if keep:  # the warehouse with 1% new records before that run: copy it to time the run again
+        shutil.copyfile(db_path, workdir / "scale-1pct.db")
     seconds, _, line = run(CRMHUB + ["model"], workdir)
     out["after_1pct_new"] = {"seconds": round(seconds, 2), "output": line}
     # quality of the final state against the generator's truth
