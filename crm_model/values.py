@@ -73,7 +73,7 @@ def _finite(record: Any, data: bytes) -> bool:
     float as its 8 IEEE-754 bytes, little-endian, and NaN and the infinities have every
     exponent bit set, so their last byte is 0x7F or 0xFF. A marshalled record holding
     neither byte anywhere holds no such float. Where one is there for another reason (a
-    negative integer, a string 127 or 255 characters long, a non-ASCII character), or
+    negative integer, a string 127 or 255 characters long, a DEL character), or
     marshal refuses the record (dates, Decimals, subclasses), the JSON is read back:
     orjson writes NaN and Infinity as null, so it then differs from the record (None is
     not NaN), compared in C. A record that does not come back equal for another reason
