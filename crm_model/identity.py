@@ -788,9 +788,10 @@ def _neighbourhood(conn: Connection, cols: list, pending_filter: Any, rules: lis
                                                                  extra=opts.compare_attributes))
         found = np.unique(np.concatenate([k[k >= 0] for k in keys.values()]))
         by_key: dict[int, set[int]] = defaultdict(set)
-        for chunk in _chunks(found.tolist(), _IN // 2):  # each key as written from scratch and as a delta
-            for block_key, pid in _key_rows(conn, chunk + [~k for k in chunk]):
-                by_key[block_key if block_key >= 0 else ~block_key].add(pid)
+        stored = found.tolist()
+        stored += [~k for k in stored]  # each key as written from scratch and as a delta
+        for block_key, pid in _rows_in(conn, "SELECT block_key, person_id FROM person_key WHERE block_key", stored):
+            by_key[block_key if block_key >= 0 else ~block_key].add(pid)
         for block_key, pids in by_key.items():
             persons.update(sorted(pids)[:KEY_PERSONS])
             held.update((block_key, pid) for pid in pids)
@@ -819,21 +820,6 @@ def _neighbourhood(conn: Connection, cols: list, pending_filter: Any, rules: lis
     for row in _rows_in(conn, f"SELECT {', '.join(names)} FROM source_person WHERE person_id", sorted(persons)):
         by_ref.setdefault((row[at_source], row[at_external_id]), row)
     return _as_records([by_ref[k] for k in sorted(by_ref)], names)
-
-
-def _key_rows(conn: Connection, keys: list[int]) -> list[tuple[int, int]]:
-    """The person_key rows (block_key, person_id) of these stored keys, through the driver
-    (no statement compiled per list of keys, no SQLAlchemy row per result row)."""
-    cursor = conn.connection.driver_connection.cursor()
-    try:
-        if conn.dialect.name == "postgresql":
-            cursor.execute("SELECT block_key, person_id FROM person_key WHERE block_key = ANY(%s)", (keys,))
-        else:
-            cursor.execute(f"SELECT block_key, person_id FROM person_key WHERE block_key IN "
-                           f"({', '.join('?' * len(keys))})", keys)
-        return cursor.fetchall()
-    finally:
-        cursor.close()
 
 
 def _rows_in(conn: Connection, sql: str, values: list, params: tuple = ()) -> list[tuple]:
