@@ -49,8 +49,17 @@ from crm_model.identity_settings import GOLDEN_FIELDS, IdentitySettings, ModelRe
 from crm_model.load import Upserter
 from crm_model.mapping import values as v
 from crm_model.paths import sql_dir
-from crm_model.schema import (PERSON_KEY_FORMS, Identity, Lead, MatchModel, Person, PersonKey, PersonMerge,
-                              PersonRule, SourcePerson)
+from crm_model.schema import (
+    PERSON_KEY_FORMS,
+    Identity,
+    Lead,
+    MatchModel,
+    Person,
+    PersonKey,
+    PersonMerge,
+    PersonRule,
+    SourcePerson,
+)
 
 SQL_DIR = sql_dir()
 UTC = dt.UTC
