@@ -25,13 +25,14 @@ from sqlalchemy import Connection, Engine, bindparam, select, text
 
 from crm_model.load import Upserter
 from crm_model.mapping import MapContext, Reject, find_mapping
-from crm_model.schema import ErasureTombstone, SourcePerson
+from crm_model.schema import PERSON_KEY_FORMS, ErasureTombstone, SourcePerson
 
 UTC = dt.UTC
 ERASED = "[erased]"
 
 # table -> how its rows belong to a person: "person_id" (and person_ref, for the
-# source_person rows erased), or a custom SQL condition on :ids / :refs.
+# source_person rows erased), "person_key" (person_id, each form of a key by its own
+# partial index), or a custom SQL condition on :ids / :refs.
 PERSON_TABLES: dict[str, str] = {
     "lead": "person",
     "touchpoint": "person",
@@ -41,7 +42,7 @@ PERSON_TABLES: dict[str, str] = {
     "feedback": "person",
     "email_message": "person",
     "identity": "person_id",
-    "person_key": "person_id",
+    "person_key": "person_key",
     "person_merge": "merge",
     "source_person": "person",
     "person": "person_id",
@@ -156,6 +157,9 @@ def _erase_rows(conn: Connection, ids: list[int], refs: list[tuple[str, str]], o
             n += _in(conn, f"DELETE FROM {table} WHERE person_id IN :ids OR merged_person_id IN :ids", "ids", ids)
         elif how == "person_id" or table == "person":
             n += _in(conn, f"DELETE FROM {table} WHERE person_id IN :ids", "ids", ids)
+        elif how == "person_key":
+            for form in PERSON_KEY_FORMS:
+                n += _in(conn, f"DELETE FROM {table} WHERE {form} AND person_id IN :ids", "ids", ids)
         else:
             if table == "customer_order":  # an erased order takes its lines along
                 n_lines = _in(conn, "DELETE FROM order_line WHERE EXISTS (SELECT 1 FROM customer_order o "

@@ -49,7 +49,17 @@ from crm_model.identity_settings import GOLDEN_FIELDS, IdentitySettings, ModelRe
 from crm_model.load import Upserter
 from crm_model.mapping import values as v
 from crm_model.paths import sql_dir
-from crm_model.schema import Identity, Lead, MatchModel, Person, PersonKey, PersonMerge, PersonRule, SourcePerson
+from crm_model.schema import (
+    PERSON_KEY_FORMS,
+    Identity,
+    Lead,
+    MatchModel,
+    Person,
+    PersonKey,
+    PersonMerge,
+    PersonRule,
+    SourcePerson,
+)
 
 SQL_DIR = sql_dir()
 UTC = dt.UTC
@@ -860,7 +870,8 @@ def _as_records(rows: list[tuple], names: list[str]) -> Records:
     return {name: list(values) for name, values in zip(names, columns, strict=True)}
 
 
-_KEY_INDEX = "ix_person_key_person_id"
+_KEY_INDEX = "ix_person_key_person_id"  # the keys as a run from scratch stores them (see schema.PersonKey)
+_KEY_INDEX_SQL = f"CREATE INDEX {_KEY_INDEX} ON person_key (person_id) WHERE {PERSON_KEY_FORMS[0]}"
 
 
 def _write_keys(conn: Connection, columns: matching.Columns, members: list[int], pids: list[int],
@@ -888,12 +899,13 @@ def _write_keys(conn: Connection, columns: matching.Columns, members: list[int],
     if drop is None:  # every key anew: without the person_id index, built again after (3x faster)
         conn.exec_driver_sql("TRUNCATE person_key" if conn.dialect.name == "postgresql" else "DELETE FROM person_key")
         conn.exec_driver_sql(f"DROP INDEX {_KEY_INDEX}")
-    else:
-        for chunk in _chunks(drop):
-            conn.execute(delete(PersonKey).where(PersonKey.person_id.in_(chunk)))
+    else:  # each form of a key by its own index (see PERSON_KEY_FORMS)
+        for form in PERSON_KEY_FORMS:
+            for chunk in _chunks(drop):
+                conn.execute(delete(PersonKey).where(text(form), PersonKey.person_id.in_(chunk)))
     if not members:
         if drop is None:
-            conn.exec_driver_sql(f"CREATE INDEX {_KEY_INDEX} ON person_key (person_id)")
+            conn.exec_driver_sql(_KEY_INDEX_SQL)
         return
     keys = columns.keys if columns.keys is not None else matching.blocking_keys(columns)
     idx = np.asarray(members, dtype=np.int64)
@@ -924,7 +936,7 @@ def _write_keys(conn: Connection, columns: matching.Columns, members: list[int],
             conn.exec_driver_sql(sql, list(zip(block[start:start + 100_000].tolist(),
                                                person[start:start + 100_000].tolist(), strict=True)))
     if drop is None:
-        conn.exec_driver_sql(f"CREATE INDEX {_KEY_INDEX} ON person_key (person_id)")
+        conn.exec_driver_sql(_KEY_INDEX_SQL)
 
 
 def _insert_keys_sqlite(conn: Connection, block: np.ndarray, person: np.ndarray, chunk: int = 200_000) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, Date, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Date, Index, Integer, MetaData, String, Table, Text, text
 
 from crm_model.types import Document, Micros, Money, Quantity, UtcDateTime
 
@@ -235,15 +235,31 @@ class PersonKey(Base):
     persons a new record may match through an index instead of reading every record.
     A run from scratch stores each key as it is (>= 0); incremental runs store the keys
     they add as the key's bitwise complement (-key - 1, < 0), so their rows go to a small
-    range of the B-tree; lookups read both."""
+    range of the B-tree; lookups read both.
+
+    Two partial indexes on person_id, one per form: keys as stored from scratch
+    (block_key >= 0) and deltas (block_key < 0). Incremental runs add only to the small
+    second one. A query by person_id needs the form's condition to use an index: ask
+    once with block_key >= 0 and once with block_key < 0."""
 
     __tablename__ = "person_key"
-    __table_args__ = {"sqlite_with_rowid": False}  # the key is the table: one B-tree less to write
+    __table_args__ = (
+        Index("ix_person_key_person_id", "person_id", sqlite_where=text("block_key >= 0"),
+              postgresql_where=text("block_key >= 0")),
+        Index("ix_person_key_delta_person_id", "person_id", sqlite_where=text("block_key < 0"),
+              postgresql_where=text("block_key < 0")),
+        {"sqlite_with_rowid": False},  # the key is the table: one B-tree less to write
+    )
 
     block_key = key(
         BigInteger, "64-bit hash of one blocking key of a record (e.g. last name + birth date); derived from personal data, erased with the person."
     )
-    person_id = column(Integer, primary_key=True, index=True, comment=PERSON_ID)
+    person_id = column(Integer, primary_key=True, comment=PERSON_ID)
+
+
+# person_key's two forms of a key, each with its partial index on person_id: a query by
+# person runs once per condition (one condition for both would match neither index)
+PERSON_KEY_FORMS = ("block_key >= 0", "block_key < 0")
 
 
 class MatchModel(Base):

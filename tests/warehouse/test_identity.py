@@ -469,6 +469,39 @@ def test_an_incremental_run_keeps_the_identity_rows_a_run_from_scratch_gives(war
     assert {(r["kind"], r["value"], r["source"], r["person_id"]) for r in rows(warehouse, "identity")} == incremental
 
 
+def test_person_key_by_person_finds_both_forms_of_a_key_through_an_index(warehouse):
+    """person_key has a partial index on person_id per form of a key (as stored from
+    scratch, >= 0; a delta, < 0): a lookup by person asks once per form, each through
+    its index, and the model run and `crmhub forget` find the rows of both forms."""
+    from crm_model import erasure, identity
+    from crm_model.schema import PERSON_KEY_FORMS
+
+    sqlite = warehouse.dialect.name == "sqlite"
+    keys = [(11, 7), (~12, 7), (13, 8), (~14, 8), (15, 9), (~16, 9)]
+    with warehouse.begin() as conn:
+        conn.execute(text("INSERT INTO person_key (block_key, person_id) VALUES (:k, :p)"),
+                     [{"k": k, "p": p} for k, p in keys])
+        indexes = conn.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE tbl_name = 'person_key' AND sql LIKE 'CREATE INDEX%%'"
+            if sqlite else "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'person_key' "
+            "AND indexname LIKE 'ix%%'").all()
+        assert {name: "".join(c for c in sql.split("WHERE")[-1] if c not in "() ") for name, sql in indexes} == {
+            "ix_person_key_person_id": "block_key>=0", "ix_person_key_delta_person_id": "block_key<0"}
+        if not sqlite:
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        for form, index in zip(PERSON_KEY_FORMS, ("ix_person_key_person_id", "ix_person_key_delta_person_id"),
+                               strict=True):
+            sql = f"DELETE FROM person_key WHERE {form} AND person_id IN (7, 8)"
+            plan = " ".join(str(r[-1] if sqlite else r[0])
+                            for r in conn.exec_driver_sql(f"EXPLAIN {'QUERY PLAN ' if sqlite else ''}{sql}"))
+            assert index in plan, plan
+    with warehouse.begin() as conn:  # a model run writing person 7's keys anew drops both forms first
+        identity._write_keys(conn, None, [], [], [7])
+    assert sorted((r["block_key"], r["person_id"]) for r in rows(warehouse, "person_key")) == sorted(keys[2:])
+    erasure.forget(warehouse, "8")
+    assert sorted((r["block_key"], r["person_id"]) for r in rows(warehouse, "person_key")) == sorted(keys[4:])
+
+
 def _flat_model(cols: matching.Columns, exact_u: float) -> matching.Model:
     """A model where every field's exact agreement has chance ``exact_u`` and 8x the odds."""
     m, u = {}, {}
