@@ -9,7 +9,7 @@ by day as daily syncs append it, so a day's rows sit together on disk;
 loading costs no Python time. Then ``crmhub report marketing --period 30d --out DIR`` runs
 in-process (queries, charts, HTML, CSVs) and its wall time is reported, cold and warm.
 
-What makes it fast (README, Performance):
+What makes it fast (docs/performance.md, Reports):
 - ``ix_ad_stat_daily_date`` (migration 0023) turns the two 30-day windows into an index range
   scan of 600k rows instead of a scan of 10M; ``ix_lead_submitted_at`` does the same for leads.
 - ``st_ad_stat_daily_ads`` (migration 0025): PostgreSQL ndistinct statistics on (platform,
