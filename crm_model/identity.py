@@ -591,7 +591,7 @@ def _read_records(conn: Connection, stmt: Any) -> Records:
     cursor = result.cursor  # the driver's own rows (tuples): no Row object per record
     while chunk := cursor.fetchmany(20_000):
         for (column, seen), values in zip(shared, zip(*chunk, strict=True), strict=True):
-            column.extend(values if seen is None else (seen.setdefault(x, x) for x in values))
+            column.extend(values if seen is None else map(seen.setdefault, values, values))
     result.close()
     return out
 
@@ -665,7 +665,8 @@ def golden_columns(rec: Records, members: list[list[int]], opts: IdentitySetting
             position[np.lexsort((np.arange(n), seen, -rank))] = np.arange(n)
         column = np.empty(n, dtype=object)
         column[:] = rec[name]
-        given = np.fromiter((x is not None and x != "" for x in column[flat]), dtype=bool, count=len(flat))
+        values = column[flat]  # given: not None and not "" (compared by numpy, no Python step per record)
+        given = np.not_equal(values, None) & np.not_equal(values, "")
         best = np.full(len(members), -1, dtype=np.int64)
         np.maximum.at(best, owner[given], position[flat[given]])
         by_position = np.empty(n, dtype=np.int64)
