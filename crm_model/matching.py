@@ -465,6 +465,24 @@ def _u_probabilities(cols: Columns, u_sample: int) -> dict[str, list[float]]:
     return u
 
 
+def _distinct_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of a matrix of levels (small non-negative ints) in lexicographic
+    order, and how often each occurs: ``np.unique(matrix, axis=0, return_counts=True)``,
+    with each row packed into one int64 (the first column highest) so numpy sorts plain
+    integers (at 1,000,000 records, the 2 x ~6 million candidate pairs of training:
+    3.1 s -> well under 1 s)."""
+    width = int(matrix.max(initial=0)).bit_length() or 1
+    if matrix.min(initial=0) < 0 or width * matrix.shape[1] > 63:
+        return np.unique(matrix, axis=0, return_counts=True)
+    packed = np.zeros(len(matrix), dtype=np.int64)
+    for j in range(matrix.shape[1]):
+        packed = (packed << width) | matrix[:, j].astype(np.int64)
+    distinct, counts = np.unique(packed, return_counts=True)
+    shifts = width * np.arange(matrix.shape[1] - 1, -1, -1, dtype=np.int64)
+    rows = ((distinct[:, None] >> shifts) & ((1 << width) - 1)).astype(matrix.dtype)
+    return rows, counts
+
+
 def train(cols: Columns, pairs: np.ndarray, levels: dict[str, np.ndarray], *,
           iterations: int = 40, u_sample: int = 50_000, known: dict[str, np.ndarray] | None = None,
           known_min: int = 100, u: dict[str, list[float]] | None = None) -> Model:
@@ -483,7 +501,7 @@ def train(cols: Columns, pairs: np.ndarray, levels: dict[str, np.ndarray], *,
     if len(pairs) == 0:
         return Model({f: [0.0] + [1.0 / (_levels(cols, f) - 1)] * (_levels(cols, f) - 1) for f in fields}, u, 0.0)
     matrix = np.stack([levels[f] for f in fields], axis=1)
-    patterns, counts = np.unique(matrix, axis=0, return_counts=True)
+    patterns, counts = _distinct_rows(matrix)
     counts = counts.astype(float)
     m: dict[str, list[float]] = {}
     for f in fields:  # start: matches mostly agree exactly
