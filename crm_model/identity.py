@@ -649,28 +649,35 @@ def golden_columns(rec: Records, members: list[list[int]], opts: IdentitySetting
     among equally trusted sources the most recently seen non-empty value; ties by source
     and record key (the record order), so the result never depends on load order."""
     n = len(rec["source"])
-    owner = np.repeat(np.arange(len(members)), [len(m) for m in members])
-    flat = np.fromiter((i for m in members for i in m), dtype=np.int64, count=len(owner))
+    sizes = np.fromiter(map(len, members), dtype=np.int64, count=len(members))
+    owner = np.repeat(np.arange(len(members)), sizes)
+    flat = np.fromiter(chain.from_iterable(members), dtype=np.int64, count=len(owner))
+    # each person's members are one run of flat: the best of each by one reduceat
+    starts = np.cumsum(sizes) - sizes if len(members) and sizes.min() > 0 else None
     seen = _seen_rank(rec["seen_at"])
     source_codes, source_names = _codes_of(rec["source"])
-    orders: dict[tuple[str, ...], np.ndarray] = {}
+    orders: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}
     out = {}
     for name in _GOLDEN:
         priority = tuple(opts.priority(name))
-        position = orders.get(priority)
-        if position is None:  # each record's place in the order of preference (last: best)
+        if priority not in orders:  # each record's place in the order of preference (last: best)
             rank = np.array([priority.index(s) if s in priority else len(priority) for s in source_names],
                             dtype=np.int64)[source_codes] if priority else np.zeros(n, dtype=np.int64)
-            position = orders[priority] = np.empty(n, dtype=np.int64)
+            position = np.empty(n, dtype=np.int64)
             position[np.lexsort((np.arange(n), seen, -rank))] = np.arange(n)
+            by_position = np.empty(n, dtype=np.int64)
+            by_position[position] = np.arange(n)
+            orders[priority] = (position, by_position)
+        position, by_position = orders[priority]
         column = np.empty(n, dtype=object)
         column[:] = rec[name]
         values = column[flat]  # given: not None and not "" (compared by numpy, no Python step per record)
         given = np.not_equal(values, None) & np.not_equal(values, "")
-        best = np.full(len(members), -1, dtype=np.int64)
-        np.maximum.at(best, owner[given], position[flat[given]])
-        by_position = np.empty(n, dtype=np.int64)
-        by_position[position] = np.arange(n)
+        if starts is not None:
+            best = np.maximum.reduceat(np.where(given, position[flat], -1), starts)
+        else:
+            best = np.full(len(members), -1, dtype=np.int64)
+            np.maximum.at(best, owner[given], position[flat[given]])
         chosen = column[by_position[np.maximum(best, 0)]]
         chosen[best < 0] = None
         out[name] = chosen.tolist()
