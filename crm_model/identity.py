@@ -479,7 +479,11 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
     new_pid: dict[int, int] = {}
     need_new: list[int] = []
     for root in sorted(clusters):
-        ids = Counter(old_pid[i] for i in clusters[root] if old_pid[i] is not None)
+        had = [old_pid[i] for i in clusters[root] if old_pid[i] is not None]
+        if not had:  # no record had a person (every cluster of a first run): no Counter to build
+            need_new.append(root)
+            continue
+        ids = Counter(had)
         for pid, _ in sorted(ids.items(), key=lambda kv: (-kv[1], kv[0])):
             if pid not in taken:
                 taken.add(pid)

@@ -227,8 +227,13 @@ def blocking_keys(cols: Columns) -> dict[str, np.ndarray]:
         table[present] = word_hashes([fn(w) for w in words[present]])
         return table
 
+    lengths = None  # of each word, counted once per distinct word
+
     def long(name: str, code: np.ndarray, length: int) -> np.ndarray:
-        short = np.frompyfunc(len, 1, 1)(words[code]).astype(np.int64) < length
+        nonlocal lengths
+        if lengths is None:
+            lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+        short = lengths[code] < length
         return _mix(name, np.where(short, np.uint64(0), hashed[code]))
 
     canon, last = codes["first_canon"], codes["last_name"]
