@@ -502,10 +502,12 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
     result.merged = len(retired)
 
     now = dt.datetime.now(UTC)
+    is_pending = pending.tolist()  # Python bools: no numpy scalar per record in the loops below
     touched_roots = [root for root, members in clusters.items()
-                     if any(pending[i] or old_pid[i] != new_pid[root] for i in members)]
+                     if any(is_pending[i] or old_pid[i] != new_pid[root] for i in members)]
     changed = sorted((i, new_pid[root]) for root in touched_roots for i in clusters[root]
-                     if pending[i] or old_pid[i] != new_pid[root])
+                     if is_pending[i] or old_pid[i] != new_pid[root])
+    del is_pending
     sources, external_ids = rec["source"], rec["external_id"]
     merges = []
     for joiner, other, why, score, fields in joins:
