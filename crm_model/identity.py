@@ -36,9 +36,11 @@ import datetime as dt
 import gc
 import hashlib
 import json
+import sqlite3
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -477,7 +479,11 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
     new_pid: dict[int, int] = {}
     need_new: list[int] = []
     for root in sorted(clusters):
-        ids = Counter(old_pid[i] for i in clusters[root] if old_pid[i] is not None)
+        had = [old_pid[i] for i in clusters[root] if old_pid[i] is not None]
+        if not had:  # no record had a person (every cluster of a first run): no Counter to build
+            need_new.append(root)
+            continue
+        ids = Counter(had)
         for pid, _ in sorted(ids.items(), key=lambda kv: (-kv[1], kv[0])):
             if pid not in taken:
                 taken.add(pid)
@@ -496,10 +502,12 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
     result.merged = len(retired)
 
     now = dt.datetime.now(UTC)
+    is_pending = pending.tolist()  # Python bools: no numpy scalar per record in the loops below
     touched_roots = [root for root, members in clusters.items()
-                     if any(pending[i] or old_pid[i] != new_pid[root] for i in members)]
+                     if any(is_pending[i] or old_pid[i] != new_pid[root] for i in members)]
     changed = sorted((i, new_pid[root]) for root in touched_roots for i in clusters[root]
-                     if pending[i] or old_pid[i] != new_pid[root])
+                     if is_pending[i] or old_pid[i] != new_pid[root])
+    del is_pending
     sources, external_ids = rec["source"], rec["external_id"]
     merges = []
     for joiner, other, why, score, fields in joins:
@@ -589,7 +597,7 @@ def _read_records(conn: Connection, stmt: Any) -> Records:
     cursor = result.cursor  # the driver's own rows (tuples): no Row object per record
     while chunk := cursor.fetchmany(20_000):
         for (column, seen), values in zip(shared, zip(*chunk, strict=True), strict=True):
-            column.extend(values if seen is None else (seen.setdefault(x, x) for x in values))
+            column.extend(values if seen is None else map(seen.setdefault, values, values))
     result.close()
     return out
 
@@ -626,14 +634,15 @@ def _write_persons(conn: Connection, rec: Records, pids: list[int], members: lis
     # SQLite: new persons are inserted here (see _new_persons), with the values as the
     # driver read them (dates and timestamps as the text SQLite keeps)
     names = ", ".join(_GOLDEN)
-    sql = (f"INSERT INTO person (person_id, lifecycle_stage, {names}) VALUES (?, ?{', ?' * len(_GOLDEN)}) "
-           f"ON CONFLICT (person_id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _GOLDEN)}")
+    head = f"INSERT INTO person (person_id, lifecycle_stage, {names})"
+    tail = f"ON CONFLICT (person_id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _GOLDEN)}"
     stage = ["lead" if pid in created else None for pid in pids]
     rows = sorted(zip(pids, stage, *values, strict=True))
     cursor = conn.connection.driver_connection.cursor()
     try:
         for start in range(0, len(rows), 50_000):
-            cursor.executemany(sql, rows[start:start + 50_000])
+            _insert_rows_sqlite(cursor, head, tail, 2 + len(_GOLDEN),
+                                list(chain.from_iterable(rows[start:start + 50_000])))
     finally:
         cursor.close()
 
@@ -646,27 +655,35 @@ def golden_columns(rec: Records, members: list[list[int]], opts: IdentitySetting
     among equally trusted sources the most recently seen non-empty value; ties by source
     and record key (the record order), so the result never depends on load order."""
     n = len(rec["source"])
-    owner = np.repeat(np.arange(len(members)), [len(m) for m in members])
-    flat = np.fromiter((i for m in members for i in m), dtype=np.int64, count=len(owner))
+    sizes = np.fromiter(map(len, members), dtype=np.int64, count=len(members))
+    owner = np.repeat(np.arange(len(members)), sizes)
+    flat = np.fromiter(chain.from_iterable(members), dtype=np.int64, count=len(owner))
+    # each person's members are one run of flat: the best of each by one reduceat
+    starts = np.cumsum(sizes) - sizes if len(members) and sizes.min() > 0 else None
     seen = _seen_rank(rec["seen_at"])
     source_codes, source_names = _codes_of(rec["source"])
-    orders: dict[tuple[str, ...], np.ndarray] = {}
+    orders: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}
     out = {}
     for name in _GOLDEN:
         priority = tuple(opts.priority(name))
-        position = orders.get(priority)
-        if position is None:  # each record's place in the order of preference (last: best)
+        if priority not in orders:  # each record's place in the order of preference (last: best)
             rank = np.array([priority.index(s) if s in priority else len(priority) for s in source_names],
                             dtype=np.int64)[source_codes] if priority else np.zeros(n, dtype=np.int64)
-            position = orders[priority] = np.empty(n, dtype=np.int64)
+            position = np.empty(n, dtype=np.int64)
             position[np.lexsort((np.arange(n), seen, -rank))] = np.arange(n)
+            by_position = np.empty(n, dtype=np.int64)
+            by_position[position] = np.arange(n)
+            orders[priority] = (position, by_position)
+        position, by_position = orders[priority]
         column = np.empty(n, dtype=object)
         column[:] = rec[name]
-        given = np.fromiter((x is not None and x != "" for x in column[flat]), dtype=bool, count=len(flat))
-        best = np.full(len(members), -1, dtype=np.int64)
-        np.maximum.at(best, owner[given], position[flat[given]])
-        by_position = np.empty(n, dtype=np.int64)
-        by_position[position] = np.arange(n)
+        values = column[flat]  # given: not None and not "" (compared by numpy, no Python step per record)
+        given = np.not_equal(values, None) & np.not_equal(values, "")
+        if starts is not None:
+            best = np.maximum.reduceat(np.where(given, position[flat], -1), starts)
+        else:
+            best = np.full(len(members), -1, dtype=np.int64)
+            np.maximum.at(best, owner[given], position[flat[given]])
         chosen = column[by_position[np.maximum(best, 0)]]
         chosen[best < 0] = None
         out[name] = chosen.tolist()
@@ -742,7 +759,8 @@ def _write_identities(conn: Connection, rec: Records, idents: list[list[tuple[st
 
 
 def _stage(conn: Connection, table: str, names: tuple[str, ...], rows: list[tuple]) -> None:
-    """Rows into a scratch table: COPY on PostgreSQL, one driver executemany on SQLite."""
+    """Rows into a scratch table: COPY on PostgreSQL, INSERTs of many rows each on SQLite
+    (see :func:`_insert_rows_sqlite`)."""
     cursor = conn.connection.driver_connection.cursor()
     try:
         if conn.dialect.name == "postgresql":
@@ -750,10 +768,34 @@ def _stage(conn: Connection, table: str, names: tuple[str, ...], rows: list[tupl
                 for row in rows:
                     copy.write_row(row)
         else:
-            cursor.executemany(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
-                               rows)
+            for start in range(0, len(rows), 100_000):  # one flat list of 100,000 rows at a time
+                _insert_rows_sqlite(cursor, f"INSERT INTO {table} ({', '.join(names)})", "", len(names),
+                                    list(chain.from_iterable(rows[start:start + 100_000])))
     finally:
         cursor.close()
+
+
+# Rows per INSERT statement on SQLite (fewer if the columns would pass SQLite's limit of
+# bound values per statement, 32,766 by default since 3.32, 999 before)
+_ROWS_PER_INSERT = 500
+
+
+def _insert_rows_sqlite(cursor: Any, head: str, tail: str, width: int, flat: list) -> None:
+    """Rows given flat (row after row, ``width`` values each) into SQLite, ``head``
+    ("INSERT INTO t (a, b)") and ``tail`` (an ON CONFLICT clause or "") around VALUES
+    lists of up to 500 rows: one statement step per 500 rows instead of one per row, in
+    the order given. 700,000 sorted (key, person) rows into an empty person_key: 1.07 s
+    by one executemany of one row per statement, 0.33-0.44 s this way (a test apart)."""
+    limit = cursor.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    per = max(1, min(_ROWS_PER_INSERT, limit // width))
+    row = f"({', '.join('?' * width)})"
+    step = per * width
+    whole = len(flat) // step * step
+    if whole:
+        cursor.executemany(f"{head} VALUES {', '.join([row] * per)} {tail}",
+                           (flat[start:start + step] for start in range(0, whole, step)))
+    if whole < len(flat):
+        cursor.execute(f"{head} VALUES {', '.join([row] * ((len(flat) - whole) // width))} {tail}", flat[whole:])
 
 
 # An incremental run takes at most this many persons per blocking key of a new record (a
@@ -940,16 +982,18 @@ def _write_keys(conn: Connection, columns: matching.Columns, members: list[int],
 
 
 def _insert_keys_sqlite(conn: Connection, block: np.ndarray, person: np.ndarray, chunk: int = 200_000) -> None:
-    """Rows (block, person), sorted and distinct, into person_key: one driver executemany
-    per chunk, in the order given. 7,000,000 random keys in key order into an empty table
-    (a test apart, load ~3): 14.8 s, where a JSON document per chunk read by SQLite's
-    json_each (the way before) took 20.9 s. Python ints for one chunk at a time only."""
-    sql = "INSERT INTO person_key (block_key, person_id) VALUES (?, ?) ON CONFLICT DO NOTHING"
+    """Rows (block, person), sorted and distinct, into person_key, in the order given,
+    by INSERTs of many rows each (:func:`_insert_rows_sqlite`). 7,000,000 random keys in
+    key order into an empty table (a test apart, load ~3): 14.8 s by one executemany of
+    one row per statement, where a JSON document per chunk read by SQLite's json_each
+    (the way before that) took 20.9 s. Python ints for one chunk at a time only."""
     cursor = conn.connection.driver_connection.cursor()
     try:
         for start in range(0, len(block), chunk):
-            cursor.executemany(sql, zip(block[start:start + chunk].tolist(), person[start:start + chunk].tolist(),
-                                        strict=True))
+            flat = np.empty(2 * len(block[start:start + chunk]), dtype=np.int64)
+            flat[0::2], flat[1::2] = block[start:start + chunk], person[start:start + chunk]
+            _insert_rows_sqlite(cursor, "INSERT INTO person_key (block_key, person_id)", "ON CONFLICT DO NOTHING", 2,
+                                flat.tolist())
     finally:
         cursor.close()
 

@@ -240,6 +240,37 @@ def test_email_provider_rules_and_matching_units():
     assert matching.compare(cols, np.array([[3, 5]]))["first_name"][0] == 2
 
 
+def test_em_level_patterns_are_the_distinct_rows_numpy_finds():
+    """EM's distinct level patterns, packed into integers, are np.unique's rows and counts
+    (lexicographic order, the dtype kept), and rows too wide to pack go to np.unique."""
+    rng = np.random.default_rng(7)
+    for shape, high in (((5000, 11), 6), ((300, 1), 2), ((0, 11), 6), ((1000, 30), 6), ((50, 4), 1)):
+        matrix = rng.integers(0, high, size=shape).astype(np.int8)
+        expected_rows, expected_counts = np.unique(matrix, axis=0, return_counts=True)
+        rows, counts = matching._distinct_rows(matrix)
+        assert rows.dtype == matrix.dtype
+        assert np.array_equal(rows, expected_rows)
+        assert np.array_equal(counts, expected_counts)
+
+
+def test_sqlite_inserts_of_many_rows_keep_every_row_in_order():
+    """Rows given flat go in as VALUES lists of many rows each, a last shorter statement
+    for the rest, and fewer rows per statement when SQLite's limit of bound values is low."""
+    import sqlite3
+
+    from crm_model.identity import _insert_rows_sqlite
+
+    for count, limit in ((1234, 32766), (3, 32766), (0, 32766), (1001, 7)):
+        conn = sqlite3.connect(":memory:")
+        conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
+        conn.execute("CREATE TABLE t (seq INTEGER PRIMARY KEY AUTOINCREMENT, a INTEGER, b TEXT, c TEXT)")
+        rows = [(k, f"b{k}", None if k % 3 else "") for k in range(count)]
+        cursor = conn.cursor()
+        _insert_rows_sqlite(cursor, "INSERT INTO t (a, b, c)", "", 3, [x for row in rows for x in row])
+        assert conn.execute("SELECT a, b, c FROM t ORDER BY seq").fetchall() == rows
+        conn.close()
+
+
 def test_every_table_with_personal_data_is_covered_by_forget():
     """A table that gains a person link or a payload must be added to crm_model/erasure.py."""
     from crm_model import erasure
