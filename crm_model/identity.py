@@ -537,6 +537,7 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
         conn.exec_driver_sql("UPDATE source_person SET person_id = m.person_id, model_pending = false "
                              "FROM model_refs m WHERE source_person.source = m.source "
                              "AND source_person.external_id = m.external_id")
+    moved = [] if full else [i for i, _ in changed]  # the records that are new, changed or change person
     del changed
     Upserter(conn).insert(PersonMerge.__table__, merges)
     del merges
@@ -559,8 +560,6 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
     elif columns is not None:
         # A person that only gained records keeps its keys and gets those of the new ones;
         # one that lost a record, or whose record changed, has its keys written anew.
-        moved = [i for root in touched_roots for i in clusters[root]
-                 if pending[i] or old_pid[i] != new_pid[root]]
         redo = {old_pid[i] for i in moved if old_pid[i] is not None} | set(retired)
         keyed = sorted({*moved, *(i for root in clusters if new_pid[root] in redo for i in clusters[root])})
         _write_keys(conn, columns, keyed, [new_pid[uf.find(i)] for i in keyed], sorted(redo), held)
@@ -656,10 +655,11 @@ def golden_columns(rec: Records, members: list[list[int]], opts: IdentitySetting
     and record key (the record order), so the result never depends on load order."""
     n = len(rec["source"])
     sizes = np.fromiter(map(len, members), dtype=np.int64, count=len(members))
-    owner = np.repeat(np.arange(len(members)), sizes)
-    flat = np.fromiter(chain.from_iterable(members), dtype=np.int64, count=len(owner))
+    flat = np.fromiter(chain.from_iterable(members), dtype=np.int64, count=int(sizes.sum()))
     # each person's members are one run of flat: the best of each by one reduceat
     starts = np.cumsum(sizes) - sizes if len(members) and sizes.min() > 0 else None
+    # else (no persons, or one without members, which reduceat cannot tell): one scatter per field
+    owner = np.repeat(np.arange(len(members)), sizes) if starts is None else None
     seen = _seen_rank(rec["seen_at"])
     source_codes, source_names = _codes_of(rec["source"])
     orders: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}
