@@ -596,10 +596,6 @@ def _usage_error(exc: typer.TyperException) -> int:
     return code if code in (EXIT_FAILED, EXIT_USAGE) else EXIT_USAGE
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def run() -> None:
     """The console script: main(), then exit without Python's last garbage collections.
 
@@ -611,3 +607,7 @@ def run() -> None:
     code = main()
     gc.freeze()
     sys.exit(code)
+
+
+if __name__ == "__main__":  # python -m crmhub.cli, as the console script
+    run()
