@@ -65,13 +65,16 @@ def pair_scores(predicted: set, truth: set) -> dict[str, float]:
             "precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}
 
 
-def clusters(db: Path, sql: str) -> dict[int, list]:
-    import sqlite3
+def clusters(url: str, sql: str) -> dict[int, list]:
+    """person_id -> the rest of each row of ``sql``, read from the warehouse at ``url``."""
+    from crm_model import db
 
     out: dict[int, list] = defaultdict(list)
-    with sqlite3.connect(db) as conn:
-        for pid, *rest in conn.execute(sql):
+    engine = db.connect(url)
+    with engine.connect() as conn:
+        for pid, *rest in conn.exec_driver_sql(sql):
             out[pid].append(tuple(rest) if len(rest) > 1 else rest[0])
+    engine.dispose()
     return out
 
 
@@ -100,7 +103,7 @@ def febrl(workdir: Path) -> dict:
     for step in (["init"], ["sync", "--quiet"], ["model"]):
         seconds, rss, out = run(CRMHUB + step, workdir)
         timings[step[0]] = {"seconds": round(seconds, 2), "peak_rss_mb": round(rss), "output": out.splitlines()[-1]}
-    groups = clusters(workdir / "febrl.db", "SELECT person_id, source, external_id FROM source_person")
+    groups = clusters(f"sqlite:///{workdir / 'febrl.db'}", "SELECT person_id, source, external_id FROM source_person")
     predicted = set()
     for members in groups.values():
         left = [e for s, e in members if s == "febrl_a"]
@@ -229,10 +232,14 @@ def _insert(db_url: str, records: list[dict], start: int, source: str) -> None:
     engine.dispose()
 
 
-def scale(workdir: Path, persons: int, keep: bool = False) -> dict:
+def scale(workdir: Path, persons: int, keep: bool = False, url: str | None = None) -> dict:
+    """``url``: an empty PostgreSQL database to use as the warehouse (default: a SQLite
+    file in ``workdir``); with ``keep``, the states before the run from scratch and before
+    the 1% run are kept as databases named after it with _loaded and _1pct appended."""
     db_path = workdir / "scale.db"
-    db_path.unlink(missing_ok=True)
-    url = f"sqlite:///{db_path}"
+    if url is None:
+        db_path.unlink(missing_ok=True)
+        url = f"sqlite:///{db_path}"
     (workdir / "crmhub.yml").write_text(yaml.safe_dump({"warehouse": {"url": url}, "sources": {}}))
     run(CRMHUB + ["init"], workdir)
     new = persons // 100
@@ -242,7 +249,7 @@ def scale(workdir: Path, persons: int, keep: bool = False) -> dict:
     loaded = time.perf_counter() - t0
     out: dict = {"persons": persons, "duplicates": "20%", "insert_seconds": round(loaded, 1)}
     if keep:  # the loaded warehouse before any model run, to profile `crmhub model` on a copy
-        shutil.copyfile(db_path, workdir / "scale-loaded.db")
+        _snapshot(url, db_path, workdir / "scale-loaded.db", "_loaded")
     seconds, _, _ = run(CRMHUB + ["--help"], workdir)
     out["process_start_seconds"] = round(seconds, 2)  # interpreter and imports: part of every figure below
     seconds, rss, line = run(CRMHUB + ["model"], workdir)
@@ -251,11 +258,11 @@ def scale(workdir: Path, persons: int, keep: bool = False) -> dict:
     out["nothing_new"] = {"seconds": round(seconds, 2), "output": line}
     _insert(url, records[persons:], persons, "crm")
     if keep:  # the warehouse with 1% new records before that run: copy it to time the run again
-        shutil.copyfile(db_path, workdir / "scale-1pct.db")
+        _snapshot(url, db_path, workdir / "scale-1pct.db", "_1pct")
     seconds, _, line = run(CRMHUB + ["model"], workdir)
     out["after_1pct_new"] = {"seconds": round(seconds, 2), "output": line}
     # quality of the final state against the generator's truth
-    groups = clusters(db_path, "SELECT person_id, CAST(SUBSTR(external_id, 2) AS INTEGER) FROM source_person")
+    groups = clusters(url, "SELECT person_id, CAST(SUBSTR(external_id, 2) AS INTEGER) FROM source_person")
     predicted = {pair for members in groups.values() for pair in combinations(sorted(members), 2)}
     by_entity: dict[int, list[int]] = defaultdict(list)
     for k, e in enumerate(truth):
@@ -266,12 +273,30 @@ def scale(workdir: Path, persons: int, keep: bool = False) -> dict:
     return out
 
 
+def _snapshot(url: str, db_path: Path, copy: Path, suffix: str) -> None:
+    """A copy of the warehouse: the SQLite file, or a PostgreSQL database made from it as a template."""
+    if not url.startswith("postgresql"):
+        shutil.copyfile(db_path, copy)
+        return
+    from sqlalchemy import create_engine, make_url
+
+    target = make_url(url)
+    name = f"{target.database}{suffix}"
+    engine = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{target.database}"')
+    engine.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=("febrl", "scale", "all"))
     parser.add_argument("--persons", type=int, default=1_000_000)
     parser.add_argument("--workdir", type=Path, help="work here and keep the files (crmhub.yml, the databases) "
                         "for profiling a run again; default: a temporary directory, removed after")
+    parser.add_argument("--url", help="scale: run on this empty PostgreSQL database instead of a SQLite file "
+                        "(with --workdir, its states are kept as databases named <name>_loaded and <name>_1pct)")
     args = parser.parse_args()
     report = {}
     if args.workdir:
@@ -284,7 +309,7 @@ def main() -> None:
             print(json.dumps(report["febrl4"], indent=2), flush=True)
         if args.what in ("scale", "all"):
             (Path(tmp) / "scale").mkdir(exist_ok=True)
-            report["scale"] = scale(Path(tmp) / "scale", args.persons, keep=bool(args.workdir))
+            report["scale"] = scale(Path(tmp) / "scale", args.persons, keep=bool(args.workdir), url=args.url)
             print(json.dumps(report["scale"], indent=2), flush=True)
 
 
