@@ -728,15 +728,12 @@ def _write_identities(conn: Connection, rec: Records, idents: list[list[tuple[st
                     kind, value = "external_id", shop_ids[i]
                 rows.append((len(rows), kind[:16], str(value)[:320], source, pid))
             rows.append((len(rows), "external_id", external_ids[i][:320], source, pid))
-    conn.exec_driver_sql("CREATE TEMPORARY TABLE IF NOT EXISTS model_identity "
-                         "(seq INTEGER PRIMARY KEY, kind VARCHAR(16), value VARCHAR(320), source VARCHAR(64), "
-                         "person_id INTEGER)")
+    conn.exec_driver_sql(MODEL_IDENTITY_DDL)
     conn.exec_driver_sql("DELETE FROM model_identity")
     if rows:
         _stage(conn, "model_identity", ("seq", "kind", "value", "source", "person_id"), rows)
     if not full:  # the rows of these persons no longer given go (a row given again stays, and may change person)
-        conn.exec_driver_sql("DELETE FROM identity WHERE person_id IN (SELECT person_id FROM model_dirty) "
-                             "AND (kind, value, source) NOT IN (SELECT kind, value, source FROM model_identity)")
+        conn.exec_driver_sql(delete_absent_identities(conn.dialect.name))
     if not rows:
         return
     del rows
@@ -753,6 +750,23 @@ def _write_identities(conn: Connection, rec: Records, idents: list[list[tuple[st
             "ON CONFLICT (kind, value, source) DO UPDATE SET person_id = excluded.person_id "
             "WHERE identity.person_id <> excluded.person_id")
     conn.exec_driver_sql("DELETE FROM model_identity")
+
+
+MODEL_IDENTITY_DDL = ("CREATE TEMPORARY TABLE IF NOT EXISTS model_identity (seq INTEGER PRIMARY KEY, "
+                      "kind VARCHAR(16), value VARCHAR(320), source VARCHAR(64), person_id INTEGER)")
+
+
+def delete_absent_identities(dialect: str) -> str:
+    """The statement deleting identity rows of the run's persons (model_dirty) that its
+    records no longer give (model_identity). PostgreSQL: NOT EXISTS, an anti-join; NOT IN
+    (SELECT ...) cannot be one (NULL semantics) and runs as a scan of model_identity per
+    row once model_identity outgrows work_mem. SQLite: NOT IN, one index built on
+    model_identity for the statement (NOT EXISTS scans the unindexed scratch table per
+    row: 0.07 s -> 13.6 s at 1,000,000 records, 1% new)."""
+    absent = ("NOT EXISTS (SELECT 1 FROM model_identity m WHERE m.kind = identity.kind "
+              "AND m.value = identity.value AND m.source = identity.source)" if dialect == "postgresql" else
+              "(kind, value, source) NOT IN (SELECT kind, value, source FROM model_identity)")
+    return f"DELETE FROM identity WHERE person_id IN (SELECT person_id FROM model_dirty) AND {absent}"
 
 
 def _stage(conn: Connection, table: str, names: tuple[str, ...], rows: list[tuple]) -> None:

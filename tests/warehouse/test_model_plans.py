@@ -1,0 +1,105 @@
+"""The model run's set-wise statements keep plans that grow about linearly on PostgreSQL.
+
+A statement that reads the run's scratch tables (model_dirty, model_refs, model_identity)
+through ``IN (SELECT ...)`` under an OR, or through ``NOT IN (SELECT ...)``, is planned by
+PostgreSQL as a hashed lookup while the scratch table fits in work_mem, and as a scan of
+the scratch table per row once it does not: a run from scratch at 1,000,000 records
+(800,000 persons in model_dirty) never finished the touch-channel statement that way.
+No timer here: the planner's own cost estimate at n and at 4n rows, with work_mem as small
+as PostgreSQL allows, must grow like n (about 4x), not like n squared (about 16x).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from crm_model import db
+from crm_model.identity import MODEL_IDENTITY_DDL, SQL_DIR, _prepare_scratch, _statements, delete_absent_identities
+
+SIZES = (2_000, 8_000)
+TABLES = ("source_person", "person", "identity", "lead", "touchpoint", "customer_order")
+
+
+def _fill(conn, n: int) -> None:
+    """n persons with a record, a lead, a touchpoint and an order each; every one listed
+    in the run's scratch tables, as after a run from scratch."""
+    conn.exec_driver_sql(f"TRUNCATE {', '.join(TABLES)}")
+    _prepare_scratch(conn)
+    conn.exec_driver_sql(MODEL_IDENTITY_DDL)
+    conn.exec_driver_sql("DELETE FROM model_identity")
+    series = f"FROM generate_series(1, {n}) g"
+    for sql in (
+        f"INSERT INTO person (person_id, lifecycle_stage, first_touch_channel) SELECT g, 'lead', 'ad_click' {series}",
+        "INSERT INTO source_person (source, external_id, person_id, lifecycle_stage, seen_at) "
+        f"SELECT 'crm', 'r' || g, g, 'lead', now() {series}",
+        f"INSERT INTO identity (kind, value, source, person_id) SELECT 'email', g || '@x.example', 'crm', g {series}",
+        f"INSERT INTO lead (source, external_id, person_ref) SELECT 'crm', 'l' || g, 'r' || g {series}",
+        "INSERT INTO touchpoint (source, external_id, person_ref, channel, occurred_at, url) "
+        f"SELECT 'crm', 't' || g, 'r' || g, 'ad_click', now(), 'https://x.example/?gclid=' || g {series}",
+        f"INSERT INTO customer_order (source, external_id, person_ref, status) SELECT 'crm', 'o' || g, 'r' || g, 'paid' {series}",
+        f"INSERT INTO model_dirty (person_id) SELECT g {series}",
+        f"INSERT INTO model_refs (source, external_id, person_id) SELECT 'crm', 'r' || g, g {series}",
+        "INSERT INTO model_identity (seq, kind, value, source, person_id) "
+        f"SELECT g, 'email', g || '@y.example', 'crm', g {series}",
+    ):
+        conn.exec_driver_sql(sql)
+    for table in (*TABLES, "model_dirty", "model_refs", "model_identity"):
+        conn.exec_driver_sql(f"ANALYZE {table}")
+    conn.exec_driver_sql("SET LOCAL work_mem = '64kB'")
+
+
+def _model_statements() -> list[str]:
+    statements = [delete_absent_identities("postgresql")]
+    for folder in ("model", "model_persons"):
+        for path in sorted((SQL_DIR / folder).glob("*.sql")):
+            statements += _statements(path.read_text())
+    return statements
+
+
+def _cost(conn, statement: str) -> float:
+    plan = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {statement}").scalar()
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    return float(plan[0]["Plan"]["Total Cost"])
+
+
+def test_model_statements_plan_about_linearly_on_postgres(postgres_url):
+    engine = db.connect(postgres_url)
+    statements = _model_statements()
+    costs: dict[int, list[float]] = {}
+    try:
+        for n in SIZES:
+            with engine.begin() as conn:
+                _fill(conn, n)
+                costs[n] = [_cost(conn, statement) for statement in statements]
+                conn.rollback()
+    finally:
+        engine.dispose()
+    growth = SIZES[1] / SIZES[0]
+    worse = [(round(big / small, 1), " ".join(statement.split())[:160])
+             for statement, small, big in zip(statements, costs[SIZES[0]], costs[SIZES[1]], strict=True)
+             if big > 2 * growth * max(small, 1.0)]
+    assert not worse, f"plans that grow faster than the rows ({growth:.0f}x): {worse}"
+
+
+@pytest.mark.parametrize("statement", [
+    # the touch-channel statement before it was split in two: model_dirty under an OR
+    "UPDATE person SET first_touch_channel = NULL WHERE person_id IN (SELECT t.person_id FROM touchpoint t) "
+    "OR (person_id IN (SELECT d.person_id FROM model_dirty d) AND first_touch_channel IS NOT NULL)",
+    # identity's NOT IN on PostgreSQL
+    delete_absent_identities("sqlite"),
+])
+def test_the_plan_check_tells_a_quadratic_plan(postgres_url, statement):
+    """The check above fails for the forms the model run no longer uses."""
+    engine = db.connect(postgres_url)
+    try:
+        costs = []
+        for n in SIZES:
+            with engine.begin() as conn:
+                _fill(conn, n)
+                costs.append(_cost(conn, statement))
+                conn.rollback()
+    finally:
+        engine.dispose()
+    assert costs[1] > 2 * (SIZES[1] / SIZES[0]) * costs[0], costs
