@@ -851,9 +851,7 @@ def _neighbourhood(conn: Connection, cols: list, pending_filter: Any, rules: lis
                                                                  extra=opts.compare_attributes))
         found = np.unique(np.concatenate([k[k >= 0] for k in keys.values()]))
         by_key: dict[int, set[int]] = defaultdict(set)
-        stored = found.tolist()
-        stored += [~k for k in stored]  # each key as written from scratch and as a delta
-        for block_key, pid in _rows_in(conn, "SELECT block_key, person_id FROM person_key WHERE block_key", stored):
+        for block_key, pid in _stored_keys(conn, found.tolist()):
             by_key[block_key if block_key >= 0 else ~block_key].add(pid)
         for block_key, pids in by_key.items():
             persons.update(sorted(pids)[:KEY_PERSONS])
@@ -883,6 +881,24 @@ def _neighbourhood(conn: Connection, cols: list, pending_filter: Any, rules: lis
     for row in _rows_in(conn, f"SELECT {', '.join(names)} FROM source_person WHERE person_id", sorted(persons)):
         by_ref.setdefault((row[at_source], row[at_external_id]), row)
     return _as_records([by_ref[k] for k in sorted(by_ref)], names)
+
+
+def _stored_keys(conn: Connection, keys: list[int]) -> list[tuple[int, int]]:
+    """The (block_key, person_id) rows of person_key holding one of ``keys``, each key as
+    written from scratch (``key``) and as a delta (``~key``, see :func:`_write_keys`).
+    Deltas fill one small range of the key: while there are no more of them than four
+    times the keys looked up, that whole range is read in one pass and filtered here
+    instead of a look-up per key (none at all after a run from scratch). At 1,000,000
+    records, 1% new: about 70,000 keys; 63,000 deltas after that run."""
+    sql = "SELECT block_key, person_id FROM person_key WHERE block_key"
+    rows = _rows_in(conn, sql, keys)
+    deltas = conn.exec_driver_sql("SELECT COUNT(*) FROM person_key WHERE block_key < 0").scalar_one()
+    if deltas > 4 * len(keys):
+        rows += _rows_in(conn, sql, [~k for k in keys])
+    elif deltas:
+        wanted = set(keys)
+        rows += [row for row in conn.exec_driver_sql(f"{sql} < 0").all() if ~row[0] in wanted]
+    return rows
 
 
 def _rows_in(conn: Connection, sql: str, values: list, params: tuple = ()) -> list[tuple]:

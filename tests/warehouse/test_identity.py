@@ -533,6 +533,24 @@ def test_person_key_by_person_finds_both_forms_of_a_key_through_an_index(warehou
     assert sorted((r["block_key"], r["person_id"]) for r in rows(warehouse, "person_key")) == sorted(keys[4:])
 
 
+def test_stored_keys_finds_both_forms_whether_deltas_are_read_in_one_pass_or_looked_up(warehouse):
+    """An incremental run finds the persons holding a key whether it was stored from scratch
+    or as a delta, with few deltas (one pass over their range) and with many (a look-up
+    per key); keys not asked for stay out."""
+    from crm_model import identity
+
+    stored = [(11, 1), (12, 2), (~11, 3), (~13, 4), (~14, 5), (20, 6)]
+    with warehouse.begin() as conn:
+        conn.execute(text("INSERT INTO person_key (block_key, person_id) VALUES (:k, :p)"),
+                     [{"k": k, "p": p} for k, p in stored])
+        few = identity._stored_keys(conn, [11, 13, 99])  # 3 deltas <= 4 x 3 keys: one pass
+        many = identity._stored_keys(conn, [11])  # 3 deltas > 4 x 1 key: one look-up per key
+        none = identity._stored_keys(conn, [12, 20])
+    assert sorted(few) == sorted([(11, 1), (~11, 3), (~13, 4)])
+    assert sorted(many) == sorted([(11, 1), (~11, 3)])
+    assert sorted(none) == [(12, 2), (20, 6)]
+
+
 def _flat_model(cols: matching.Columns, exact_u: float) -> matching.Model:
     """A model where every field's exact agreement has chance ``exact_u`` and 8x the odds."""
     m, u = {}, {}
