@@ -999,11 +999,15 @@ def _write_keys(conn: Connection, columns: matching.Columns, members: list[int],
     block, person = block[first], person[first]
     if conn.dialect.name == "sqlite":
         _insert_keys_sqlite(conn, block, person)
-    else:
-        sql = "INSERT INTO person_key (block_key, person_id) VALUES (%s, %s) ON CONFLICT DO NOTHING"
-        for start in range(0, len(block), 100_000):  # Python ints for 100,000 rows at a time
-            conn.exec_driver_sql(sql, list(zip(block[start:start + 100_000].tolist(),
-                                               person[start:start + 100_000].tolist(), strict=True)))
+    elif drop is None:  # into the emptied table: the rows are distinct, nothing can conflict
+        _copy_keys_postgres(conn, "person_key", block, person)
+    else:  # a key may already be stored under its person: staged, then only the new ones
+        conn.exec_driver_sql("CREATE TEMPORARY TABLE IF NOT EXISTS model_keys (block_key BIGINT, person_id INTEGER)")
+        conn.exec_driver_sql("TRUNCATE model_keys")
+        _copy_keys_postgres(conn, "model_keys", block, person)
+        conn.exec_driver_sql("INSERT INTO person_key (block_key, person_id) SELECT block_key, person_id "
+                             "FROM model_keys ON CONFLICT DO NOTHING")
+        conn.exec_driver_sql("TRUNCATE model_keys")
     if drop is None:
         conn.exec_driver_sql(_KEY_INDEX_SQL)
 
@@ -1021,6 +1025,33 @@ def _insert_keys_sqlite(conn: Connection, block: np.ndarray, person: np.ndarray,
             flat[0::2], flat[1::2] = block[start:start + chunk], person[start:start + chunk]
             _insert_rows_sqlite(cursor, "INSERT INTO person_key (block_key, person_id)", "ON CONFLICT DO NOTHING", 2,
                                 flat.tolist())
+    finally:
+        cursor.close()
+
+
+# PostgreSQL's binary COPY: per row a field count, then each field's length and its bytes
+# (big-endian), here a bigint and an integer
+_COPY_KEY_ROW = np.dtype([("fields", ">i2"), ("key_size", ">i4"), ("key", ">i8"), ("person_size", ">i4"),
+                          ("person", ">i4")])
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
+_COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
+
+
+def _copy_keys_postgres(conn: Connection, table: str, block: np.ndarray, person: np.ndarray,
+                        chunk: int = 1_000_000) -> None:
+    """Rows (block, person) into ``table`` by one binary COPY, each chunk's bytes made by
+    numpy, no Python object per row. The 7 million keys of a run from scratch at 1,000,000
+    records took minutes as INSERTs of 100,000 rows per executemany."""
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        with cursor.copy(f"COPY {table} (block_key, person_id) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(_COPY_HEADER)
+            for start in range(0, len(block), chunk):
+                rows = np.empty(len(block[start:start + chunk]), dtype=_COPY_KEY_ROW)
+                rows["fields"], rows["key_size"], rows["person_size"] = 2, 8, 4
+                rows["key"], rows["person"] = block[start:start + chunk], person[start:start + chunk]
+                copy.write(rows.tobytes())
+            copy.write(_COPY_TRAILER)
     finally:
         cursor.close()
 
