@@ -105,10 +105,17 @@ class Upserter:
     def insert(self, table: Table | str, rows: Sequence[dict[str, Any]]) -> None:
         """Insert ``rows`` (all with the same columns; keys the database assigns, or new
         ones). SQLite: the bind processors per column and one driver executemany, as in
-        :meth:`upsert` (SQLAlchemy's per-row bookkeeping cost ~20 us a row)."""
+        :meth:`upsert` (SQLAlchemy's per-row bookkeeping cost ~20 us a row). PostgreSQL:
+        one COPY (SQLAlchemy's batched INSERTs took 9 s for the 200,000 person_merge rows
+        of a model run from scratch at 1,000,000 records)."""
         if not rows:
             return
         table = TABLES[table] if isinstance(table, str) else table
+        if self.dialect == "postgresql":
+            columns = list(rows[0])
+            _copy(self.conn, f"COPY {table.name} ({', '.join(columns)}) FROM STDIN",
+                  self._pg_tuples(table, columns, rows))
+            return
         stmt = sqlite.insert(table) if self.dialect == "sqlite" else None
         if stmt is None:
             self.conn.execute(table.insert(), rows)
@@ -175,16 +182,22 @@ class Upserter:
 
     # ------------------------------------------------------------------ PostgreSQL
 
-    def _pg_upsert(self, table, pk, columns, rows, update_if_changed, insert_only, keep_known):
-        # only JSON and timestamp columns need converting; the rest go as they are
+    @staticmethod
+    def _pg_tuples(table: Table, columns: list[str], rows: Sequence[dict[str, Any]]) -> list[tuple]:
+        """``rows`` as tuples of ``columns``, as COPY takes them: only JSON and timestamp
+        columns need converting; the rest go as they are."""
         convert = [(i, f) for i, c in enumerate(columns) if (f := _pg_converter(table.c[c].type)) is not _identity]
-        col_list = ", ".join(columns)
         tuples = _tuples(rows, columns)
         for i, f in convert:  # column by column: one cheap pass each, no per-row Python frame
             given = list(map(itemgetter(i), tuples))
             done = [f(value) for value in given]
             if any(a is not b for a, b in zip(done, given, strict=True)):  # JSON not serialised yet
                 tuples = [(*t[:i], value, *t[i + 1:]) for t, value in zip(tuples, done, strict=True)]
+        return tuples
+
+    def _pg_upsert(self, table, pk, columns, rows, update_if_changed, insert_only, keep_known):
+        col_list = ", ".join(columns)
+        tuples = self._pg_tuples(table, columns, rows)
         if self._copy_new(table, pk, columns, col_list, tuples):
             return
         staging = f"crmhub_stage_{table.name}"
