@@ -561,6 +561,11 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
         keyed = sorted({*moved, *(i for root in clusters if new_pid[root] in redo for i in clusters[root])})
         _write_keys(conn, columns, keyed, [new_pid[uf.find(i)] for i in keyed], sorted(redo), held)
     del columns, clusters
+    if full and conn.dialect.name == "postgresql":
+        # a run from scratch rewrote these tables: statistics for the linking SQL below and
+        # the next runs, before autovacuum gets to them (a table never analysed has no row
+        # count for the planner to go by)
+        conn.exec_driver_sql("ANALYZE source_person, person, identity, person_key, person_merge")
     _link_records(conn)
     return result
 
@@ -776,13 +781,15 @@ def delete_absent_identities(dialect: str) -> str:
 
 def _stage(conn: Connection, table: str, names: tuple[str, ...], rows: list[tuple]) -> None:
     """Rows into a scratch table: COPY on PostgreSQL, INSERTs of many rows each on SQLite
-    (see :func:`_insert_rows_sqlite`)."""
+    (see :func:`_insert_rows_sqlite`). PostgreSQL then analyses the table: autovacuum
+    never sees a temporary table, and the planner would guess its size."""
     cursor = conn.connection.driver_connection.cursor()
     try:
         if conn.dialect.name == "postgresql":
             with cursor.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
+            cursor.execute(f"ANALYZE {table}")
         else:
             for start in range(0, len(rows), 100_000):  # one flat list of 100,000 rows at a time
                 _insert_rows_sqlite(cursor, f"INSERT INTO {table} ({', '.join(names)})", "", len(names),
@@ -1010,6 +1017,7 @@ def _write_keys(conn: Connection, columns: matching.Columns, members: list[int],
         conn.exec_driver_sql("CREATE TEMPORARY TABLE IF NOT EXISTS model_keys (block_key BIGINT, person_id INTEGER)")
         conn.exec_driver_sql("TRUNCATE model_keys")
         _copy_keys_postgres(conn, "model_keys", block, person)
+        conn.exec_driver_sql("ANALYZE model_keys")  # see _stage
         conn.exec_driver_sql("INSERT INTO person_key (block_key, person_id) SELECT block_key, person_id "
                              "FROM model_keys ON CONFLICT DO NOTHING")
         conn.exec_driver_sql("TRUNCATE model_keys")
