@@ -36,9 +36,12 @@ def _fill(conn, n: int) -> None:
         f"SELECT 'crm', 'r' || g, g, 'lead', now() {series}",
         f"INSERT INTO identity (kind, value, source, person_id) SELECT 'email', g || '@x.example', 'crm', g {series}",
         f"INSERT INTO lead (source, external_id, person_ref) SELECT 'crm', 'l' || g, 'r' || g {series}",
-        "INSERT INTO touchpoint (source, external_id, person_ref, channel, occurred_at, url) "
-        f"SELECT 'crm', 't' || g, 'r' || g, 'ad_click', now(), 'https://x.example/?gclid=' || g {series}",
-        f"INSERT INTO customer_order (source, external_id, person_ref, status) SELECT 'crm', 'o' || g, 'r' || g, 'paid' {series}",
+        # half the touchpoints and orders linked to their person already, half not yet
+        "INSERT INTO touchpoint (source, external_id, person_ref, person_id, channel, occurred_at, url) "
+        "SELECT 'crm', 't' || g, 'r' || g, CASE WHEN g %% 2 = 0 THEN g END, 'ad_click', now(), "
+        f"'https://x.example/?gclid=' || g {series}",
+        "INSERT INTO customer_order (source, external_id, person_ref, person_id, status, ordered_at) "
+        f"SELECT 'crm', 'o' || g, 'r' || g, CASE WHEN g %% 2 = 0 THEN g END, 'paid', now() {series}",
         f"INSERT INTO model_dirty (person_id) SELECT g {series}",
         f"INSERT INTO model_refs (source, external_id, person_id) SELECT 'crm', 'r' || g, g {series}",
         "INSERT INTO model_identity (seq, kind, value, source, person_id) "
@@ -52,7 +55,7 @@ def _fill(conn, n: int) -> None:
 
 def _model_statements() -> list[str]:
     statements = [delete_absent_identities("postgresql")]
-    for folder in ("model", "model_persons"):
+    for folder in sorted(p.name for p in SQL_DIR.iterdir() if p.is_dir() and p.name.startswith("model")):
         for path in sorted((SQL_DIR / folder).glob("*.sql")):
             statements += _statements(path.read_text())
     return statements
