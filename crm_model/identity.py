@@ -1283,6 +1283,8 @@ def _link_records(conn: Connection) -> None:
     lifecycle and touch facts of every person that changed."""
     run_sql(conn, "model")
     _link_ad_clicks(conn)
+    if conn.dialect.name == "postgresql":  # as filled by this run and sql/model (see _stage)
+        conn.exec_driver_sql("ANALYZE model_dirty")
     run_sql(conn, "model_persons")
 
 
