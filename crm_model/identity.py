@@ -448,6 +448,10 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
                 edges.append((2, -float(hit_prob[k]), i, j, f"probabilistic match (weight {hit_weight[k]:.1f})",
                               matching.evidence(columns, weights, hit_levels, k, hit_common, shared=same_level)))
     edges.sort(key=lambda e: (e[0], e[1], e[2], e[3]))
+    if columns is not None:  # past scoring only the blocking keys are read (written last): the
+        # values' codes and words go (at 1,000,000 records 13 code arrays of 8 MB, and the words)
+        columns.codes = columns.words = None
+        columns.initial, columns.short = {}, {}
 
     uf = _UnionFind(n)
     for rule in rules:
@@ -505,8 +509,11 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
     is_pending = pending.tolist()  # Python bools: no numpy scalar per record in the loops below
     touched_roots = [root for root, members in clusters.items()
                      if any(is_pending[i] or old_pid[i] != new_pid[root] for i in members)]
-    changed = sorted((i, new_pid[root]) for root in touched_roots for i in clusters[root]
-                     if is_pending[i] or old_pid[i] != new_pid[root])
+    # the records that are new, changed or change person, in record order, with their person
+    # (a run from scratch: every record, taken from the clusters as they are written, not
+    # listed: a million tuples at the run's peak RSS)
+    changed = None if full else sorted((i, new_pid[root]) for root in touched_roots for i in clusters[root]
+                                       if is_pending[i] or old_pid[i] != new_pid[root])
     del is_pending
     sources, external_ids = rec["source"], rec["external_id"]
     merges = []
@@ -532,7 +539,8 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
 
     # ---- writes: the changed records and the persons that changed, set-wise from scratch tables
     dirty = [new_pid[root] for root in touched_roots]
-    _mark_dirty(conn, dirty, [(sources[i], external_ids[i], pid) for i, pid in changed])
+    _mark_dirty(conn, dirty, ((sources[i], external_ids[i], new_pid[uf.find(i)]) for i in range(n)) if full
+                else ((sources[i], external_ids[i], pid) for i, pid in changed))
     with _without_indexes(conn, "source_person", full):
         conn.exec_driver_sql("UPDATE source_person SET person_id = m.person_id, model_pending = false "
                              "FROM model_refs m WHERE source_person.source = m.source "
@@ -556,7 +564,11 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
     del idents, rec, members, sources, external_ids
     if columns is not None and full:  # the blocking keys of every person
         keyed = [i for root in clusters for i in clusters[root]]
-        _write_keys(conn, columns, keyed, [new_pid[uf.find(i)] for i in keyed], None)
+        pids = [new_pid[root] for root in clusters for _ in clusters[root]]
+        # and what the keys do not need goes before they are written: the clusters, the union-find
+        clusters = uf = new_pid = created = touched_roots = dirty = None
+        _write_keys(conn, columns, keyed, pids, None)
+        del keyed, pids
     elif columns is not None:
         # A person that only gained records keeps its keys and gets those of the new ones;
         # one that lost a record, or whose record changed, has its keys written anew.
@@ -638,13 +650,17 @@ def _write_persons(conn: Connection, rec: Records, pids: list[int], members: lis
     names = ", ".join(fields)
     head = f"INSERT INTO person (person_id, lifecycle_stage, {names})"
     tail = f"ON CONFLICT (person_id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in fields)}"
-    stage = ["lead" if pid in created else None for pid in pids]
-    rows = sorted(zip(pids, stage, *values, strict=True))
+    columns = [pids, ["lead" if pid in created else None for pid in pids], *values]
+    # in person id order, the rows of 50,000 persons at a time: no tuple per person for all
+    # of them (at 1,000,000 records, 798,240 tuples of 18 values at the run's peak RSS)
+    order = np.argsort(np.asarray(pids, dtype=np.int64), kind="stable").tolist()
     cursor = conn.connection.driver_connection.cursor()
     try:
-        for start in range(0, len(rows), 50_000):
+        for start in range(0, len(order), 50_000):
+            part = order[start:start + 50_000]
+            picked = [list(map(column.__getitem__, part)) for column in columns]
             _insert_rows_sqlite(cursor, head, tail, 2 + len(fields),
-                                list(chain.from_iterable(rows[start:start + 50_000])))
+                                list(chain.from_iterable(zip(*picked, strict=True))))
     finally:
         cursor.close()
 
@@ -783,9 +799,9 @@ def _write_identities(conn: Connection, rec: Records, idents: list[list[tuple[st
     conn.exec_driver_sql("DELETE FROM model_identity")
 
 
-def _stage(conn: Connection, table: str, names: tuple[str, ...], rows: list[tuple]) -> None:
-    """Rows into a scratch table: COPY on PostgreSQL, INSERTs of many rows each on SQLite
-    (see :func:`_insert_rows_sqlite`)."""
+def _stage(conn: Connection, table: str, names: tuple[str, ...], rows: Any) -> None:
+    """Rows (a list, or made as they are read) into a scratch table: COPY on PostgreSQL,
+    INSERTs of many rows each on SQLite (see :func:`_insert_rows_sqlite`)."""
     cursor = conn.connection.driver_connection.cursor()
     try:
         if conn.dialect.name == "postgresql":
@@ -793,9 +809,9 @@ def _stage(conn: Connection, table: str, names: tuple[str, ...], rows: list[tupl
                 for row in rows:
                     copy.write_row(row)
         else:
-            for start in range(0, len(rows), 100_000):  # one flat list of 100,000 rows at a time
-                _insert_rows_sqlite(cursor, f"INSERT INTO {table} ({', '.join(names)})", "", len(names),
-                                    list(chain.from_iterable(rows[start:start + 100_000])))
+            rows = iter(rows)  # one flat list of 100,000 rows at a time (the range first: no row read and lost)
+            while flat := list(chain.from_iterable(row for _, row in zip(range(100_000), rows, strict=False))):
+                _insert_rows_sqlite(cursor, f"INSERT INTO {table} ({', '.join(names)})", "", len(names), flat)
     finally:
         cursor.close()
 
@@ -976,8 +992,14 @@ def _write_keys(conn: Connection, columns: matching.Columns, members: list[int],
         return
     keys = columns.keys if columns.keys is not None else matching.blocking_keys(columns)
     idx = np.asarray(members, dtype=np.int64)
+    # person ids as int32 where they fit, each key's rows taken straight into one array:
+    # these arrays (9 keys x 1,000,000 records) were the peak RSS of a run from scratch
     owner = np.asarray(pids, dtype=np.int64)
-    block = np.concatenate([k[idx] for k in keys.values()])
+    if len(owner) and owner.min() >= 0 and owner.max() < 2**31:
+        owner = owner.astype(np.int32)
+    block = np.empty(len(keys) * len(idx), dtype=np.int64)
+    for j, k in enumerate(keys.values()):
+        np.take(k, idx, out=block[j * len(idx):(j + 1) * len(idx)])
     person = np.tile(owner, len(keys))
     keep = block >= 0
     block, person = block[keep], person[keep]
@@ -1211,13 +1233,13 @@ def _prepare_scratch(conn: Connection) -> None:
     conn.exec_driver_sql("DELETE FROM model_refs")
 
 
-def _mark_dirty(conn: Connection, persons: list[int], refs: list[tuple[str, str, int]]) -> None:
+def _mark_dirty(conn: Connection, persons: list[int], refs: Any) -> None:
     """List the persons and records (source, external_id, new person id) this run changed
-    in the scratch tables (records in key order: neighbouring keys share B-tree pages)."""
+    in the scratch tables (records in key order: neighbouring keys share B-tree pages),
+    the rows made as they are staged."""
     if persons:
-        _stage(conn, "model_dirty", ("person_id",), [(p,) for p in persons])
-    if refs:
-        _stage(conn, "model_refs", ("source", "external_id", "person_id"), refs)
+        _stage(conn, "model_dirty", ("person_id",), ((p,) for p in persons))
+    _stage(conn, "model_refs", ("source", "external_id", "person_id"), refs)
 
 
 def _link_records(conn: Connection, every: bool = False) -> None:
