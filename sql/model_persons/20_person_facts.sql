@@ -33,25 +33,3 @@ UPDATE person SET (first_seen_at, last_seen_at) = (SELECT MIN(t), MAX(t) FROM (
         UNION ALL SELECT ordered_at FROM customer_order WHERE person_id = person.person_id
         UNION ALL SELECT seen_at FROM source_person WHERE person_id = person.person_id) seen)
 WHERE person_id IN (SELECT person_id FROM model_dirty);
-
--- Attribution: the first and the latest touchpoint (utm_source, else the affiliate
--- site, else the crmhub source) and its campaign.
-UPDATE person SET
-    first_touch_source = (SELECT COALESCE(t.utm_source, t.affiliate_site, t.source) FROM touchpoint t
-        WHERE t.person_id = person.person_id AND t.occurred_at IS NOT NULL
-        ORDER BY t.occurred_at, t.source, t.external_id LIMIT 1),
-    first_touch_campaign = (SELECT t.campaign_id FROM touchpoint t
-        WHERE t.person_id = person.person_id AND t.occurred_at IS NOT NULL
-        ORDER BY t.occurred_at, t.source, t.external_id LIMIT 1),
-    last_touch_source = (SELECT COALESCE(t.utm_source, t.affiliate_site, t.source) FROM touchpoint t
-        WHERE t.person_id = person.person_id AND t.occurred_at IS NOT NULL
-        ORDER BY t.occurred_at DESC, t.source DESC, t.external_id DESC LIMIT 1),
-    last_touch_campaign = (SELECT t.campaign_id FROM touchpoint t
-        WHERE t.person_id = person.person_id AND t.occurred_at IS NOT NULL
-        ORDER BY t.occurred_at DESC, t.source DESC, t.external_id DESC LIMIT 1)
-WHERE person_id IN (SELECT person_id FROM model_dirty)
-  -- a person with no dated touchpoint and no touch facts keeps its NULLs: not rewritten
-  -- (most persons of a run from scratch; each rewrite of every person cost 0.6 s at 200,000)
-  AND (EXISTS (SELECT 1 FROM touchpoint t WHERE t.person_id = person.person_id AND t.occurred_at IS NOT NULL)
-       OR first_touch_source IS NOT NULL OR first_touch_campaign IS NOT NULL
-       OR last_touch_source IS NOT NULL OR last_touch_campaign IS NOT NULL);

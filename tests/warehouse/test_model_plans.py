@@ -51,6 +51,7 @@ def _fill(conn, n: int) -> None:
     for table in (*TABLES, "model_dirty", "model_refs", "model_identity"):
         conn.exec_driver_sql(f"ANALYZE {table}")
     conn.exec_driver_sql("SET LOCAL work_mem = '64kB'")
+    conn.exec_driver_sql("SET LOCAL hash_mem_multiplier = 1")
 
 
 def _model_statements() -> list[str]:
