@@ -40,7 +40,7 @@ import sqlite3
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
-from itertools import chain
+from itertools import chain, islice
 from typing import Any
 
 import numpy as np
@@ -833,8 +833,8 @@ def _stage(conn: Connection, table: str, names: tuple[str, ...], rows: Any) -> N
                     copy.write_row(row)
             cursor.execute(f"ANALYZE {table}")
         else:
-            rows = iter(rows)  # one flat list of 100,000 rows at a time (the range first: no row read and lost)
-            while flat := list(chain.from_iterable(row for _, row in zip(range(100_000), rows, strict=False))):
+            rows = iter(rows)  # one flat list of 100,000 rows at a time
+            while flat := list(chain.from_iterable(islice(rows, 100_000))):
                 _insert_rows_sqlite(cursor, f"INSERT INTO {table} ({', '.join(names)})", "", len(names), flat)
     finally:
         cursor.close()
