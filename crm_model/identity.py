@@ -125,25 +125,47 @@ _CONTACT_KINDS = {"email", "phone", "click_id", "shop_customer"}
 def _identifier_lists(rec: Records, opts: IdentitySettings, clicks: dict[tuple[str, str], list[str]],
                       answers: dict[tuple[str, str], dict] | None = None) -> list[list[tuple[str, str]]]:
     """(kind, value) identifiers of each record of ``rec``."""
-    sources, external_ids, phones, shop_ids = rec["source"], rec["external_id"], rec["phone"], rec["shop_customer_id"]
-    emails = _normalised_emails(rec["email"], opts.email_provider_rules)
-    attributes = rec.get("attributes")
-    out = []
-    for i, email in enumerate(emails):
+    return list(_Identifiers(rec, opts, clicks, answers))
+
+
+class _Identifiers:
+    """(kind, value) identifiers of each record of ``rec``, worked out when asked for
+    (``ids[i]``, or in record order by iterating) instead of kept: a run from scratch
+    reads them twice (the holders, the identity rows), and at 1,000,000 records a list
+    per record of tuples held 165 MB from the read to the identity rows, the run's peak."""
+
+    def __init__(self, rec: Records, opts: IdentitySettings, clicks: dict[tuple[str, str], list[str]],
+                 answers: dict[tuple[str, str], dict] | None = None):
+        self.sources, self.external_ids = rec["source"], rec["external_id"]
+        self.phones, self.shop_ids = rec["phone"], rec["shop_customer_id"]
+        self.emails = _normalised_emails(rec["email"], opts.email_provider_rules)
+        self.attributes = rec.get("attributes")
+        self.opts, self.clicks, self.answers = opts, clicks, answers
+
+    def __len__(self) -> int:
+        return len(self.emails)
+
+    def __iter__(self):
+        return map(self.__getitem__, range(len(self.emails)))
+
+    def __getitem__(self, i: int) -> list[tuple[str, str]]:
         found = []
+        email = self.emails[i]
         if email:
             found.append(("email", email))
-        if phones[i]:
-            found.append(("phone", phones[i]))
-        if shop_ids[i]:  # shop ids are only unique inside their shop
-            found.append(("shop_customer", f"{sources[i]}/{shop_ids[i]}"))
-        if clicks:
-            for click in clicks.get((sources[i], external_ids[i]), ()):
+        phone = self.phones[i]
+        if phone:
+            found.append(("phone", phone))
+        shop_id = self.shop_ids[i]
+        if shop_id:  # shop ids are only unique inside their shop
+            found.append(("shop_customer", f"{self.sources[i]}/{shop_id}"))
+        if self.clicks:
+            for click in self.clicks.get((self.sources[i], self.external_ids[i]), ()):
                 found.append(("click_id", click))
-        if opts.identifiers:
-            found.extend(_custom_identifiers(sources[i], external_ids[i], _attributes(attributes[i]), opts, answers))
-        out.append(found)
-    return out
+        if self.opts.identifiers:
+            found.extend(_custom_identifiers(self.sources[i], self.external_ids[i], _attributes(self.attributes[i]),
+                                             self.opts, self.answers))
+        return found
 
 
 def _normalised_emails(emails: list[str | None], provider_rules: bool) -> list[str | None]:
@@ -242,8 +264,8 @@ def ref_of(text_ref: str) -> str:
 _COLUMNS = ("source", "external_id", "person_id", "model_pending", *GOLDEN_FIELDS,
             "shop_customer_id", "seen_at")
 # Columns whose values repeat across records: one string object per distinct value.
-_SHARED_VALUES = {"source", "first_name", "last_name", "company", "job_title", "city", "region", "country",
-                  "birth_date", "seen_at"}
+_SHARED_VALUES = {"source", "first_name", "last_name", "company", "job_title", "street", "postal_code", "city",
+                  "region", "country", "birth_date", "seen_at"}
 
 # source_person rows as columns: column name -> one value per record, as the database
 # driver returns it (no SQLAlchemy row or type processing: a million Row objects took
@@ -324,7 +346,7 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
             members_of[pid].append(i)
 
     # ---- deterministic identifiers
-    idents = _identifier_lists(rec, opts, clicks, answers)
+    idents = _Identifiers(rec, opts, clicks, answers)  # worked out again for the identity rows, not kept
     del clicks, answers
     holders: dict[tuple[str, str], list[int]] = defaultdict(list)
     for i, found in enumerate(idents):
@@ -334,7 +356,7 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
     holders = {ident: hs for ident, hs in holders.items() if len(hs) > 1}
     first = matching.fold_all(rec["first_name"])
     last = matching.fold_all(rec["last_name"])
-    names = [matching.name_key(f, la) for f, la in zip(first, last, strict=True)]
+    names = _NameKeys(first, last)  # who each record names, worked out when asked: not a string per record
 
     # ---- probabilistic candidates; a shared email or phone is no evidence there either
     shared = set()
@@ -440,14 +462,15 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
             hit_common = common[hit]
             del weight, prob, common
             scored = pairs = levels = None
+            # an accepted pair's evidence (its text and its fields' levels and weights) is made
+            # only for the joins, as their person_merge rows are written: the edge keeps its index
             for k in range(len(hit)):
                 i, j = int(hit_pairs[k, 0]), int(hit_pairs[k, 1])
-                edges.append((2, -float(hit_prob[k]), i, j, f"probabilistic match (weight {hit_weight[k]:.1f})",
-                              matching.evidence(columns, weights, hit_levels, k, hit_common, shared=same_level)))
+                edges.append((2, -float(hit_prob[k]), i, j, None, k))
     edges.sort(key=lambda e: (e[0], e[1], e[2], e[3]))
     if columns is not None:  # past scoring only the blocking keys are read (written last): the
         # values' codes and words go (at 1,000,000 records 13 code arrays of 8 MB, and the words)
-        columns.codes = columns.words = None
+        columns.codes = columns.words = columns.hashes = None
         columns.initial, columns.short = {}, {}
 
     uf = _UnionFind(n)
@@ -473,70 +496,112 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
     pairs = levels = None
 
     # ---- person ids: each cluster keeps the id most of its records had
-    clusters: dict[int, list[int]] = defaultdict(list)
-    for i in chosen.tolist():
-        clusters[uf.find(i)].append(i)
-    taken: set[int] = set()
-    new_pid: dict[int, int] = {}
-    need_new: list[int] = []
-    for root in sorted(clusters):
-        had = [old_pid[i] for i in clusters[root] if old_pid[i] is not None]
-        if not had:  # no record had a person (every cluster of a first run): no Counter to build
-            need_new.append(root)
-            continue
-        ids = Counter(had)
-        for pid, _ in sorted(ids.items(), key=lambda kv: (-kv[1], kv[0])):
-            if pid not in taken:
-                taken.add(pid)
-                new_pid[root] = pid
-                break
-        else:
-            need_new.append(root)
-    del taken
-    created = set()
-    for root, pid in zip(need_new, _new_persons(conn, len(need_new)), strict=True):
-        new_pid[root] = pid
-        created.add(pid)
-    result.created = len(need_new)
-    old_ids = {old_pid[i] for i in chosen.tolist() if old_pid[i] is not None}
-    retired = sorted(old_ids - set(new_pid.values()))
-    result.merged = len(retired)
+    if full:  # every record, every cluster: as numpy arrays (see _Clustered)
+        clustered = _Clustered(uf, n)
+        uf = None
+        old = np.fromiter((-1 if p is None else p for p in old_pid), dtype=np.int64, count=n)
+        had_any = np.bincount(clustered.cluster[old >= 0], minlength=len(clustered)) > 0
+        pid_of = np.zeros(len(clustered), dtype=np.int64)  # person id of each cluster
+        fresh = ~had_any
+        taken: set[int] = set()
+        for k in np.flatnonzero(had_any).tolist():  # in cluster order: the order of their roots
+            had = [old_pid[i] for i in clustered.members(k) if old_pid[i] is not None]
+            for pid, _ in sorted(Counter(had).items(), key=lambda kv: (-kv[1], kv[0])):
+                if pid not in taken:
+                    taken.add(pid)
+                    pid_of[k] = pid
+                    break
+            else:
+                fresh[k] = True
+        del taken, had_any
+        new_ids = _new_persons(conn, int(fresh.sum()))
+        pid_of[fresh] = new_ids
+        created = set(new_ids)
+        result.created = len(new_ids)
+        del new_ids, fresh
+        retired = sorted(set(old[old >= 0].tolist()) - set(pid_of.tolist()))
+        del old
+        person_of = pid_of[clustered.cluster]  # person id of each record
+        result.merged = len(retired)
+        now = dt.datetime.now(UTC)
+        clusters = new_pid = touched_roots = changed = None
+        result.persons = len(clustered)
+    else:
+        clusters: dict[int, list[int]] = defaultdict(list)
+        for i in chosen.tolist():
+            clusters[uf.find(i)].append(i)
+        taken = set()
+        new_pid: dict[int, int] = {}
+        need_new: list[int] = []
+        for root in sorted(clusters):
+            had = [old_pid[i] for i in clusters[root] if old_pid[i] is not None]
+            if not had:  # no record had a person (every cluster of a first run): no Counter to build
+                need_new.append(root)
+                continue
+            ids = Counter(had)
+            for pid, _ in sorted(ids.items(), key=lambda kv: (-kv[1], kv[0])):
+                if pid not in taken:
+                    taken.add(pid)
+                    new_pid[root] = pid
+                    break
+            else:
+                need_new.append(root)
+        del taken
+        created = set()
+        for root, pid in zip(need_new, _new_persons(conn, len(need_new)), strict=True):
+            new_pid[root] = pid
+            created.add(pid)
+        result.created = len(need_new)
+        old_ids = {old_pid[i] for i in chosen.tolist() if old_pid[i] is not None}
+        retired = sorted(old_ids - set(new_pid.values()))
+        result.merged = len(retired)
 
-    now = dt.datetime.now(UTC)
-    is_pending = pending.tolist()  # Python bools: no numpy scalar per record in the loops below
-    touched_roots = [root for root, members in clusters.items()
-                     if any(is_pending[i] or old_pid[i] != new_pid[root] for i in members)]
-    # the records that are new, changed or change person, in record order, with their person
-    # (a run from scratch: every record, taken from the clusters as they are written, not
-    # listed: a million tuples at the run's peak RSS)
-    changed = None if full else sorted((i, new_pid[root]) for root in touched_roots for i in clusters[root]
-                                       if is_pending[i] or old_pid[i] != new_pid[root])
-    del is_pending
+        now = dt.datetime.now(UTC)
+        is_pending = pending.tolist()  # Python bools: no numpy scalar per record in the loops below
+        touched_roots = [root for root, members in clusters.items()
+                         if any(is_pending[i] or old_pid[i] != new_pid[root] for i in members)]
+        # the records that are new, changed or change person, in record order, with their person
+        # (a run from scratch: every record, taken from the clusters as they are written, not
+        # listed: a million tuples at the run's peak RSS)
+        changed = None if full else sorted((i, new_pid[root]) for root in touched_roots for i in clusters[root]
+                                           if is_pending[i] or old_pid[i] != new_pid[root])
+        del is_pending
+        result.persons = len(touched_roots)
     sources, external_ids = rec["source"], rec["external_id"]
-    merges = []
-    for joiner, other, why, score, fields in joins:
-        pid = new_pid[uf.find(joiner)]
-        if old_pid[joiner] is not None and old_pid[joiner] == old_pid[other]:
-            continue  # already one person: nothing new
-        merges.append({"person_id": pid, "merged_person_id": None, "source": sources[joiner],
-                       "external_id": external_ids[joiner], "evidence": why[:400],
-                       "score": Decimal(str(round(score, 4))), "merged_at": now, "fields": fields})
-    del joins
-    if retired:
-        survivor_of = {}
-        for root, members in clusters.items():
-            for i in members:
-                survivor_of.setdefault(old_pid[i], new_pid[root])
-        for pid in retired:
-            merges.append({"person_id": survivor_of[pid], "merged_person_id": pid, "source": None,
-                           "external_id": None, "evidence": "its records now belong to this person",
-                           "score": Decimal(1), "merged_at": now, "fields": None})
-    result.attached = sum(1 for m in merges if m["merged_person_id"] is None)
-    result.persons = len(touched_roots)
+    attached = [0]
+
+    def merge_rows():
+        """The person_merge rows, made as they are written (at 1,000,000 records, 201,760
+        dicts with their evidence, listed, were the run's peak RSS)."""
+        for joiner, other, why, score, fields in joins:
+            pid = int(person_of[joiner]) if full else new_pid[uf.find(joiner)]
+            if old_pid[joiner] is not None and old_pid[joiner] == old_pid[other]:
+                continue  # already one person: nothing new
+            if fields is not None:  # an accepted pair's index (see above)
+                why = f"probabilistic match (weight {hit_weight[fields]:.1f})"
+                fields = matching.evidence(columns, weights, hit_levels, fields, hit_common, shared=same_level)
+            attached[0] += 1
+            yield {"person_id": pid, "merged_person_id": None, "source": sources[joiner],
+                   "external_id": external_ids[joiner], "evidence": why[:400],
+                   "score": Decimal(str(round(score, 4))), "merged_at": now, "fields": fields}
+        if retired:
+            survivor_of = {}
+            if full:
+                for i, pid in zip(clustered.flat.tolist(), person_of[clustered.flat].tolist(), strict=True):
+                    survivor_of.setdefault(old_pid[i], pid)
+            for root, members in (clusters or {}).items():
+                for i in members:
+                    survivor_of.setdefault(old_pid[i], new_pid[root])
+            for pid in retired:
+                yield {"person_id": survivor_of[pid], "merged_person_id": pid, "source": None,
+                       "external_id": None, "evidence": "its records now belong to this person",
+                       "score": Decimal(1), "merged_at": now, "fields": None}
 
     # ---- writes: the changed records and the persons that changed, set-wise from scratch tables
-    dirty = [new_pid[root] for root in touched_roots]
-    _mark_dirty(conn, dirty, ((sources[i], external_ids[i], new_pid[uf.find(i)]) for i in range(n)) if full
+    dirty = pid_of.tolist() if full else [new_pid[root] for root in touched_roots]
+    _mark_dirty(conn, dirty, chain.from_iterable(
+        zip(sources[start:start + 100_000], external_ids[start:start + 100_000],
+            person_of[start:start + 100_000].tolist(), strict=True) for start in range(0, n, 100_000)) if full
                 else ((sources[i], external_ids[i], pid) for i, pid in changed))
     with _without_indexes(conn, "source_person", full):
         conn.exec_driver_sql("UPDATE source_person SET person_id = m.person_id, model_pending = false "
@@ -544,8 +609,11 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
                              "AND source_person.external_id = m.external_id")
     moved = [] if full else [i for i, _ in changed]  # the records that are new, changed or change person
     del changed
-    Upserter(conn).insert(PersonMerge.__table__, merges)
-    del merges
+    merges = merge_rows()
+    while chunk := list(islice(merges, 50_000)):
+        Upserter(conn).insert(PersonMerge.__table__, chunk)
+    result.attached = attached[0]
+    merges = chunk = joins = None  # (names the rows' maker reads: not del)
     if retired:
         for start in range(0, len(retired), BATCH):
             chunk = retired[start:start + BATCH]
@@ -553,17 +621,17 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
             conn.execute(delete(Person).where(Person.person_id.in_(chunk)))
 
     # ---- golden records and identities of the persons that changed
-    members = [clusters[root] for root in touched_roots]
+    members = clustered if full else [clusters[root] for root in touched_roots]
     _write_persons(conn, rec, dirty, members, created, opts, seen=full)
     with _without_indexes(conn, "identity", full):
         _write_identities(conn, rec, idents, dirty, members, full)
     # the records' columns go before the keys are written (at 1,000,000 records: the peak RSS)
-    del idents, rec, members, sources, external_ids
+    idents = rec = members = sources = external_ids = None
     if columns is not None and full:  # the blocking keys of every person
-        keyed = [i for root in clusters for i in clusters[root]]
-        pids = [new_pid[root] for root in clusters for _ in clusters[root]]
-        # and what the keys do not need goes before they are written: the clusters, the union-find
-        clusters = uf = new_pid = created = touched_roots = dirty = None
+        keyed = clustered.flat
+        pids = person_of[keyed]
+        # and what the keys do not need goes before they are written
+        clustered = person_of = pid_of = created = dirty = None
         _write_keys(conn, columns, keyed, pids, None)
         del keyed, pids
     elif columns is not None:
@@ -572,7 +640,7 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
         redo = {old_pid[i] for i in moved if old_pid[i] is not None} | set(retired)
         keyed = sorted({*moved, *(i for root in clusters if new_pid[root] in redo for i in clusters[root])})
         _write_keys(conn, columns, keyed, [new_pid[uf.find(i)] for i in keyed], sorted(redo), held)
-    del columns, clusters
+    columns = clusters = None
     if full and conn.dialect.name == "postgresql":
         # a run from scratch rewrote these tables: statistics for the linking SQL below and
         # the next runs, before autovacuum gets to them (a table never analysed has no row
@@ -580,6 +648,36 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
         conn.exec_driver_sql("ANALYZE source_person, person, identity, person_key, person_merge")
     _link_records(conn, every=full)
     return result
+
+
+class _Clustered:
+    """The clusters of a run from scratch, every record in one, as numpy arrays: the
+    cluster of each record (``cluster``), the records of cluster 0, then 1, ..., each in
+    record order (``flat``), and the clusters' sizes. Cluster k has the k-th smallest
+    root (a union keeps the smaller root: each root is its cluster's first record), the
+    order in which a dict of clusters filled in record order lists them. Iterated: each
+    cluster's records as a list. At 1,000,000 records, 798,240 clusters as a dict of
+    lists, their person ids as a dict and the union-find's parents took about 250 MB
+    at the run's peak."""
+
+    def __init__(self, uf: _UnionFind, n: int):
+        roots = np.fromiter(map(uf.find, range(n)), dtype=np.int64, count=n)
+        _, self.cluster, self.sizes = np.unique(roots, return_inverse=True, return_counts=True)
+        del roots
+        self.flat = np.argsort(self.cluster, kind="stable")
+        self.starts = np.cumsum(self.sizes) - self.sizes
+
+    def __len__(self) -> int:
+        return len(self.sizes)
+
+    def members(self, k: int) -> list[int]:
+        return self.flat[self.starts[k]:self.starts[k] + self.sizes[k]].tolist()
+
+    def __iter__(self):
+        flat = self.flat
+        ends = (self.starts + self.sizes).tolist()
+        for start, end in zip(self.starts.tolist(), ends, strict=True):
+            yield flat[start:end].tolist()
 
 
 @contextlib.contextmanager
@@ -683,8 +781,11 @@ def golden_columns(rec: Records, members: list[list[int]], opts: IdentitySetting
     among equally trusted sources the most recently seen non-empty value; ties by source
     and record key (the record order), so the result never depends on load order."""
     n = len(rec["source"])
-    sizes = np.fromiter(map(len, members), dtype=np.int64, count=len(members))
-    flat = np.fromiter(chain.from_iterable(members), dtype=np.int64, count=int(sizes.sum()))
+    if isinstance(members, _Clustered):
+        sizes, flat = members.sizes, members.flat
+    else:
+        sizes = np.fromiter(map(len, members), dtype=np.int64, count=len(members))
+        flat = np.fromiter(chain.from_iterable(members), dtype=np.int64, count=int(sizes.sum()))
     # each person's members are one run of flat: the best of each by one reduceat
     starts = np.cumsum(sizes) - sizes if len(members) and sizes.min() > 0 else None
     # else (no persons, or one without members, which reduceat cannot tell): one scatter per field
@@ -759,7 +860,7 @@ def _codes_of(values: list[str]) -> tuple[np.ndarray, list[str]]:
     return codes, list(vocab)
 
 
-def _write_identities(conn: Connection, rec: Records, idents: list[list[tuple[str, str]]], pids: list[int],
+def _write_identities(conn: Connection, rec: Records, idents: Any, pids: list[int],
                       members: list[list[int]], full: bool) -> None:
     """The identity rows of persons ``pids`` (those in model_dirty): their records'
     identifiers and external ids, and no others. A repeated identifier: the last row wins,
@@ -770,19 +871,30 @@ def _write_identities(conn: Connection, rec: Records, idents: list[list[tuple[st
     if full:
         conn.exec_driver_sql("DELETE FROM identity WHERE person_id IN (SELECT person_id FROM model_dirty)")
     sources, external_ids, shop_ids = rec["source"], rec["external_id"], rec["shop_customer_id"]
-    rows = []
-    for pid, records in zip(pids, members, strict=True):
-        for i in records:
-            source = sources[i]
-            for kind, value in idents[i]:
-                if kind == "shop_customer":
-                    kind, value = "external_id", shop_ids[i]
-                rows.append((len(rows), kind[:16], str(value)[:320], source, pid))
-            rows.append((len(rows), "external_id", external_ids[i][:320], source, pid))
+    made = [0]  # rows made so far
+
+    def identity_rows():
+        seq = 0
+        for pid, records in zip(pids, members, strict=True):
+            for i in records:
+                source = sources[i]
+                for kind, value in idents[i]:
+                    if kind == "shop_customer":
+                        kind, value = "external_id", shop_ids[i]
+                    yield seq, kind[:16], str(value)[:320], source, pid
+                    seq += 1
+                yield seq, "external_id", external_ids[i][:320], source, pid
+                seq += 1
+        made[0] = seq
+
+    # a run from scratch stages the rows as they are made (at 1,000,000 records, 2 million
+    # tuples listed first were the run's peak RSS)
+    rows = identity_rows() if full else list(identity_rows())
     conn.exec_driver_sql(MODEL_IDENTITY_DDL)
     conn.exec_driver_sql("DELETE FROM model_identity")
-    if rows:
+    if full or rows:
         _stage(conn, "model_identity", ("seq", "kind", "value", "source", "person_id"), rows)
+    rows = made[0]
     if not full:  # the rows of these persons no longer given go (a row given again stays, and may change person)
         conn.exec_driver_sql(delete_absent_identities(conn.dialect.name))
     if not rows:
@@ -1030,7 +1142,7 @@ def _write_keys(conn: Connection, columns: matching.Columns, members: list[int],
         for form in PERSON_KEY_FORMS:
             for chunk in _chunks(drop):
                 conn.execute(delete(PersonKey).where(text(form), PersonKey.person_id.in_(chunk)))
-    if not members:
+    if not len(members):
         if drop is None:
             conn.exec_driver_sql(_KEY_INDEX_SQL)
         return
@@ -1126,7 +1238,19 @@ def _guard(opts: IdentitySettings) -> dict[str, Any]:
             "override": opts.household_override_bits}
 
 
-def _name_groups(holders: list[int], first: list[str], last: list[str], names: list[str]) -> list[list[int]]:
+class _NameKeys:
+    """:func:`matching.name_key` of record ``i`` as ``keys[i]``, worked out when asked: only
+    the holders of an identifier shared by several records are asked for (at 1,000,000
+    records, a list of the million keys held 70 MB until the edges were made)."""
+
+    def __init__(self, first: list[str], last: list[str]):
+        self.first, self.last = first, last
+
+    def __getitem__(self, i: int) -> str:
+        return matching.name_key(self.first[i], self.last[i])
+
+
+def _name_groups(holders: list[int], first: list[str], last: list[str], names: Any) -> list[list[int]]:
     """The holders of one identifier, grouped by the person their names describe.
 
     Names agree when the last names are close (Jaro-Winkler >= 0.85) and the first names

@@ -110,6 +110,7 @@ class Columns:
     short: dict[str, np.ndarray] = field(default_factory=dict)  # name field -> is a lone initial
     codes: dict[str, np.ndarray] | None = None  # field -> integer code per record (see _codes)
     words: np.ndarray | None = None  # code -> value
+    hashes: np.ndarray | None = None  # code -> word_hashes of its value (see _word_hashes_of)
     keys: dict[str, np.ndarray] | None = None  # blocking keys (see candidate_pairs)
 
 
@@ -178,6 +179,9 @@ def word_hashes(words: Sequence[str]) -> np.ndarray:
 
     Stable across runs and processes (unlike ``hash()``), so blocking keys can be stored
     in the warehouse and looked up by a later run."""
+    if len(words) > _HASH_CHUNK:  # a chunk at a time: the bytes and their matrix of one chunk only
+        return np.concatenate([word_hashes(words[start:start + _HASH_CHUNK])
+                               for start in range(0, len(words), _HASH_CHUNK)])
     encoded = [w.encode()[:64] for w in words]
     lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
     out = np.zeros(len(encoded), dtype=np.uint64)
@@ -194,6 +198,19 @@ def word_hashes(words: Sequence[str]) -> np.ndarray:
     h[lengths[order] == 0] = 0
     out[order] = h
     return out
+
+
+# Words hashed per chunk by word_hashes (the distinct values of a million records: 1.5
+# million words, whose bytes and byte matrix all at once took about 100 MB)
+_HASH_CHUNK = 100_000
+
+
+def _word_hashes_of(cols: Columns) -> np.ndarray:
+    """:func:`word_hashes` of the vocabulary of :func:`_codes`, worked out once per run
+    (blocking keys, term frequencies, frequency bits)."""
+    if cols.hashes is None:
+        cols.hashes = word_hashes(_codes(cols)[1])
+    return cols.hashes
 
 
 def _mix(tag: str, *parts: np.ndarray) -> np.ndarray:
@@ -218,7 +235,7 @@ def blocking_keys(cols: Columns) -> dict[str, np.ndarray]:
     from the integer codes of :func:`_codes`: a word is hashed, and a derived key (a
     3-letter prefix) worked out, once per distinct value."""
     codes, words = _codes(cols)
-    hashed = word_hashes(words)
+    hashed = _word_hashes_of(cols)
 
     def derived(fn, *used: np.ndarray) -> np.ndarray:
         """code -> hash of fn(word), for the words the ``used`` columns hold."""
@@ -296,6 +313,11 @@ def candidate_pairs(cols: Columns, *, window: int = 40, only: np.ndarray | None 
 # ----------------------------------------------------------------------------- compare
 
 
+# the dtype of the codes: int32 (a million records' 12 columns: 48 MB less than int64);
+# arithmetic on two codes widens first (see _similarity)
+_CODE = np.int32
+
+
 def _codes(cols: Columns) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Every field's values as integer codes into one vocabulary (0 = empty), computed once.
 
@@ -310,7 +332,7 @@ def _codes(cols: Columns) -> tuple[dict[str, np.ndarray], np.ndarray]:
             # columns: 3.7 s -> about 1 s)
             for x in dict.fromkeys(vals):
                 vocab.setdefault(x, len(vocab))
-            codes[name] = np.fromiter(map(vocab.__getitem__, vals), dtype=np.int64, count=cols.n)
+            codes[name] = np.fromiter(map(vocab.__getitem__, vals), dtype=_CODE, count=cols.n)
         words = np.empty(len(vocab), dtype=object)
         words[list(vocab.values())] = list(vocab)
         cols.codes, cols.words = codes, words
@@ -321,7 +343,7 @@ def _similarity(words: np.ndarray, ca: np.ndarray, cb: np.ndarray, scorer) -> np
     """``scorer`` of each pair of codes, computed once per distinct pair of values."""
     if not ca.size:
         return np.empty(0)
-    key = ca * len(words) + cb
+    key = ca.astype(np.int64) * len(words) + cb
     distinct, inverse = np.unique(key, return_inverse=True)
     left, right = words[distinct // len(words)], words[distinct % len(words)]
     values = np.asarray(cpdist(list(left), list(right), scorer=scorer, workers=1))
@@ -563,7 +585,7 @@ def term_frequencies(cols: Columns, u: dict[str, list[float]]) -> dict:
     the average agreement the model's weights assume (see :func:`frequency_bits`)."""
     codes, words = _codes(cols)
     out: dict = {"n": cols.n}
-    hashed = word_hashes(words)
+    hashed = _word_hashes_of(cols)
     for name in ("first_name", "last_name"):
         count = np.bincount(codes[name], minlength=len(words))
         count[0] = 0
@@ -599,7 +621,7 @@ def frequency_bits(model: Model, cols: Columns, pairs: np.ndarray, levels: dict[
             if not common or not one.size:
                 continue
             if hashed is None:
-                hashed = word_hashes(words)
+                hashed = _word_hashes_of(cols)
             present = np.unique(codes[name][a[one]])
             count = np.zeros(len(words))
             count[present] = [common.get(str(int(h)), 0) for h in hashed[present]]
