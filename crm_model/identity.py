@@ -32,15 +32,17 @@ recomputes lifecycle, first/last touch and first/last seen of those persons only
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import datetime as dt
 import gc
 import hashlib
 import json
 import sqlite3
+from array import array
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
-from itertools import chain, islice
+from itertools import chain, islice, repeat
 from typing import Any
 
 import numpy as np
@@ -72,7 +74,7 @@ class _UnionFind:
     of a never rule in one set is refused."""
 
     def __init__(self, n: int):
-        self.parent = list(range(n))
+        self.parent = array("q", range(n))  # no int object per record (a million: 28 MB)
         self.tags: dict[int, set[tuple[int, int]]] = {}
 
     def find(self, i: int) -> int:
@@ -275,8 +277,25 @@ Records = dict[str, list]
 
 def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: bool = False) -> ModelResult:
     """Assign ``source_person.person_id``; maintain ``person``, ``identity`` and ``person_merge``."""
+    _large_blocks_mapped()
     with _without_cyclic_gc():
         return _resolve(conn, opts or IdentitySettings(), full)
+
+
+def _large_blocks_mapped() -> None:
+    """glibc: each allocation of 128 KB or more mapped on its own, so that freeing it gives
+    the memory back to the system. By default glibc raises that threshold to the size of
+    each such block freed (up to 32 MB); past the first freed column of a million records,
+    blocks of a few MB (numpy arrays, lists of a million items) came from the heap, and
+    once freed stayed in the process: at 1,000,000 records from scratch the peak RSS
+    1.09 -> 1.02 GB, and 1.06 -> 0.83 GB while the rows are written. A no-op elsewhere."""
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
+_M_MMAP_THRESHOLD = -3  # glibc's malloc.h
 
 
 @contextlib.contextmanager
@@ -348,10 +367,19 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
     # ---- deterministic identifiers
     idents = _Identifiers(rec, opts, clicks, answers)  # worked out again for the identity rows, not kept
     del clicks, answers
+    # an identifier of one record joins nothing: those of several are found by their hashes
+    # first (a collision only lets an identifier of one record through, dropped below), so
+    # no list is made for each of the million identifiers held once
+    hashes = np.fromiter(map(hash, chain.from_iterable(idents)), dtype=np.int64)
+    distinct, counts = np.unique(hashes, return_counts=True)
+    repeated = set(distinct[counts > 1].tolist())
+    del hashes, distinct, counts
     holders: dict[tuple[str, str], list[int]] = defaultdict(list)
     for i, found in enumerate(idents):
         for ident in found:
-            holders[ident].append(i)
+            if hash(ident) in repeated:
+                holders[ident].append(i)
+    del repeated
     # an identifier of one record joins nothing: only those of several are kept
     holders = {ident: hs for ident, hs in holders.items() if len(hs) > 1}
     first = matching.fold_all(rec["first_name"])
@@ -377,16 +405,17 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
                 blank = columns.values[field]
                 for i in sorted({i for ident in shared if ident[0] == kind for i in holders[ident]}):
                     blank[i] = ""
+    if columns is not None:  # blocked and compared from here on by their integer codes: the lists
+        # of strings go before the pairs are made (at 1,000,000 records 13 lists of 8 MB)
+        if columns.keys is None:
+            columns.keys = matching.blocking_keys(columns)  # (which codes the values)
+        columns.values.clear()
+        columns.first_canon = []
     scored = None  # full runs: the candidate pairs and their levels, computed once
     if columns is not None and full:
         all_pairs = matching.candidate_pairs(columns)
         scored = (all_pairs, matching.compare(columns, all_pairs))
         del all_pairs
-    if columns is not None:  # compared from here on by their integer codes: the strings go
-        if columns.keys is None:
-            columns.keys = matching.blocking_keys(columns)
-        columns.values.clear()
-        columns.first_canon = []
     if columns is None:
         model = None
     elif full:
@@ -423,6 +452,7 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
 
     # ---- edges among the affected records, in a fixed order
     edges: list[tuple[int, float, int, int, str, Any]] = []  # (rank, -score, i, j, evidence, fields)
+    ranked: Any = ()  # the accepted probabilistic pairs as such edges (see _ranked_pairs)
     for rule in rules:
         if rule.kind == "must":
             sides = [i for i in _expand(rule.left + rule.right, rec, index, opts) if affected[i]]
@@ -462,11 +492,11 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
             hit_common = common[hit]
             del weight, prob, common
             scored = pairs = levels = None
-            # an accepted pair's evidence (its text and its fields' levels and weights) is made
+            # the accepted pairs come after the other edges, by descending score, then
+            # record keys: in that order from numpy, made as the union-find takes them; an
+            # accepted pair's evidence (its text and its fields' levels and weights) is made
             # only for the joins, as their person_merge rows are written: the edge keeps its index
-            for k in range(len(hit)):
-                i, j = int(hit_pairs[k, 0]), int(hit_pairs[k, 1])
-                edges.append((2, -float(hit_prob[k]), i, j, None, k))
+            ranked = _ranked_pairs(hit_pairs, hit_prob)
     edges.sort(key=lambda e: (e[0], e[1], e[2], e[3]))
     if columns is not None:  # past scoring only the blocking keys are read (written last): the
         # values' codes and words go (at 1,000,000 records 13 code arrays of 8 MB, and the words)
@@ -481,7 +511,7 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
                     uf.tags.setdefault(uf.find(i), set()).add((rule.rule_id, side))
     joins: list[tuple[int, int, str, float, Any]] = []  # (record that joined, other, ...)
     size = defaultdict(lambda: 1)
-    for _, neg, i, j, why, fields in edges:
+    for _, neg, i, j, why, fields in chain(edges, ranked):
         ri, rj = uf.find(i), uf.find(j)
         if ri == rj:
             continue
@@ -492,7 +522,7 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
             size[uf.find(i)] = grown
             joins.append((joiner, other, why, -neg, fields))
 
-    del edges, scored, size  # every pair and its levels: not needed past here
+    del edges, ranked, scored, size  # every pair and its levels: not needed past here
     pairs = levels = None
 
     # ---- person ids: each cluster keeps the id most of its records had
@@ -516,7 +546,9 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
         del taken, had_any
         new_ids = _new_persons(conn, int(fresh.sum()))
         pid_of[fresh] = new_ids
-        created = set(new_ids)
+        # the new persons' ids (a run of ids on SQLite: a range, not a set of 800,000 ints)
+        contiguous = bool(new_ids) and bool((np.diff(np.asarray(new_ids, dtype=np.int64)) == 1).all())
+        created = range(new_ids[0], new_ids[-1] + 1) if contiguous else set(new_ids)
         result.created = len(new_ids)
         del new_ids, fresh
         retired = sorted(set(old[old >= 0].tolist()) - set(pid_of.tolist()))
@@ -650,6 +682,18 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
     return result
 
 
+def _ranked_pairs(pairs: np.ndarray, prob: np.ndarray, chunk: int = 50_000):
+    """Edges (2, -score, i, j, None, k) of the accepted pairs ``pairs`` (k: the pair's
+    index), by descending score, then i, then j (the order a sort of such tuples gives),
+    made a chunk at a time: no tuple per pair held for all of them (at 1,000,000 records,
+    237,164 pairs)."""
+    order = np.lexsort((pairs[:, 1], pairs[:, 0], -prob))
+    for start in range(0, len(order), chunk):
+        part = order[start:start + chunk]
+        yield from zip(repeat(2), (-prob[part]).tolist(), pairs[part, 0].tolist(), pairs[part, 1].tolist(),
+                       repeat(None), part.tolist(), strict=False)
+
+
 class _Clustered:
     """The clusters of a run from scratch, every record in one, as numpy arrays: the
     cluster of each record (``cluster``), the records of cluster 0, then 1, ..., each in
@@ -737,33 +781,40 @@ def _write_persons(conn: Connection, rec: Records, pids: list[int], members: lis
     sql/model_persons_all then recomputes only for persons with a touchpoint or an order."""
     if not pids:
         return
-    chosen = golden_columns(rec, members, opts, seen_span=seen)
+    picks, spans = _golden_picks(rec, members, opts, seen_span=seen)
     fields = (*_GOLDEN, *(_SEEN if seen else ()))
-    values = [chosen.pop(name) for name in fields]
+
+    def values(part: np.ndarray) -> list[list]:
+        """The fields' values of persons ``part`` (indexes into pids)."""
+        return [_take(rec[name], picks[name][part]) if name in picks else spans[name][part].tolist()
+                for name in fields]
+
     if conn.dialect.name != "sqlite":  # new persons as leads, COPYed straight in (see _new_persons)
-        new, known = [], []
-        for pid, row in zip(pids, zip(*values, strict=True), strict=True):
-            if pid in created:
-                new.append({"person_id": pid, "lifecycle_stage": "lead", **dict(zip(fields, row, strict=True))})
-            else:
-                known.append({"person_id": pid, **dict(zip(fields, row, strict=True))})
-        Upserter(conn).upsert("person", new)
-        Upserter(conn).upsert("person", known)
+        for start in range(0, len(pids), 50_000):  # 50,000 persons at a time
+            part = np.arange(start, min(start + 50_000, len(pids)))
+            new, known = [], []
+            for pid, row in zip(pids[start:start + 50_000], zip(*values(part), strict=True), strict=True):
+                if pid in created:
+                    new.append({"person_id": pid, "lifecycle_stage": "lead", **dict(zip(fields, row, strict=True))})
+                else:
+                    known.append({"person_id": pid, **dict(zip(fields, row, strict=True))})
+            Upserter(conn).upsert("person", new)
+            Upserter(conn).upsert("person", known)
         return
     # SQLite: new persons are inserted here (see _new_persons), with the values as the
     # driver read them (dates and timestamps as the text SQLite keeps)
     names = ", ".join(fields)
     head = f"INSERT INTO person (person_id, lifecycle_stage, {names})"
     tail = f"ON CONFLICT (person_id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in fields)}"
-    columns = [pids, ["lead" if pid in created else None for pid in pids], *values]
     # in person id order, the rows of 50,000 persons at a time: no tuple per person for all
     # of them (at 1,000,000 records, 798,240 tuples of 18 values at the run's peak RSS)
-    order = np.argsort(np.asarray(pids, dtype=np.int64), kind="stable").tolist()
+    order = np.argsort(np.asarray(pids, dtype=np.int64), kind="stable")
     cursor = conn.connection.driver_connection.cursor()
     try:
         for start in range(0, len(order), 50_000):
             part = order[start:start + 50_000]
-            picked = [list(map(column.__getitem__, part)) for column in columns]
+            person_ids = list(map(pids.__getitem__, part.tolist()))
+            picked = [person_ids, ["lead" if pid in created else None for pid in person_ids], *values(part)]
             _insert_rows_sqlite(cursor, head, tail, 2 + len(fields),
                                 list(chain.from_iterable(zip(*picked, strict=True))))
     finally:
@@ -780,6 +831,29 @@ def golden_columns(rec: Records, members: list[list[int]], opts: IdentitySetting
     Per field, the value of the member from the most trusted source (``source_priority``);
     among equally trusted sources the most recently seen non-empty value; ties by source
     and record key (the record order), so the result never depends on load order."""
+    picks, seen = _golden_picks(rec, members, opts, seen_span)
+    out: dict[str, list[Any]] = {name: _take(rec[name], pick) for name, pick in picks.items()}
+    out.update((name, values.tolist()) for name, values in seen.items())
+    return out
+
+
+def _take(values: list, idx: np.ndarray) -> list:
+    """``values[i]`` for each i of ``idx``, None where i is -1."""
+    if not len(values):
+        return [None] * len(idx)
+    out = list(map(values.__getitem__, idx.tolist()))
+    for k in np.flatnonzero(idx < 0).tolist():
+        out[k] = None
+    return out
+
+
+def _golden_picks(rec: Records, members: Any, opts: IdentitySettings,
+                  seen_span: bool = False) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """:func:`golden_columns` as, per field, the record each person's value is taken from
+    (-1: none), and with ``seen_span`` first_seen_at and last_seen_at as arrays of values:
+    a run from scratch takes the values of 50,000 persons at a time as it writes them (at
+    1,000,000 records, 15 lists of 798,240 values were most of the RSS the person rows
+    added)."""
     n = len(rec["source"])
     if isinstance(members, _Clustered):
         sizes, flat = members.sizes, members.flat
@@ -793,7 +867,9 @@ def golden_columns(rec: Records, members: list[list[int]], opts: IdentitySetting
     seen, seen_values = _seen_rank(rec["seen_at"])
     source_codes, source_names = _codes_of(rec["source"])
     orders: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}
-    out = {}
+    index = np.int32 if n < 2**31 else np.int64
+    out: dict[str, np.ndarray] = {}
+    spans: dict[str, np.ndarray] = {}
     for name in _GOLDEN:
         priority = tuple(opts.priority(name))
         if priority not in orders:  # each record's place in the order of preference (last: best)
@@ -814,9 +890,10 @@ def golden_columns(rec: Records, members: list[list[int]], opts: IdentitySetting
         else:
             best = np.full(len(members), -1, dtype=np.int64)
             np.maximum.at(best, owner[given], position[flat[given]])
-        chosen = column[by_position[np.maximum(best, 0)]]
-        chosen[best < 0] = None
-        out[name] = chosen.tolist()
+        del column, values, given
+        chosen = by_position[np.maximum(best, 0)].astype(index)
+        chosen[best < 0] = -1
+        out[name] = chosen
     if seen_span:  # by rank; rank len(seen_values) (none of the records was seen) is None
         ranks = seen[flat]
         unseen = len(seen_values)
@@ -829,9 +906,9 @@ def golden_columns(rec: Records, members: list[list[int]], opts: IdentitySetting
             np.maximum.at(last, owner, ranks)
         by_rank = np.empty(unseen + 1, dtype=object)
         by_rank[:unseen] = seen_values
-        out["first_seen_at"] = by_rank[first].tolist()
-        out["last_seen_at"] = by_rank[np.where(last < 0, unseen, last)].tolist()
-    return out
+        spans["first_seen_at"] = by_rank[first]
+        spans["last_seen_at"] = by_rank[np.where(last < 0, unseen, last)]
+    return out, spans
 
 
 _SEEN = ("first_seen_at", "last_seen_at")
