@@ -150,6 +150,33 @@ class _Identifiers:
     def __iter__(self):
         return map(self.__getitem__, range(len(self.emails)))
 
+    def repeated(self) -> tuple[set[int], np.ndarray | None]:
+        """The hashes of the identifiers several records hold (a collision may add one that
+        a single record holds), and the records holding one of them (None: every record
+        may). Emails, phones and shop customer ids are hashed by column, without a list
+        per record (at 1,000,000 records, 1.5 s for the lists); click ids and custom
+        identifiers through the lists."""
+        n = len(self.emails)
+        if self.clicks or self.opts.identifiers:
+            hashes = np.fromiter(map(hash, chain.from_iterable(self)), dtype=np.int64)
+            distinct, counts = np.unique(hashes, return_counts=True)
+            return set(distinct[counts > 1].tolist()), None
+        columns = [("email", self.emails), ("phone", self.phones)]
+        if any(self.shop_ids):
+            columns.append(("shop_customer", [f"{source}/{shop_id}" if shop_id else None
+                                              for source, shop_id in zip(self.sources, self.shop_ids, strict=True)]))
+        given, hashes = [], []  # per kind: which records hold one, the hash of each record's (kind, value)
+        for kind, values in columns:
+            given.append(np.fromiter(map(bool, values), dtype=bool, count=n))
+            hashes.append(np.fromiter(map(hash, zip(repeat(kind), values)), dtype=np.int64, count=n))
+        distinct, counts = np.unique(np.concatenate([h[g] for g, h in zip(given, hashes, strict=True)]),
+                                     return_counts=True)
+        several = distinct[counts > 1]
+        visit = np.zeros(n, dtype=bool)
+        for g, h in zip(given, hashes, strict=True):
+            visit |= g & np.isin(h, several)
+        return set(several.tolist()), visit
+
     def __getitem__(self, i: int) -> list[tuple[str, str]]:
         found = []
         email = self.emails[i]
@@ -370,16 +397,13 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
     # an identifier of one record joins nothing: those of several are found by their hashes
     # first (a collision only lets an identifier of one record through, dropped below), so
     # no list is made for each of the million identifiers held once
-    hashes = np.fromiter(map(hash, chain.from_iterable(idents)), dtype=np.int64)
-    distinct, counts = np.unique(hashes, return_counts=True)
-    repeated = set(distinct[counts > 1].tolist())
-    del hashes, distinct, counts
+    repeated, visit = idents.repeated()
     holders: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for i, found in enumerate(idents):
-        for ident in found:
+    for i in range(n) if visit is None else np.flatnonzero(visit).tolist():
+        for ident in idents[i]:
             if hash(ident) in repeated:
                 holders[ident].append(i)
-    del repeated
+    del repeated, visit
     # an identifier of one record joins nothing: only those of several are kept
     holders = {ident: hs for ident, hs in holders.items() if len(hs) > 1}
     first = matching.fold_all(rec["first_name"])
@@ -881,16 +905,15 @@ def _golden_picks(rec: Records, members: Any, opts: IdentitySettings,
             by_position[position] = np.arange(n)
             orders[priority] = (position, by_position)
         position, by_position = orders[priority]
-        column = np.empty(n, dtype=object)
-        column[:] = rec[name]
-        values = column[flat]  # given: not None and not "" (compared by numpy, no Python step per record)
-        given = np.not_equal(values, None) & np.not_equal(values, "")
+        # given: not None and not "" (the values are text, dates or None, for which that is
+        # their truth: bool by a C loop (map), 5x faster than numpy comparing objects)
+        given = np.fromiter(map(bool, rec[name]), dtype=bool, count=n)[flat]
         if starts is not None:
             best = np.maximum.reduceat(np.where(given, position[flat], -1), starts)
         else:
             best = np.full(len(members), -1, dtype=np.int64)
             np.maximum.at(best, owner[given], position[flat[given]])
-        del column, values, given
+        del given
         chosen = by_position[np.maximum(best, 0)].astype(index)
         chosen[best < 0] = -1
         out[name] = chosen
@@ -920,7 +943,7 @@ def _seen_rank(seen: list[Any]) -> tuple[np.ndarray, list[Any]]:
     sorts as the times do, and as SQL's MIN and MAX compare them)."""
     distinct = sorted({x for x in seen if x is not None}, key=_utc)
     rank = {x: k for k, x in enumerate(distinct)}
-    ranks = np.fromiter((rank.get(x, -1) if x is not None else -1 for x in seen), dtype=np.int64, count=len(seen))
+    ranks = np.fromiter(map(rank.get, seen, repeat(-1)), dtype=np.int64, count=len(seen))  # (None: -1)
     return ranks, distinct
 
 
@@ -932,8 +955,8 @@ def _utc(value: Any) -> Any:
 
 def _codes_of(values: list[str]) -> tuple[np.ndarray, list[str]]:
     """Integer codes of a column with few distinct values, and the values."""
-    vocab: dict[str, int] = {}
-    codes = np.fromiter((vocab.setdefault(x, len(vocab)) for x in values), dtype=np.int64, count=len(values))
+    vocab = {x: k for k, x in enumerate(dict.fromkeys(values))}  # in order of first appearance
+    codes = np.fromiter(map(vocab.__getitem__, values), dtype=np.int64, count=len(values))
     return codes, list(vocab)
 
 
