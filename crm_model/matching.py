@@ -19,6 +19,7 @@ benchmarked on their own:
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import unicodedata
@@ -335,13 +336,16 @@ def _codes(cols: Columns) -> tuple[dict[str, np.ndarray], np.ndarray]:
         todo.reverse()
         while todo:
             name, vals = todo.pop()
-            # codes handed out per distinct value in order of first appearance, then looked
-            # up by a C loop (map): no Python step per record (at 1,000,000 records, 12
-            # columns: 3.7 s -> about 1 s)
-            for x in dict.fromkeys(vals):
-                vocab.setdefault(x, len(vocab))
-            codes[name] = np.fromiter(map(vocab.__getitem__, vals), dtype=_CODE, count=cols.n)
-            del vals
+            # codes handed out per distinct value in order of first appearance: first the
+            # column's own (a small dict, looked up by a C loop (map): no Python step per
+            # record), then each distinct value's in the vocabulary (a lookup per record in
+            # the vocabulary of a million words missed the CPU caches: at 1,000,000 records
+            # 0.6 s for a column of 22,000 birth dates; 3.4 s -> 1.6 s for the 12 columns)
+            own = dict(zip(dict.fromkeys(vals), itertools.count()))
+            local = np.fromiter(map(own.__getitem__, vals), dtype=_CODE, count=cols.n)
+            table = np.fromiter((vocab.setdefault(x, len(vocab)) for x in own), dtype=_CODE, count=len(own))
+            codes[name] = table[local]
+            del vals, own, local, table
         # the codes are 0, 1, 2, ... in the vocabulary's order
         words = np.fromiter(vocab, dtype=object, count=len(vocab))
         cols.codes, cols.words = codes, words
