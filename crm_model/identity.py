@@ -946,12 +946,14 @@ def _stored_keys(conn: Connection, keys: list[int]) -> list[tuple[int, int]]:
     records, 1% new: about 70,000 keys; 63,000 deltas after that run."""
     sql = "SELECT block_key, person_id FROM person_key WHERE block_key"
     rows = _rows_in(conn, sql, keys)
-    deltas = conn.exec_driver_sql("SELECT COUNT(*) FROM person_key WHERE block_key < 0").scalar_one()
-    if deltas > 4 * len(keys):
+    # the range read with a limit, not counted first (a count of 63,000 deltas: 0.05 s)
+    limit = 4 * len(keys)
+    deltas = conn.exec_driver_sql(f"{sql} < 0 LIMIT {limit + 1}").all()
+    if len(deltas) > limit:
         rows += _rows_in(conn, sql, [~k for k in keys])
     elif deltas:
         wanted = set(keys)
-        rows += [row for row in conn.exec_driver_sql(f"{sql} < 0").all() if ~row[0] in wanted]
+        rows += [row for row in deltas if ~row[0] in wanted]
     return rows
 
 

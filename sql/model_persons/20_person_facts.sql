@@ -24,7 +24,10 @@ FROM (SELECT d.person_id, CASE
         THEN 'prospect'
     ELSE 'lead'
 END AS stage FROM model_dirty d) s
-WHERE person.person_id = s.person_id AND person.lifecycle_stage IS DISTINCT FROM s.stage;
+-- the persons looked up from model_dirty: joined on s alone, SQLite scanned every person
+-- and looked each up in model_dirty (at 1,000,000 records, 10,000 new: 0.15 s -> 0.06 s)
+WHERE person.person_id IN (SELECT person_id FROM model_dirty)
+  AND person.person_id = s.person_id AND person.lifecycle_stage IS DISTINCT FROM s.stage;
 
 -- First and last time any source saw the person, both from one pass over its rows
 -- (at 800,000 persons on SQLite 3.8 s -> 2.7 s).
