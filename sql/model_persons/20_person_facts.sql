@@ -29,10 +29,16 @@ END AS stage FROM model_dirty d) s
 WHERE person.person_id IN (SELECT person_id FROM model_dirty)
   AND person.person_id = s.person_id AND person.lifecycle_stage IS DISTINCT FROM s.stage;
 
--- First and last time any source saw the person, both from one pass over its rows
--- (at 800,000 persons on SQLite 3.8 s -> 2.7 s).
+-- First and last time any source saw the person, both from one pass over its rows. The
+-- golden record written in this run carries its records' first and last seen_at
+-- (identity.py, _write_persons), and a person the run did not rewrite is listed here only
+-- because sql/model gave it a lead, touchpoint, order, case, contract, feedback or email:
+-- so only persons with a touchpoint or an order are recomputed (at 1,000,000 records, 1%
+-- new, on SQLite: 0.05 s -> 0.01 s for the 10,000 persons).
 UPDATE person SET (first_seen_at, last_seen_at) = (SELECT MIN(t), MAX(t) FROM (
         SELECT occurred_at AS t FROM touchpoint WHERE person_id = person.person_id
         UNION ALL SELECT ordered_at FROM customer_order WHERE person_id = person.person_id
         UNION ALL SELECT seen_at FROM source_person WHERE person_id = person.person_id) seen)
-WHERE person_id IN (SELECT person_id FROM model_dirty);
+WHERE person_id IN (SELECT person_id FROM model_dirty)
+  AND (EXISTS (SELECT 1 FROM touchpoint t WHERE t.person_id = person.person_id)
+       OR EXISTS (SELECT 1 FROM customer_order o WHERE o.person_id = person.person_id));

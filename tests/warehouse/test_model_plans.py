@@ -44,7 +44,7 @@ def _fill(conn, n: int) -> None:
         f"'https://x.example/?gclid=' || g {series}",
         "INSERT INTO customer_order (source, external_id, person_ref, person_id, status, ordered_at) "
         f"SELECT 'crm', 'o' || g, 'r' || g, CASE WHEN g %% 2 = 0 THEN g END, 'paid', now() {series}",
-        f"INSERT INTO model_dirty (person_id) SELECT g {series}",
+        f"INSERT INTO model_dirty (person_id, redo) SELECT g, true {series}",
         f"INSERT INTO model_refs (source, external_id, person_id) SELECT 'crm', 'r' || g, g {series}",
         "INSERT INTO model_identity (seq, kind, value, source, person_id) "
         f"SELECT g, 'email', g || '@y.example', 'crm', g {series}",
