@@ -39,6 +39,8 @@ UPDATE person SET (first_seen_at, last_seen_at) = (SELECT MIN(t), MAX(t) FROM (
         SELECT occurred_at AS t FROM touchpoint WHERE person_id = person.person_id
         UNION ALL SELECT ordered_at FROM customer_order WHERE person_id = person.person_id
         UNION ALL SELECT seen_at FROM source_person WHERE person_id = person.person_id) seen)
-WHERE person_id IN (SELECT person_id FROM model_dirty)
-  AND (EXISTS (SELECT 1 FROM touchpoint t WHERE t.person_id = person.person_id)
-       OR EXISTS (SELECT 1 FROM customer_order o WHERE o.person_id = person.person_id));
+-- (asked of model_dirty's rows: asked of every person's row, PostgreSQL checked all
+-- 800,000 persons' touchpoints and orders, 0.6 s)
+WHERE person_id IN (SELECT d.person_id FROM model_dirty d
+                    WHERE EXISTS (SELECT 1 FROM touchpoint t WHERE t.person_id = d.person_id)
+                       OR EXISTS (SELECT 1 FROM customer_order o WHERE o.person_id = d.person_id));

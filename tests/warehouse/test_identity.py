@@ -556,6 +556,38 @@ def test_runs_from_scratch_and_incremental_runs_give_the_person_facts_the_per_pe
     assert incremental == _facts_per_person(warehouse, facts)
 
 
+def test_touch_facts_follow_the_dated_touchpoints_of_the_run_s_persons(warehouse):
+    """sql/model_persons' touch facts: set from a person's dated touchpoints, cleared once
+    none is left, and only for persons of the run (model_dirty)."""
+    from crm_model import identity
+    from crm_model.identity_settings import IdentitySettings
+
+    day = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    with warehouse.begin() as conn:
+        conn.execute(text("INSERT INTO source_person (source, external_id, email, model_pending) "
+                          "VALUES ('crm', :x, :e, true)"), [{"x": f"r{k}", "e": f"p{k}@x.example"} for k in range(3)])
+        conn.execute(text("INSERT INTO touchpoint (source, external_id, person_ref, occurred_at, channel, "
+                          "utm_source, campaign_id) VALUES ('crm', :e, :r, :t, 'ad_click', :u, :c)"),
+                     [{"e": f"t{k}{n}", "r": f"r{k}", "t": day + dt.timedelta(days=n), "u": f"src{n}", "c": f"c{n}"}
+                      for k in range(3) for n in range(2)])
+        identity.resolve(conn, IdentitySettings())
+    touch = ("first_touch_source", "first_touch_campaign", "last_touch_source", "last_touch_campaign")
+    facts = {r["person_id"]: tuple(r[f] for f in touch) for r in rows(warehouse, "person")}
+    assert set(facts.values()) == {("src0", "c0", "src1", "c1")} and len(facts) == 3
+    first, second, third = sorted(facts)
+    with warehouse.begin() as conn:  # the first and second lose their dates; only the first is in the run
+        conn.execute(text("UPDATE touchpoint SET occurred_at = NULL WHERE person_id IN (:a, :b)"),
+                     {"a": first, "b": second})
+        conn.execute(text("UPDATE touchpoint SET occurred_at = :t WHERE person_id = :c AND external_id LIKE '%0'"),
+                     {"t": day + dt.timedelta(days=5), "c": third})
+        identity._prepare_scratch(conn)
+        conn.execute(text("INSERT INTO model_dirty (person_id) VALUES (:a), (:c)"), {"a": first, "c": third})
+        identity.run_sql(conn, "model_persons")
+    facts = {r["person_id"]: tuple(r[f] for f in touch) for r in rows(warehouse, "person")}
+    assert facts == {first: (None, None, None, None), second: ("src0", "c0", "src1", "c1"),
+                     third: ("src1", "c1", "src0", "c0")}
+
+
 def _facts_per_person(warehouse, facts: tuple[str, ...]) -> list[dict]:
     """Every person's facts again, by sql/model_persons (a subquery per person) and first
     and last seen from all their rows."""
