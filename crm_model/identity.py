@@ -280,8 +280,11 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
     rules = _rules(conn, opts)
     rules_changed = _config_rules_changed(conn, opts)
     pending_filter = or_(sp.c.model_pending.is_(True), sp.c.person_id.is_(None))
-    nothing_new = not full and not rules_changed and conn.execute(
-        select(sp.c.external_id).where(pending_filter).limit(1)).first() is None
+    # records waiting, counted through the two indexes; not a LIMIT 1 look-up, which
+    # PostgreSQL answers by scanning source_person from its start (new records are at its
+    # end: 0.17 s at 1,000,000 records, and the whole table when nothing is new)
+    waiting = None if full or rules_changed else pending_count(conn)
+    nothing_new = waiting == 0
     _prepare_scratch(conn)
     if nothing_new:
         _link_records(conn)
@@ -300,7 +303,7 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
     # the data doubled since it was trained, or no blocking keys stored with it).
     stored = _stored_model(conn, opts, total)
     full = (full or rules_changed or (stored is None and opts.probabilistic) or total <= opts.full_run_below
-            or 2 * pending_count(conn) >= total)
+            or 2 * waiting >= total)
     holding: dict[int, int] = {}  # incremental runs: persons per name pair of a pending record
     held: set[tuple[int, int]] = set()  # incremental runs: (key, person) rows stored for the pending records' keys
     if full:
