@@ -16,9 +16,17 @@ UPDATE person SET
     last_touch_campaign = (SELECT t.campaign_id FROM touchpoint t
         WHERE t.person_id = person.person_id AND t.occurred_at IS NOT NULL
         ORDER BY t.occurred_at DESC, t.source DESC, t.external_id DESC LIMIT 1)
-WHERE person_id IN (SELECT person_id FROM model_dirty)
-  -- a person with no dated touchpoint and no touch facts keeps its NULLs: not rewritten
-  -- (most persons of a run from scratch; each rewrite of every person cost 0.6 s at 200,000)
-  AND (EXISTS (SELECT 1 FROM touchpoint t WHERE t.person_id = person.person_id AND t.occurred_at IS NOT NULL)
-       OR first_touch_source IS NOT NULL OR first_touch_campaign IS NOT NULL
-       OR last_touch_source IS NOT NULL OR last_touch_campaign IS NOT NULL);
+-- only persons of this run with a dated touchpoint (most persons of a run from scratch
+-- have none: each rewrite of every person cost 0.6 s at 200,000), asked of model_dirty's
+-- rows: asked of every person's row, PostgreSQL checked all 800,000 persons' touchpoints
+-- (at 1,000,000 records, 1% new: 0.38 s)
+WHERE person_id IN (SELECT d.person_id FROM model_dirty d WHERE EXISTS (
+    SELECT 1 FROM touchpoint t WHERE t.person_id = d.person_id AND t.occurred_at IS NOT NULL));
+
+-- A person of this run with no dated touchpoint left keeps no touch facts.
+UPDATE person SET first_touch_source = NULL, first_touch_campaign = NULL,
+    last_touch_source = NULL, last_touch_campaign = NULL
+WHERE person_id IN (SELECT d.person_id FROM model_dirty d)
+  AND (first_touch_source IS NOT NULL OR first_touch_campaign IS NOT NULL
+       OR last_touch_source IS NOT NULL OR last_touch_campaign IS NOT NULL)
+  AND NOT EXISTS (SELECT 1 FROM touchpoint t WHERE t.person_id = person.person_id AND t.occurred_at IS NOT NULL);

@@ -500,8 +500,8 @@ def test_an_incremental_run_keeps_the_identity_rows_a_run_from_scratch_gives(war
     assert {(r["kind"], r["value"], r["source"], r["person_id"]) for r in rows(warehouse, "identity")} == incremental
 
 
-def test_a_run_from_scratch_gives_the_person_facts_the_per_person_sql_gives(warehouse):
-    """A run from scratch writes first/last seen with the golden records and runs the
+def test_runs_from_scratch_and_incremental_runs_give_the_person_facts_the_per_person_sql_gives(warehouse):
+    """Runs write first/last seen with the golden records; a run from scratch runs the
     set-wise sql/model_persons_all: its lifecycle stages and first/last seen equal those of
     sql/model_persons run for every person (orders of every status, touchpoints of every
     channel, records' own stages, seen_at and dates missing here and there)."""
@@ -534,15 +534,78 @@ def test_a_run_from_scratch_gives_the_person_facts_the_per_person_sql_gives(ware
              "last_touch_source")
     set_wise = [{f: r[f] for f in facts} for r in rows(warehouse, "person")]
     assert {r["lifecycle_stage"] for r in set_wise} == {"lead", "prospect", "customer"}
-    with warehouse.begin() as conn:  # every person again, by sql/model_persons (a subquery per person)
+    per_person = _facts_per_person(warehouse, facts)
+    assert set_wise == per_person
+    seen = {r["person_id"]: r["first_seen_at"] for r in per_person}
+    assert sum(t is None for t in seen.values()) >= 1 and len({t for t in seen.values()}) > 40
+
+    # an incremental run (records seen again, new records, new touchpoints) writes the
+    # facts the per-person SQL gives for every person
+    with warehouse.begin() as conn:
+        conn.execute(text("UPDATE source_person SET seen_at = :t, model_pending = true WHERE external_id = :x"),
+                     [{"t": day + dt.timedelta(days=200 + k), "x": f"r{k}"} for k in range(5, 400, 37)])
+    bench._insert(url, bench.generate(440, seed=13)[0][400:], 400, "crm")
+    with warehouse.begin() as conn:
+        conn.execute(text("INSERT INTO touchpoint (source, external_id, person_ref, occurred_at, channel) "
+                          "VALUES ('crm', :e, :r, :t, 'ad_click')"),
+                     [{"e": f"t-new{k}", "r": f"r{k}", "t": day - dt.timedelta(days=400)} for k in (401, 7)])
+    with warehouse.begin() as conn:
+        assert 40 <= identity.resolve(conn, IdentitySettings(full_run_below=0)).looked_at < 400
+    incremental = [{f: r[f] for f in facts} for r in rows(warehouse, "person")]
+    assert incremental != set_wise
+    assert incremental == _facts_per_person(warehouse, facts)
+
+
+def test_touch_facts_follow_the_dated_touchpoints_of_the_run_s_persons(warehouse):
+    """sql/model_persons' touch facts: set from a person's dated touchpoints, cleared once
+    none is left, and only for persons of the run (model_dirty)."""
+    from crm_model import identity
+    from crm_model.identity_settings import IdentitySettings
+
+    day = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    with warehouse.begin() as conn:
+        conn.execute(text("INSERT INTO source_person (source, external_id, email, model_pending) "
+                          "VALUES ('crm', :x, :e, true)"), [{"x": f"r{k}", "e": f"p{k}@x.example"} for k in range(3)])
+        conn.execute(text("INSERT INTO touchpoint (source, external_id, person_ref, occurred_at, channel, "
+                          "utm_source, campaign_id) VALUES ('crm', :e, :r, :t, 'ad_click', :u, :c)"),
+                     [{"e": f"t{k}{n}", "r": f"r{k}", "t": day + dt.timedelta(days=n), "u": f"src{n}", "c": f"c{n}"}
+                      for k in range(3) for n in range(2)])
+        identity.resolve(conn, IdentitySettings())
+    touch = ("first_touch_source", "first_touch_campaign", "last_touch_source", "last_touch_campaign")
+    facts = {r["person_id"]: tuple(r[f] for f in touch) for r in rows(warehouse, "person")}
+    assert set(facts.values()) == {("src0", "c0", "src1", "c1")} and len(facts) == 3
+    first, second, third = sorted(facts)
+    with warehouse.begin() as conn:  # the first and second lose their dates; only the first is in the run
+        conn.execute(text("UPDATE touchpoint SET occurred_at = NULL WHERE person_id IN (:a, :b)"),
+                     {"a": first, "b": second})
+        conn.execute(text("UPDATE touchpoint SET occurred_at = :t WHERE person_id = :c AND external_id LIKE '%0'"),
+                     {"t": day + dt.timedelta(days=5), "c": third})
+        identity._prepare_scratch(conn)
+        conn.execute(text("INSERT INTO model_dirty (person_id) VALUES (:a), (:c)"), {"a": first, "c": third})
+        identity.run_sql(conn, "model_persons")
+    facts = {r["person_id"]: tuple(r[f] for f in touch) for r in rows(warehouse, "person")}
+    assert facts == {first: (None, None, None, None), second: ("src0", "c0", "src1", "c1"),
+                     third: ("src1", "c1", "src0", "c0")}
+
+
+def _facts_per_person(warehouse, facts: tuple[str, ...]) -> list[dict]:
+    """Every person's facts again, by sql/model_persons (a subquery per person) and first
+    and last seen from all their rows."""
+    from crm_model import identity
+
+    with warehouse.begin() as conn:
         conn.exec_driver_sql("UPDATE person SET lifecycle_stage = 'lead', first_seen_at = NULL, last_seen_at = NULL")
         identity._prepare_scratch(conn)
         conn.exec_driver_sql("INSERT INTO model_dirty (person_id) SELECT person_id FROM person")
         identity.run_sql(conn, "model_persons")
-    per_person = [{f: r[f] for f in facts} for r in rows(warehouse, "person")]
-    assert set_wise == per_person
-    seen = {r["person_id"]: r["first_seen_at"] for r in per_person}
-    assert sum(t is None for t in seen.values()) >= 1 and len({t for t in seen.values()}) > 40
+        # sql/model_persons recomputes first/last seen only where a touchpoint or an order
+        # adds to the records' (which the golden record carries): here for every person
+        conn.exec_driver_sql(
+            "UPDATE person SET (first_seen_at, last_seen_at) = (SELECT MIN(t), MAX(t) FROM ("
+            "SELECT occurred_at AS t FROM touchpoint WHERE person_id = person.person_id "
+            "UNION ALL SELECT ordered_at FROM customer_order WHERE person_id = person.person_id "
+            "UNION ALL SELECT seen_at FROM source_person WHERE person_id = person.person_id) seen)")
+    return [{f: r[f] for f in facts} for r in rows(warehouse, "person")]
 
 
 def test_person_key_by_person_finds_both_forms_of_a_key_through_an_index(warehouse):
