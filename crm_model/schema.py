@@ -323,8 +323,8 @@ class Lead(SourceRecord, PersonLinked, Utm, Attributed, Base):
 
     form = col(String(255), "Form name or id the lead came through.")
     submitted_at = col(UtcDateTime, "When the lead was submitted.", index=True)
-    gclid = col(String(255), "Google Ads click id.")
-    fbclid = col(String(255), "Meta click id.")
+    gclid = col(String(255), "Google Ads click id.", index=True)
+    fbclid = col(String(255), "Meta click id.", index=True)
     landing_page = col(Text, "Page the form was filled on.")
     referrer = col(Text, "HTTP referrer of the visit.")
     note = col(Text, "Free-text note (e.g. from a rep).")

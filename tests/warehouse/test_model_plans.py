@@ -25,8 +25,9 @@ TABLES = ("source_person", "person", "identity", "lead", "touchpoint", "customer
 
 
 def _fill(conn, n: int) -> None:
-    """n persons with a record, a lead, a touchpoint and an order each; every one listed
-    in the run's scratch tables, as after a run from scratch."""
+    """n persons with a record, a lead (with a click id), a touchpoint, an ad click with
+    that click id and an order each; every one listed in the run's scratch tables, as
+    after a run from scratch."""
     conn.exec_driver_sql(f"TRUNCATE {', '.join(TABLES)}")
     _prepare_scratch(conn)
     conn.exec_driver_sql(MODEL_IDENTITY_DDL)
@@ -37,7 +38,11 @@ def _fill(conn, n: int) -> None:
         "INSERT INTO source_person (source, external_id, person_id, lifecycle_stage, seen_at) "
         f"SELECT 'crm', 'r' || g, g, 'lead', now() {series}",
         f"INSERT INTO identity (kind, value, source, person_id) SELECT 'email', g || '@x.example', 'crm', g {series}",
-        f"INSERT INTO lead (source, external_id, person_ref) SELECT 'crm', 'l' || g, 'r' || g {series}",
+        "INSERT INTO lead (source, external_id, person_ref, person_id, gclid) "
+        f"SELECT 'crm', 'l' || g, 'r' || g, CASE WHEN g %% 2 = 0 THEN g END, 'g' || g {series}",
+        # ad clicks that name no record, only the click id a lead carries
+        "INSERT INTO touchpoint (source, external_id, click_id, channel, occurred_at) "
+        f"SELECT 'ads', 'c' || g, 'g' || g, 'ad_click', now() {series}",
         # half the touchpoints and orders linked to their person already, half not yet
         "INSERT INTO touchpoint (source, external_id, person_ref, person_id, channel, occurred_at, url) "
         "SELECT 'crm', 't' || g, 'r' || g, CASE WHEN g %% 2 = 0 THEN g END, 'ad_click', now(), "
