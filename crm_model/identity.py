@@ -32,15 +32,17 @@ recomputes lifecycle, first/last touch and first/last seen of those persons only
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import datetime as dt
 import gc
 import hashlib
 import json
 import sqlite3
+from array import array
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
-from itertools import chain, islice
+from itertools import chain, islice, repeat
 from typing import Any
 
 import numpy as np
@@ -72,7 +74,7 @@ class _UnionFind:
     of a never rule in one set is refused."""
 
     def __init__(self, n: int):
-        self.parent = list(range(n))
+        self.parent = array("q", range(n))  # no int object per record (a million: 28 MB)
         self.tags: dict[int, set[tuple[int, int]]] = {}
 
     def find(self, i: int) -> int:
@@ -125,25 +127,74 @@ _CONTACT_KINDS = {"email", "phone", "click_id", "shop_customer"}
 def _identifier_lists(rec: Records, opts: IdentitySettings, clicks: dict[tuple[str, str], list[str]],
                       answers: dict[tuple[str, str], dict] | None = None) -> list[list[tuple[str, str]]]:
     """(kind, value) identifiers of each record of ``rec``."""
-    sources, external_ids, phones, shop_ids = rec["source"], rec["external_id"], rec["phone"], rec["shop_customer_id"]
-    emails = _normalised_emails(rec["email"], opts.email_provider_rules)
-    attributes = rec.get("attributes")
-    out = []
-    for i, email in enumerate(emails):
+    return list(_Identifiers(rec, opts, clicks, answers))
+
+
+class _Identifiers:
+    """(kind, value) identifiers of each record of ``rec``, worked out when asked for
+    (``ids[i]``, or in record order by iterating) instead of kept: a run from scratch
+    reads them twice (the holders, the identity rows), and at 1,000,000 records a list
+    per record of tuples held 165 MB from the read to the identity rows, the run's peak."""
+
+    def __init__(self, rec: Records, opts: IdentitySettings, clicks: dict[tuple[str, str], list[str]],
+                 answers: dict[tuple[str, str], dict] | None = None):
+        self.sources, self.external_ids = rec["source"], rec["external_id"]
+        self.phones, self.shop_ids = rec["phone"], rec["shop_customer_id"]
+        self.emails = _normalised_emails(rec["email"], opts.email_provider_rules)
+        self.attributes = rec.get("attributes")
+        self.opts, self.clicks, self.answers = opts, clicks, answers
+
+    def __len__(self) -> int:
+        return len(self.emails)
+
+    def __iter__(self):
+        return map(self.__getitem__, range(len(self.emails)))
+
+    def repeated(self) -> tuple[set[int], np.ndarray | None]:
+        """The hashes of the identifiers several records hold (a collision may add one that
+        a single record holds), and the records holding one of them (None: every record
+        may). Emails, phones and shop customer ids are hashed by column, without a list
+        per record (at 1,000,000 records, 1.5 s for the lists); click ids and custom
+        identifiers through the lists."""
+        n = len(self.emails)
+        if self.clicks or self.opts.identifiers:
+            hashes = np.fromiter(map(hash, chain.from_iterable(self)), dtype=np.int64)
+            distinct, counts = np.unique(hashes, return_counts=True)
+            return set(distinct[counts > 1].tolist()), None
+        columns = [("email", self.emails), ("phone", self.phones)]
+        if any(self.shop_ids):
+            columns.append(("shop_customer", [f"{source}/{shop_id}" if shop_id else None
+                                              for source, shop_id in zip(self.sources, self.shop_ids, strict=True)]))
+        given, hashes = [], []  # per kind: which records hold one, the hash of each record's (kind, value)
+        for kind, values in columns:
+            given.append(np.fromiter(map(bool, values), dtype=bool, count=n))
+            hashes.append(np.fromiter(map(hash, zip(repeat(kind), values)), dtype=np.int64, count=n))
+        distinct, counts = np.unique(np.concatenate([h[g] for g, h in zip(given, hashes, strict=True)]),
+                                     return_counts=True)
+        several = distinct[counts > 1]
+        visit = np.zeros(n, dtype=bool)
+        for g, h in zip(given, hashes, strict=True):
+            visit |= g & np.isin(h, several)
+        return set(several.tolist()), visit
+
+    def __getitem__(self, i: int) -> list[tuple[str, str]]:
         found = []
+        email = self.emails[i]
         if email:
             found.append(("email", email))
-        if phones[i]:
-            found.append(("phone", phones[i]))
-        if shop_ids[i]:  # shop ids are only unique inside their shop
-            found.append(("shop_customer", f"{sources[i]}/{shop_ids[i]}"))
-        if clicks:
-            for click in clicks.get((sources[i], external_ids[i]), ()):
+        phone = self.phones[i]
+        if phone:
+            found.append(("phone", phone))
+        shop_id = self.shop_ids[i]
+        if shop_id:  # shop ids are only unique inside their shop
+            found.append(("shop_customer", f"{self.sources[i]}/{shop_id}"))
+        if self.clicks:
+            for click in self.clicks.get((self.sources[i], self.external_ids[i]), ()):
                 found.append(("click_id", click))
-        if opts.identifiers:
-            found.extend(_custom_identifiers(sources[i], external_ids[i], _attributes(attributes[i]), opts, answers))
-        out.append(found)
-    return out
+        if self.opts.identifiers:
+            found.extend(_custom_identifiers(self.sources[i], self.external_ids[i], _attributes(self.attributes[i]),
+                                             self.opts, self.answers))
+        return found
 
 
 def _normalised_emails(emails: list[str | None], provider_rules: bool) -> list[str | None]:
@@ -242,8 +293,8 @@ def ref_of(text_ref: str) -> str:
 _COLUMNS = ("source", "external_id", "person_id", "model_pending", *GOLDEN_FIELDS,
             "shop_customer_id", "seen_at")
 # Columns whose values repeat across records: one string object per distinct value.
-_SHARED_VALUES = {"source", "first_name", "last_name", "company", "job_title", "city", "region", "country",
-                  "birth_date", "seen_at"}
+_SHARED_VALUES = {"source", "first_name", "last_name", "company", "job_title", "street", "postal_code", "city",
+                  "region", "country", "birth_date", "seen_at"}
 
 # source_person rows as columns: column name -> one value per record, as the database
 # driver returns it (no SQLAlchemy row or type processing: a million Row objects took
@@ -253,8 +304,25 @@ Records = dict[str, list]
 
 def resolve(conn: Connection, opts: IdentitySettings | None = None, *, full: bool = False) -> ModelResult:
     """Assign ``source_person.person_id``; maintain ``person``, ``identity`` and ``person_merge``."""
+    _large_blocks_mapped()
     with _without_cyclic_gc():
         return _resolve(conn, opts or IdentitySettings(), full)
+
+
+def _large_blocks_mapped() -> None:
+    """glibc: each allocation of 128 KB or more mapped on its own, so that freeing it gives
+    the memory back to the system. By default glibc raises that threshold to the size of
+    each such block freed (up to 32 MB); past the first freed column of a million records,
+    blocks of a few MB (numpy arrays, lists of a million items) came from the heap, and
+    once freed stayed in the process: at 1,000,000 records from scratch the peak RSS
+    1.09 -> 1.02 GB, and 1.06 -> 0.83 GB while the rows are written. A no-op elsewhere."""
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
+_M_MMAP_THRESHOLD = -3  # glibc's malloc.h
 
 
 @contextlib.contextmanager
@@ -327,17 +395,23 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
             members_of[pid].append(i)
 
     # ---- deterministic identifiers
-    idents = _identifier_lists(rec, opts, clicks, answers)
+    idents = _Identifiers(rec, opts, clicks, answers)  # worked out again for the identity rows, not kept
     del clicks, answers
+    # an identifier of one record joins nothing: those of several are found by their hashes
+    # first (a collision only lets an identifier of one record through, dropped below), so
+    # no list is made for each of the million identifiers held once
+    repeated, visit = idents.repeated()
     holders: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for i, found in enumerate(idents):
-        for ident in found:
-            holders[ident].append(i)
+    for i in range(n) if visit is None else np.flatnonzero(visit).tolist():
+        for ident in idents[i]:
+            if hash(ident) in repeated:
+                holders[ident].append(i)
+    del repeated, visit
     # an identifier of one record joins nothing: only those of several are kept
     holders = {ident: hs for ident, hs in holders.items() if len(hs) > 1}
     first = matching.fold_all(rec["first_name"])
     last = matching.fold_all(rec["last_name"])
-    names = [matching.name_key(f, la) for f, la in zip(first, last, strict=True)]
+    names = _NameKeys(first, last)  # who each record names, worked out when asked: not a string per record
 
     # ---- probabilistic candidates; a shared email or phone is no evidence there either
     shared = set()
@@ -358,16 +432,17 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
                 blank = columns.values[field]
                 for i in sorted({i for ident in shared if ident[0] == kind for i in holders[ident]}):
                     blank[i] = ""
+    if columns is not None:  # blocked and compared from here on by their integer codes: the lists
+        # of strings go before the pairs are made (at 1,000,000 records 13 lists of 8 MB)
+        if columns.keys is None:
+            columns.keys = matching.blocking_keys(columns)  # (which codes the values)
+        columns.values.clear()
+        columns.first_canon = []
     scored = None  # full runs: the candidate pairs and their levels, computed once
     if columns is not None and full:
         all_pairs = matching.candidate_pairs(columns)
         scored = (all_pairs, matching.compare(columns, all_pairs))
         del all_pairs
-    if columns is not None:  # compared from here on by their integer codes: the strings go
-        if columns.keys is None:
-            columns.keys = matching.blocking_keys(columns)
-        columns.values.clear()
-        columns.first_canon = []
     if columns is None:
         model = None
     elif full:
@@ -404,6 +479,7 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
 
     # ---- edges among the affected records, in a fixed order
     edges: list[tuple[int, float, int, int, str, Any]] = []  # (rank, -score, i, j, evidence, fields)
+    ranked: Any = ()  # the accepted probabilistic pairs as such edges (see _ranked_pairs)
     for rule in rules:
         if rule.kind == "must":
             sides = [i for i in _expand(rule.left + rule.right, rec, index, opts) if affected[i]]
@@ -443,14 +519,15 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
             hit_common = common[hit]
             del weight, prob, common
             scored = pairs = levels = None
-            for k in range(len(hit)):
-                i, j = int(hit_pairs[k, 0]), int(hit_pairs[k, 1])
-                edges.append((2, -float(hit_prob[k]), i, j, f"probabilistic match (weight {hit_weight[k]:.1f})",
-                              matching.evidence(columns, weights, hit_levels, k, hit_common, shared=same_level)))
+            # the accepted pairs come after the other edges, by descending score, then
+            # record keys: in that order from numpy, made as the union-find takes them; an
+            # accepted pair's evidence (its text and its fields' levels and weights) is made
+            # only for the joins, as their person_merge rows are written: the edge keeps its index
+            ranked = _ranked_pairs(hit_pairs, hit_prob)
     edges.sort(key=lambda e: (e[0], e[1], e[2], e[3]))
     if columns is not None:  # past scoring only the blocking keys are read (written last): the
         # values' codes and words go (at 1,000,000 records 13 code arrays of 8 MB, and the words)
-        columns.codes = columns.words = None
+        columns.codes = columns.words = columns.hashes = None
         columns.initial, columns.short = {}, {}
 
     uf = _UnionFind(n)
@@ -461,7 +538,7 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
                     uf.tags.setdefault(uf.find(i), set()).add((rule.rule_id, side))
     joins: list[tuple[int, int, str, float, Any]] = []  # (record that joined, other, ...)
     size = defaultdict(lambda: 1)
-    for _, neg, i, j, why, fields in edges:
+    for _, neg, i, j, why, fields in chain(edges, ranked):
         ri, rj = uf.find(i), uf.find(j)
         if ri == rj:
             continue
@@ -472,78 +549,122 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
             size[uf.find(i)] = grown
             joins.append((joiner, other, why, -neg, fields))
 
-    del edges, scored, size  # every pair and its levels: not needed past here
+    del edges, ranked, scored, size  # every pair and its levels: not needed past here
     pairs = levels = None
 
     # ---- person ids: each cluster keeps the id most of its records had
-    clusters: dict[int, list[int]] = defaultdict(list)
-    for i in chosen.tolist():
-        clusters[uf.find(i)].append(i)
-    taken: set[int] = set()
-    new_pid: dict[int, int] = {}
-    need_new: list[int] = []
-    for root in sorted(clusters):
-        had = [old_pid[i] for i in clusters[root] if old_pid[i] is not None]
-        if not had:  # no record had a person (every cluster of a first run): no Counter to build
-            need_new.append(root)
-            continue
-        ids = Counter(had)
-        for pid, _ in sorted(ids.items(), key=lambda kv: (-kv[1], kv[0])):
-            if pid not in taken:
-                taken.add(pid)
-                new_pid[root] = pid
-                break
-        else:
-            need_new.append(root)
-    del taken
-    created = set()
-    for root, pid in zip(need_new, _new_persons(conn, len(need_new)), strict=True):
-        new_pid[root] = pid
-        created.add(pid)
-    result.created = len(need_new)
-    old_ids = {old_pid[i] for i in chosen.tolist() if old_pid[i] is not None}
-    retired = sorted(old_ids - set(new_pid.values()))
-    result.merged = len(retired)
+    if full:  # every record, every cluster: as numpy arrays (see _Clustered)
+        clustered = _Clustered(uf, n)
+        uf = None
+        old = np.fromiter((-1 if p is None else p for p in old_pid), dtype=np.int64, count=n)
+        had_any = np.bincount(clustered.cluster[old >= 0], minlength=len(clustered)) > 0
+        pid_of = np.zeros(len(clustered), dtype=np.int64)  # person id of each cluster
+        fresh = ~had_any
+        taken: set[int] = set()
+        for k in np.flatnonzero(had_any).tolist():  # in cluster order: the order of their roots
+            had = [old_pid[i] for i in clustered.members(k) if old_pid[i] is not None]
+            for pid, _ in sorted(Counter(had).items(), key=lambda kv: (-kv[1], kv[0])):
+                if pid not in taken:
+                    taken.add(pid)
+                    pid_of[k] = pid
+                    break
+            else:
+                fresh[k] = True
+        del taken, had_any
+        new_ids = _new_persons(conn, int(fresh.sum()))
+        pid_of[fresh] = new_ids
+        # the new persons' ids (a run of ids on SQLite: a range, not a set of 800,000 ints)
+        contiguous = bool(new_ids) and bool((np.diff(np.asarray(new_ids, dtype=np.int64)) == 1).all())
+        created = range(new_ids[0], new_ids[-1] + 1) if contiguous else set(new_ids)
+        result.created = len(new_ids)
+        del new_ids, fresh
+        retired = sorted(set(old[old >= 0].tolist()) - set(pid_of.tolist()))
+        del old
+        person_of = pid_of[clustered.cluster]  # person id of each record
+        result.merged = len(retired)
+        now = dt.datetime.now(UTC)
+        clusters = new_pid = touched_roots = changed = None
+        result.persons = len(clustered)
+    else:
+        clusters: dict[int, list[int]] = defaultdict(list)
+        for i in chosen.tolist():
+            clusters[uf.find(i)].append(i)
+        taken = set()
+        new_pid: dict[int, int] = {}
+        need_new: list[int] = []
+        for root in sorted(clusters):
+            had = [old_pid[i] for i in clusters[root] if old_pid[i] is not None]
+            if not had:  # no record had a person (every cluster of a first run): no Counter to build
+                need_new.append(root)
+                continue
+            ids = Counter(had)
+            for pid, _ in sorted(ids.items(), key=lambda kv: (-kv[1], kv[0])):
+                if pid not in taken:
+                    taken.add(pid)
+                    new_pid[root] = pid
+                    break
+            else:
+                need_new.append(root)
+        del taken
+        created = set()
+        for root, pid in zip(need_new, _new_persons(conn, len(need_new)), strict=True):
+            new_pid[root] = pid
+            created.add(pid)
+        result.created = len(need_new)
+        old_ids = {old_pid[i] for i in chosen.tolist() if old_pid[i] is not None}
+        retired = sorted(old_ids - set(new_pid.values()))
+        result.merged = len(retired)
 
-    now = dt.datetime.now(UTC)
-    is_pending = pending.tolist()  # Python bools: no numpy scalar per record in the loops below
-    touched_roots = [root for root, members in clusters.items()
-                     if any(is_pending[i] or old_pid[i] != new_pid[root] for i in members)]
-    # the records that are new, changed or change person, in record order, with their person
-    # (a run from scratch: every record, taken from the clusters as they are written, not
-    # listed: a million tuples at the run's peak RSS)
-    changed = None if full else sorted((i, new_pid[root]) for root in touched_roots for i in clusters[root]
-                                       if is_pending[i] or old_pid[i] != new_pid[root])
-    del is_pending
+        now = dt.datetime.now(UTC)
+        is_pending = pending.tolist()  # Python bools: no numpy scalar per record in the loops below
+        touched_roots = [root for root, members in clusters.items()
+                         if any(is_pending[i] or old_pid[i] != new_pid[root] for i in members)]
+        # the records that are new, changed or change person, in record order, with their person
+        # (a run from scratch: every record, taken from the clusters as they are written, not
+        # listed: a million tuples at the run's peak RSS)
+        changed = None if full else sorted((i, new_pid[root]) for root in touched_roots for i in clusters[root]
+                                           if is_pending[i] or old_pid[i] != new_pid[root])
+        del is_pending
+        result.persons = len(touched_roots)
     sources, external_ids = rec["source"], rec["external_id"]
-    merges = []
-    for joiner, other, why, score, fields in joins:
-        pid = new_pid[uf.find(joiner)]
-        if old_pid[joiner] is not None and old_pid[joiner] == old_pid[other]:
-            continue  # already one person: nothing new
-        merges.append({"person_id": pid, "merged_person_id": None, "source": sources[joiner],
-                       "external_id": external_ids[joiner], "evidence": why[:400],
-                       "score": Decimal(str(round(score, 4))), "merged_at": now, "fields": fields})
-    del joins
-    if retired:
-        survivor_of = {}
-        for root, members in clusters.items():
-            for i in members:
-                survivor_of.setdefault(old_pid[i], new_pid[root])
-        for pid in retired:
-            merges.append({"person_id": survivor_of[pid], "merged_person_id": pid, "source": None,
-                           "external_id": None, "evidence": "its records now belong to this person",
-                           "score": Decimal(1), "merged_at": now, "fields": None})
-    result.attached = sum(1 for m in merges if m["merged_person_id"] is None)
-    result.persons = len(touched_roots)
+    attached = [0]
+
+    def merge_rows():
+        """The person_merge rows, made as they are written (at 1,000,000 records, 201,760
+        dicts with their evidence, listed, were the run's peak RSS)."""
+        for joiner, other, why, score, fields in joins:
+            pid = int(person_of[joiner]) if full else new_pid[uf.find(joiner)]
+            if old_pid[joiner] is not None and old_pid[joiner] == old_pid[other]:
+                continue  # already one person: nothing new
+            if fields is not None:  # an accepted pair's index (see above)
+                why = f"probabilistic match (weight {hit_weight[fields]:.1f})"
+                fields = matching.evidence(columns, weights, hit_levels, fields, hit_common, shared=same_level)
+            attached[0] += 1
+            yield {"person_id": pid, "merged_person_id": None, "source": sources[joiner],
+                   "external_id": external_ids[joiner], "evidence": why[:400],
+                   "score": Decimal(str(round(score, 4))), "merged_at": now, "fields": fields}
+        if retired:
+            survivor_of = {}
+            if full:
+                for i, pid in zip(clustered.flat.tolist(), person_of[clustered.flat].tolist(), strict=True):
+                    survivor_of.setdefault(old_pid[i], pid)
+            for root, members in (clusters or {}).items():
+                for i in members:
+                    survivor_of.setdefault(old_pid[i], new_pid[root])
+            for pid in retired:
+                yield {"person_id": survivor_of[pid], "merged_person_id": pid, "source": None,
+                       "external_id": None, "evidence": "its records now belong to this person",
+                       "score": Decimal(1), "merged_at": now, "fields": None}
 
     # ---- writes: the changed records and the persons that changed, set-wise from scratch tables
-    dirty = [new_pid[root] for root in touched_roots]
+    dirty = pid_of.tolist() if full else [new_pid[root] for root in touched_roots]
     # incremental runs: the persons that lost a record or whose record changed; the other
     # persons of the run only gain records (or are new), so none of their identity rows or
     # keys can have gone
     redo = set() if full else {old_pid[i] for i, _ in changed if old_pid[i] is not None} | set(retired)
-    _mark_dirty(conn, dirty, ((sources[i], external_ids[i], new_pid[uf.find(i)]) for i in range(n)) if full
+    _mark_dirty(conn, dirty, chain.from_iterable(
+        zip(sources[start:start + 100_000], external_ids[start:start + 100_000],
+            person_of[start:start + 100_000].tolist(), strict=True) for start in range(0, n, 100_000)) if full
                 else ((sources[i], external_ids[i], pid) for i, pid in changed), redo)
     with _without_indexes(conn, "source_person", full):
         conn.exec_driver_sql("UPDATE source_person SET person_id = m.person_id, model_pending = false "
@@ -551,8 +672,11 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
                              "AND source_person.external_id = m.external_id")
     moved = [] if full else [i for i, _ in changed]  # the records that are new, changed or change person
     del changed
-    Upserter(conn).insert(PersonMerge.__table__, merges)
-    del merges
+    merges = merge_rows()
+    while chunk := list(islice(merges, 50_000)):
+        Upserter(conn).insert(PersonMerge.__table__, chunk)
+    result.attached = attached[0]
+    merges = chunk = joins = None  # (names the rows' maker reads: not del)
     if retired:
         for start in range(0, len(retired), BATCH):
             chunk = retired[start:start + BATCH]
@@ -560,17 +684,17 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
             conn.execute(delete(Person).where(Person.person_id.in_(chunk)))
 
     # ---- golden records and identities of the persons that changed
-    members = [clusters[root] for root in touched_roots]
+    members = clustered if full else [clusters[root] for root in touched_roots]
     _write_persons(conn, rec, dirty, members, created, opts)
     with _without_indexes(conn, "identity", full):
         _write_identities(conn, rec, idents, dirty, members, full)
     # the records' columns go before the keys are written (at 1,000,000 records: the peak RSS)
-    del idents, rec, members, sources, external_ids
+    idents = rec = members = sources = external_ids = None
     if columns is not None and full:  # the blocking keys of every person
-        keyed = [i for root in clusters for i in clusters[root]]
-        pids = [new_pid[root] for root in clusters for _ in clusters[root]]
-        # and what the keys do not need goes before they are written: the clusters, the union-find
-        clusters = uf = new_pid = created = touched_roots = dirty = None
+        keyed = clustered.flat
+        pids = person_of[keyed]
+        # and what the keys do not need goes before they are written
+        clustered = person_of = pid_of = created = dirty = None
         _write_keys(conn, columns, keyed, pids, None)
         del keyed, pids
     elif columns is not None:
@@ -578,7 +702,7 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
         # one that lost a record, or whose record changed (redo), has its keys written anew.
         keyed = sorted({*moved, *(i for root in clusters if new_pid[root] in redo for i in clusters[root])})
         _write_keys(conn, columns, keyed, [new_pid[uf.find(i)] for i in keyed], sorted(redo), held)
-    del columns, clusters
+    columns = clusters = None
     if full and conn.dialect.name == "postgresql":
         # a run from scratch rewrote these tables: statistics for the linking SQL below and
         # the next runs, before autovacuum gets to them (a table never analysed has no row
@@ -586,6 +710,48 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
         conn.exec_driver_sql("ANALYZE source_person, person, identity, person_key, person_merge")
     _link_records(conn, every=full)
     return result
+
+
+def _ranked_pairs(pairs: np.ndarray, prob: np.ndarray, chunk: int = 50_000):
+    """Edges (2, -score, i, j, None, k) of the accepted pairs ``pairs`` (k: the pair's
+    index), by descending score, then i, then j (the order a sort of such tuples gives),
+    made a chunk at a time: no tuple per pair held for all of them (at 1,000,000 records,
+    237,164 pairs)."""
+    order = np.lexsort((pairs[:, 1], pairs[:, 0], -prob))
+    for start in range(0, len(order), chunk):
+        part = order[start:start + chunk]
+        yield from zip(repeat(2), (-prob[part]).tolist(), pairs[part, 0].tolist(), pairs[part, 1].tolist(),
+                       repeat(None), part.tolist(), strict=False)
+
+
+class _Clustered:
+    """The clusters of a run from scratch, every record in one, as numpy arrays: the
+    cluster of each record (``cluster``), the records of cluster 0, then 1, ..., each in
+    record order (``flat``), and the clusters' sizes. Cluster k has the k-th smallest
+    root (a union keeps the smaller root: each root is its cluster's first record), the
+    order in which a dict of clusters filled in record order lists them. Iterated: each
+    cluster's records as a list. At 1,000,000 records, 798,240 clusters as a dict of
+    lists, their person ids as a dict and the union-find's parents took about 250 MB
+    at the run's peak."""
+
+    def __init__(self, uf: _UnionFind, n: int):
+        roots = np.fromiter(map(uf.find, range(n)), dtype=np.int64, count=n)
+        _, self.cluster, self.sizes = np.unique(roots, return_inverse=True, return_counts=True)
+        del roots
+        self.flat = np.argsort(self.cluster, kind="stable")
+        self.starts = np.cumsum(self.sizes) - self.sizes
+
+    def __len__(self) -> int:
+        return len(self.sizes)
+
+    def members(self, k: int) -> list[int]:
+        return self.flat[self.starts[k]:self.starts[k] + self.sizes[k]].tolist()
+
+    def __iter__(self):
+        flat = self.flat
+        ends = (self.starts + self.sizes).tolist()
+        for start, end in zip(self.starts.tolist(), ends, strict=True):
+            yield flat[start:end].tolist()
 
 
 @contextlib.contextmanager
@@ -645,33 +811,40 @@ def _write_persons(conn: Connection, rec: Records, pids: list[int], members: lis
     recomputes only for persons with a touchpoint or an order."""
     if not pids:
         return
-    chosen = golden_columns(rec, members, opts, seen_span=True)
+    picks, spans = _golden_picks(rec, members, opts, seen_span=True)
     fields = (*_GOLDEN, *_SEEN)
-    values = [chosen.pop(name) for name in fields]
+
+    def values(part: np.ndarray) -> list[list]:
+        """The fields' values of persons ``part`` (indexes into pids)."""
+        return [_take(rec[name], picks[name][part]) if name in picks else spans[name][part].tolist()
+                for name in fields]
+
     if conn.dialect.name != "sqlite":  # new persons as leads, COPYed straight in (see _new_persons)
-        new, known = [], []
-        for pid, row in zip(pids, zip(*values, strict=True), strict=True):
-            if pid in created:
-                new.append({"person_id": pid, "lifecycle_stage": "lead", **dict(zip(fields, row, strict=True))})
-            else:
-                known.append({"person_id": pid, **dict(zip(fields, row, strict=True))})
-        Upserter(conn).upsert("person", new)
-        Upserter(conn).upsert("person", known)
+        for start in range(0, len(pids), 50_000):  # 50,000 persons at a time
+            part = np.arange(start, min(start + 50_000, len(pids)))
+            new, known = [], []
+            for pid, row in zip(pids[start:start + 50_000], zip(*values(part), strict=True), strict=True):
+                if pid in created:
+                    new.append({"person_id": pid, "lifecycle_stage": "lead", **dict(zip(fields, row, strict=True))})
+                else:
+                    known.append({"person_id": pid, **dict(zip(fields, row, strict=True))})
+            Upserter(conn).upsert("person", new)
+            Upserter(conn).upsert("person", known)
         return
     # SQLite: new persons are inserted here (see _new_persons), with the values as the
     # driver read them (dates and timestamps as the text SQLite keeps)
     names = ", ".join(fields)
     head = f"INSERT INTO person (person_id, lifecycle_stage, {names})"
     tail = f"ON CONFLICT (person_id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in fields)}"
-    columns = [pids, ["lead" if pid in created else None for pid in pids], *values]
     # in person id order, the rows of 50,000 persons at a time: no tuple per person for all
     # of them (at 1,000,000 records, 798,240 tuples of 18 values at the run's peak RSS)
-    order = np.argsort(np.asarray(pids, dtype=np.int64), kind="stable").tolist()
+    order = np.argsort(np.asarray(pids, dtype=np.int64), kind="stable")
     cursor = conn.connection.driver_connection.cursor()
     try:
         for start in range(0, len(order), 50_000):
             part = order[start:start + 50_000]
-            picked = [list(map(column.__getitem__, part)) for column in columns]
+            person_ids = list(map(pids.__getitem__, part.tolist()))
+            picked = [person_ids, ["lead" if pid in created else None for pid in person_ids], *values(part)]
             _insert_rows_sqlite(cursor, head, tail, 2 + len(fields),
                                 list(chain.from_iterable(zip(*picked, strict=True))))
     finally:
@@ -688,9 +861,35 @@ def golden_columns(rec: Records, members: list[list[int]], opts: IdentitySetting
     Per field, the value of the member from the most trusted source (``source_priority``);
     among equally trusted sources the most recently seen non-empty value; ties by source
     and record key (the record order), so the result never depends on load order."""
+    picks, seen = _golden_picks(rec, members, opts, seen_span)
+    out: dict[str, list[Any]] = {name: _take(rec[name], pick) for name, pick in picks.items()}
+    out.update((name, values.tolist()) for name, values in seen.items())
+    return out
+
+
+def _take(values: list, idx: np.ndarray) -> list:
+    """``values[i]`` for each i of ``idx``, None where i is -1."""
+    if not len(values):
+        return [None] * len(idx)
+    out = list(map(values.__getitem__, idx.tolist()))
+    for k in np.flatnonzero(idx < 0).tolist():
+        out[k] = None
+    return out
+
+
+def _golden_picks(rec: Records, members: Any, opts: IdentitySettings,
+                  seen_span: bool = False) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """:func:`golden_columns` as, per field, the record each person's value is taken from
+    (-1: none), and with ``seen_span`` first_seen_at and last_seen_at as arrays of values:
+    a run from scratch takes the values of 50,000 persons at a time as it writes them (at
+    1,000,000 records, 15 lists of 798,240 values were most of the RSS the person rows
+    added)."""
     n = len(rec["source"])
-    sizes = np.fromiter(map(len, members), dtype=np.int64, count=len(members))
-    flat = np.fromiter(chain.from_iterable(members), dtype=np.int64, count=int(sizes.sum()))
+    if isinstance(members, _Clustered):
+        sizes, flat = members.sizes, members.flat
+    else:
+        sizes = np.fromiter(map(len, members), dtype=np.int64, count=len(members))
+        flat = np.fromiter(chain.from_iterable(members), dtype=np.int64, count=int(sizes.sum()))
     # each person's members are one run of flat: the best of each by one reduceat
     starts = np.cumsum(sizes) - sizes if len(members) and sizes.min() > 0 else None
     # else (no persons, or one without members, which reduceat cannot tell): one scatter per field
@@ -698,7 +897,9 @@ def golden_columns(rec: Records, members: list[list[int]], opts: IdentitySetting
     seen, seen_values = _seen_rank(rec["seen_at"])
     source_codes, source_names = _codes_of(rec["source"])
     orders: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}
-    out = {}
+    index = np.int32 if n < 2**31 else np.int64
+    out: dict[str, np.ndarray] = {}
+    spans: dict[str, np.ndarray] = {}
     for name in _GOLDEN:
         priority = tuple(opts.priority(name))
         if priority not in orders:  # each record's place in the order of preference (last: best)
@@ -710,18 +911,18 @@ def golden_columns(rec: Records, members: list[list[int]], opts: IdentitySetting
             by_position[position] = np.arange(n)
             orders[priority] = (position, by_position)
         position, by_position = orders[priority]
-        column = np.empty(n, dtype=object)
-        column[:] = rec[name]
-        values = column[flat]  # given: not None and not "" (compared by numpy, no Python step per record)
-        given = np.not_equal(values, None) & np.not_equal(values, "")
+        # given: not None and not "" (the values are text, dates or None, for which that is
+        # their truth: bool by a C loop (map), 5x faster than numpy comparing objects)
+        given = np.fromiter(map(bool, rec[name]), dtype=bool, count=n)[flat]
         if starts is not None:
             best = np.maximum.reduceat(np.where(given, position[flat], -1), starts)
         else:
             best = np.full(len(members), -1, dtype=np.int64)
             np.maximum.at(best, owner[given], position[flat[given]])
-        chosen = column[by_position[np.maximum(best, 0)]]
-        chosen[best < 0] = None
-        out[name] = chosen.tolist()
+        del given
+        chosen = by_position[np.maximum(best, 0)].astype(index)
+        chosen[best < 0] = -1
+        out[name] = chosen
     if seen_span:  # by rank; rank len(seen_values) (none of the records was seen) is None
         ranks = seen[flat]
         unseen = len(seen_values)
@@ -734,9 +935,9 @@ def golden_columns(rec: Records, members: list[list[int]], opts: IdentitySetting
             np.maximum.at(last, owner, ranks)
         by_rank = np.empty(unseen + 1, dtype=object)
         by_rank[:unseen] = seen_values
-        out["first_seen_at"] = by_rank[first].tolist()
-        out["last_seen_at"] = by_rank[np.where(last < 0, unseen, last)].tolist()
-    return out
+        spans["first_seen_at"] = by_rank[first]
+        spans["last_seen_at"] = by_rank[np.where(last < 0, unseen, last)]
+    return out, spans
 
 
 _SEEN = ("first_seen_at", "last_seen_at")
@@ -748,7 +949,7 @@ def _seen_rank(seen: list[Any]) -> tuple[np.ndarray, list[Any]]:
     sorts as the times do, and as SQL's MIN and MAX compare them)."""
     distinct = sorted({x for x in seen if x is not None}, key=_utc)
     rank = {x: k for k, x in enumerate(distinct)}
-    ranks = np.fromiter((rank.get(x, -1) if x is not None else -1 for x in seen), dtype=np.int64, count=len(seen))
+    ranks = np.fromiter(map(rank.get, seen, repeat(-1)), dtype=np.int64, count=len(seen))  # (None: -1)
     return ranks, distinct
 
 
@@ -760,12 +961,12 @@ def _utc(value: Any) -> Any:
 
 def _codes_of(values: list[str]) -> tuple[np.ndarray, list[str]]:
     """Integer codes of a column with few distinct values, and the values."""
-    vocab: dict[str, int] = {}
-    codes = np.fromiter((vocab.setdefault(x, len(vocab)) for x in values), dtype=np.int64, count=len(values))
+    vocab = {x: k for k, x in enumerate(dict.fromkeys(values))}  # in order of first appearance
+    codes = np.fromiter(map(vocab.__getitem__, values), dtype=np.int64, count=len(values))
     return codes, list(vocab)
 
 
-def _write_identities(conn: Connection, rec: Records, idents: list[list[tuple[str, str]]], pids: list[int],
+def _write_identities(conn: Connection, rec: Records, idents: Any, pids: list[int],
                       members: list[list[int]], full: bool) -> None:
     """The identity rows of persons ``pids`` (those in model_dirty): their records'
     identifiers and external ids, and no others. A repeated identifier: the last row wins,
@@ -776,19 +977,30 @@ def _write_identities(conn: Connection, rec: Records, idents: list[list[tuple[st
     if full:
         conn.exec_driver_sql("DELETE FROM identity WHERE person_id IN (SELECT person_id FROM model_dirty)")
     sources, external_ids, shop_ids = rec["source"], rec["external_id"], rec["shop_customer_id"]
-    rows = []
-    for pid, records in zip(pids, members, strict=True):
-        for i in records:
-            source = sources[i]
-            for kind, value in idents[i]:
-                if kind == "shop_customer":
-                    kind, value = "external_id", shop_ids[i]
-                rows.append((len(rows), kind[:16], str(value)[:320], source, pid))
-            rows.append((len(rows), "external_id", external_ids[i][:320], source, pid))
+    made = [0]  # rows made so far
+
+    def identity_rows():
+        seq = 0
+        for pid, records in zip(pids, members, strict=True):
+            for i in records:
+                source = sources[i]
+                for kind, value in idents[i]:
+                    if kind == "shop_customer":
+                        kind, value = "external_id", shop_ids[i]
+                    yield seq, kind[:16], str(value)[:320], source, pid
+                    seq += 1
+                yield seq, "external_id", external_ids[i][:320], source, pid
+                seq += 1
+        made[0] = seq
+
+    # a run from scratch stages the rows as they are made (at 1,000,000 records, 2 million
+    # tuples listed first were the run's peak RSS)
+    rows = identity_rows() if full else list(identity_rows())
     conn.exec_driver_sql(MODEL_IDENTITY_DDL)
     conn.exec_driver_sql("DELETE FROM model_identity")
-    if rows:
+    if full or rows:
         _stage(conn, "model_identity", ("seq", "kind", "value", "source", "person_id"), rows)
+    rows = made[0]
     if not full:  # the rows of these persons no longer given go (a row given again stays, and may change person)
         conn.exec_driver_sql(delete_absent_identities(conn.dialect.name))
     if not rows:
@@ -1040,7 +1252,7 @@ def _write_keys(conn: Connection, columns: matching.Columns, members: list[int],
         for form in PERSON_KEY_FORMS:
             for chunk in _chunks(drop):
                 conn.execute(delete(PersonKey).where(text(form), PersonKey.person_id.in_(chunk)))
-    if not members:
+    if not len(members):
         if drop is None:
             conn.exec_driver_sql(_KEY_INDEX_SQL)
         return
@@ -1136,7 +1348,19 @@ def _guard(opts: IdentitySettings) -> dict[str, Any]:
             "override": opts.household_override_bits}
 
 
-def _name_groups(holders: list[int], first: list[str], last: list[str], names: list[str]) -> list[list[int]]:
+class _NameKeys:
+    """:func:`matching.name_key` of record ``i`` as ``keys[i]``, worked out when asked: only
+    the holders of an identifier shared by several records are asked for (at 1,000,000
+    records, a list of the million keys held 70 MB until the edges were made)."""
+
+    def __init__(self, first: list[str], last: list[str]):
+        self.first, self.last = first, last
+
+    def __getitem__(self, i: int) -> str:
+        return matching.name_key(self.first[i], self.last[i])
+
+
+def _name_groups(holders: list[int], first: list[str], last: list[str], names: Any) -> list[list[int]]:
     """The holders of one identifier, grouped by the person their names describe.
 
     Names agree when the last names are close (Jaro-Winkler >= 0.85) and the first names
