@@ -704,3 +704,37 @@ def test_a_common_name_counts_for_less_and_namesakes_email_names_count_for_nothi
     fuzzy["first_name"][0] = 3  # the given names only similar: the email name is evidence again
     assert matching.score(model, fuzzy, guard=False)[0][0] > matching.score(
         model, {**fuzzy, "email_local": without["email_local"]}, guard=False)[0][0]
+
+
+def test_identifiers_held_by_several_records_are_found_by_their_hashes_first():
+    """_Identifiers.repeated: every identifier two or more records hold is among the
+    hashes it returns, and every record holding one is visited (emails, phones and shop
+    ids by column; with click ids, through each record's list)."""
+    import random
+
+    from crm_model.identity import _Identifiers
+    from crm_model.identity_settings import IdentitySettings
+
+    rng = random.Random(7)
+    n = 3000
+    rec = {"source": [rng.choice(("crm", "shop")) for _ in range(n)],
+           "external_id": [f"r{i}" for i in range(n)],
+           "email": [rng.choice((None, "", f"p{rng.randrange(2500)}@x.example")) for _ in range(n)],
+           "phone": [rng.choice((None, f"+1555{rng.randrange(2000):07d}")) for _ in range(n)],
+           "shop_customer_id": [rng.choice((None, None, str(rng.randrange(900)))) for _ in range(n)]}
+    for clicks in ({}, {("crm", f"r{i}"): [f"g{i % 700}"] for i in range(0, n, 3)}):
+        ids = _Identifiers(rec, IdentitySettings(), clicks)
+        holders: dict = {}
+        for i in range(n):
+            for ident in ids[i]:
+                holders.setdefault(ident, []).append(i)
+        several = {ident: hs for ident, hs in holders.items() if len(hs) > 1}
+        assert len(several) > 100 and any(ident[0] == "shop_customer" for ident in several)
+        assert any(ident[0] == "click_id" for ident in several) == bool(clicks)
+        repeated, visit = ids.repeated()
+        assert all(hash(ident) in repeated for ident in several)
+        if clicks:
+            assert visit is None
+        else:
+            assert all(visit[i] for hs in several.values() for i in hs)
+            assert visit.sum() < n
