@@ -442,6 +442,8 @@ class AffiliateRule(Base):
 
 class EmailMessage(Base):
     __tablename__ = "email_message"
+    # a support thread's messages, as sql/model/05_mail_service_cases.sql reads them per case
+    __table_args__ = (Index("ix_email_message_source_case_id", "source", "case_id"),)
 
     source = key(String(64), SOURCE)
     message_id = key(String(998), "RFC 5322 Message-ID.")

@@ -21,13 +21,13 @@ from crm_model import db
 from crm_model.identity import MODEL_IDENTITY_DDL, SQL_DIR, _prepare_scratch, _statements, delete_absent_identities
 
 SIZES = (2_000, 8_000)
-TABLES = ("source_person", "person", "identity", "lead", "touchpoint", "customer_order")
+TABLES = ("source_person", "person", "identity", "lead", "touchpoint", "customer_order", "email_message")
 
 
 def _fill(conn, n: int) -> None:
     """n persons with a record, a lead (with a click id), a touchpoint, an ad click with
-    that click id and an order each; every one listed in the run's scratch tables, as
-    after a run from scratch."""
+    that click id, an order and a support mail each (threads of two); every one listed in
+    the run's scratch tables, as after a run from scratch."""
     conn.exec_driver_sql(f"TRUNCATE {', '.join(TABLES)}")
     _prepare_scratch(conn)
     conn.exec_driver_sql(MODEL_IDENTITY_DDL)
@@ -49,6 +49,10 @@ def _fill(conn, n: int) -> None:
         f"'https://x.example/?gclid=' || g {series}",
         "INSERT INTO customer_order (source, external_id, person_ref, person_id, status, ordered_at) "
         f"SELECT 'crm', 'o' || g, 'r' || g, CASE WHEN g %% 2 = 0 THEN g END, 'paid', now() {series}",
+        # support mail: threads of two messages each
+        "INSERT INTO email_message (source, message_id, direction, subject, sent_at, person_ref, case_id) "
+        "SELECT 'support', '<m' || g || '@x>', CASE WHEN g %% 2 = 0 THEN 'inbound' ELSE 'outbound' END, "
+        f"'Order ' || g / 2, now(), 'r' || g, 'C' || g / 2 {series}",
         f"INSERT INTO model_dirty (person_id, redo) SELECT g, true {series}",
         f"INSERT INTO model_refs (source, external_id, person_id) SELECT 'crm', 'r' || g, g {series}",
         "INSERT INTO model_identity (seq, kind, value, source, person_id) "
