@@ -353,6 +353,8 @@ class Touchpoint(SourceRecord, PersonLinked, Kept, Base):
 
 class Campaign(Base):
     __tablename__ = "campaign"
+    # attribution (sql/model/15_attribution.sql) looks a lead's utm_campaign up as an id
+    __table_args__ = (Index("ix_campaign_campaign_id", "campaign_id"),)
 
     platform = key(String(32), "Ad platform (google_ads, meta_ads, ...).")
     campaign_id = key(String(255), "Campaign id on the platform.")
@@ -377,6 +379,8 @@ class AdGroup(Base):
 
 class Ad(Base):
     __tablename__ = "ad"
+    # attribution looks an attributed lead's utm_content up among its campaign's ads, by ad id
+    __table_args__ = (Index("ix_ad_platform_campaign_id_ad_id", "platform", "campaign_id", "ad_id"),)
 
     platform = key(String(32), "Ad platform.")
     ad_id = key(String(255), "Ad id on the platform.")
@@ -393,7 +397,9 @@ class Ad(Base):
 class AdStatDaily(Base):
     __tablename__ = "ad_stat_daily"
     # Reports read one period of days across all ads: the primary key starts with platform.
-    __table_args__ = (Index("ix_ad_stat_daily_date", "date"),)
+    # attribution asks whether an ad has daily stats in another ad group
+    __table_args__ = (Index("ix_ad_stat_daily_date", "date"),
+                      Index("ix_ad_stat_daily_platform_ad_id_ad_group_id", "platform", "ad_id", "ad_group_id"))
 
     platform = key(String(32), "Ad platform.")
     campaign_id = key(String(255), "campaign.campaign_id.")
