@@ -353,8 +353,9 @@ class Touchpoint(SourceRecord, PersonLinked, Kept, Base):
 
 class Campaign(Base):
     __tablename__ = "campaign"
-    # attribution (sql/model/15_attribution.sql) looks a lead's utm_campaign up as an id
-    __table_args__ = (Index("ix_campaign_campaign_id", "campaign_id"),)
+    # attribution (sql/model/15_attribution.sql) looks a lead's utm_campaign up as an id,
+    # else as a name compared case-insensitively
+    __table_args__ = (Index("ix_campaign_campaign_id", "campaign_id"), Index("ix_campaign_lower_name", text("lower(name)")))
 
     platform = key(String(32), "Ad platform (google_ads, meta_ads, ...).")
     campaign_id = key(String(255), "Campaign id on the platform.")
