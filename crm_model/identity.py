@@ -566,14 +566,11 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
         fresh = ~had_any
         taken: set[int] = set()
         for k in np.flatnonzero(had_any).tolist():  # in cluster order: the order of their roots
-            had = [old_pid[i] for i in clustered.members(k) if old_pid[i] is not None]
-            for pid, _ in sorted(Counter(had).items(), key=lambda kv: (-kv[1], kv[0])):
-                if pid not in taken:
-                    taken.add(pid)
-                    pid_of[k] = pid
-                    break
-            else:
+            pid = _kept_id([old_pid[i] for i in clustered.members(k) if old_pid[i] is not None], taken)
+            if pid is None:
                 fresh[k] = True
+            else:
+                pid_of[k] = pid
         del taken, had_any
         new_ids = _new_persons(conn, int(fresh.sum()))
         pid_of[fresh] = new_ids
@@ -597,18 +594,11 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
         new_pid: dict[int, int] = {}
         need_new: list[int] = []
         for root in sorted(clusters):
-            had = [old_pid[i] for i in clusters[root] if old_pid[i] is not None]
-            if not had:  # no record had a person (every cluster of a first run): no Counter to build
+            pid = _kept_id([old_pid[i] for i in clusters[root] if old_pid[i] is not None], taken)
+            if pid is None:
                 need_new.append(root)
-                continue
-            ids = Counter(had)
-            for pid, _ in sorted(ids.items(), key=lambda kv: (-kv[1], kv[0])):
-                if pid not in taken:
-                    taken.add(pid)
-                    new_pid[root] = pid
-                    break
             else:
-                need_new.append(root)
+                new_pid[root] = pid
         del taken
         created = set()
         for root, pid in zip(need_new, _new_persons(conn, len(need_new)), strict=True):
@@ -624,10 +614,8 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
         touched_roots = [root for root, members in clusters.items()
                          if any(is_pending[i] or old_pid[i] != new_pid[root] for i in members)]
         # the records that are new, changed or change person, in record order, with their person
-        # (a run from scratch: every record, taken from the clusters as they are written, not
-        # listed: a million tuples at the run's peak RSS)
-        changed = None if full else sorted((i, new_pid[root]) for root in touched_roots for i in clusters[root]
-                                           if is_pending[i] or old_pid[i] != new_pid[root])
+        changed = sorted((i, new_pid[root]) for root in touched_roots for i in clusters[root]
+                         if is_pending[i] or old_pid[i] != new_pid[root])
         del is_pending
         result.persons = len(touched_roots)
     sources, external_ids = rec["source"], rec["external_id"]
@@ -714,6 +702,19 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
         conn.exec_driver_sql("ANALYZE source_person, person, identity, person_key, person_merge")
     _link_records(conn, every=full)
     return result
+
+
+def _kept_id(had: list[int], taken: set[int]) -> int | None:
+    """The person id a cluster keeps: of the ids its records had (``had``), the one most of
+    them had (ties: the lowest) that no cluster before it kept (``taken``, updated); None:
+    the cluster needs a new person (none of its records had one, or every id was taken)."""
+    if not had:  # no record had a person (every cluster of a first run): no Counter to build
+        return None
+    for pid, _ in sorted(Counter(had).items(), key=lambda kv: (-kv[1], kv[0])):
+        if pid not in taken:
+            taken.add(pid)
+            return pid
+    return None
 
 
 def _ranked_pairs(pairs: np.ndarray, prob: np.ndarray, chunk: int = 50_000):
