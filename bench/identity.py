@@ -17,7 +17,9 @@ house, changed email), plus families sharing an address and a landline. The rows
 inserted straight into source_person (a 1M-row csv sync is benchmarked by
 bench/load_csv.py); then `crmhub model` runs in a child process from scratch (time,
 peak RSS, pair precision/recall/F1 against the generator's truth), again with nothing
-new, and again after 1% new records.
+new, and again after 1% new records. Then leads, ad clicks, visits, orders and support
+mail beside those records (about 1.3 rows per record, written as a sync writes them):
+`crmhub model` once to derive them, again with nothing new, and again after 1% more.
 """
 
 from __future__ import annotations
@@ -235,7 +237,8 @@ def _insert(db_url: str, records: list[dict], start: int, source: str) -> None:
 def scale(workdir: Path, persons: int, keep: bool = False, url: str | None = None) -> dict:
     """``url``: an empty PostgreSQL database to use as the warehouse (default: a SQLite
     file in ``workdir``); with ``keep``, the states before the run from scratch and before
-    the 1% run are kept as databases named after it with _loaded and _1pct appended."""
+    the 1% run and after the activity's first model run are kept as databases named after
+    it with _loaded, _1pct and _activity appended."""
     db_path = workdir / "scale.db"
     if url is None:
         db_path.unlink(missing_ok=True)
@@ -269,8 +272,79 @@ def scale(workdir: Path, persons: int, keep: bool = False, url: str | None = Non
         by_entity[e].append(k)
     expected = {pair for members in by_entity.values() for pair in combinations(sorted(members), 2)}
     out["pairs"] = pair_scores(predicted, expected)
+    # the people's activity beside them: leads, ad clicks, visits, orders, support mail
+    t0 = time.perf_counter()
+    made = _activity(url, persons, 0, persons)
+    out["activity"] = {**made, "insert_seconds": round(time.perf_counter() - t0, 1)}
+    seconds, _, line = run(CRMHUB + ["model"], workdir)
+    out["activity"]["first_model_seconds"] = round(seconds, 2)
+    if keep:  # with the activity modelled: to time a run with nothing new again
+        _snapshot(url, db_path, workdir / "scale-activity.db", "_activity")
+    seconds, _, line = run(CRMHUB + ["model"], workdir)
+    out["activity"]["nothing_new"] = {"seconds": round(seconds, 2), "output": line}
+    _activity(url, persons, persons, new)  # 1% more of it, for persons seen before
+    seconds, _, line = run(CRMHUB + ["model"], workdir)
+    out["activity"]["after_1pct_new"] = {"seconds": round(seconds, 2), "output": line}
     out["load_average"] = [round(x, 2) for x in os.getloadavg()]
     return out
+
+
+def _activity(db_url: str, persons: int, start: int, count: int, seed: int = 21) -> dict[str, int]:
+    """Rows beside ``count`` of the persons' records (r<k>, k < ``persons``), numbered from
+    ``start``, written as a sync writes them: per record a third of a lead (half of them
+    naming a campaign by id, a quarter carrying a gclid, and the ad click with that gclid),
+    half a web visit, a fifth of an order, and support mail for one in 20 (threads of
+    three messages). 200 campaigns."""
+    from crm_model import db
+    from crm_model.load import Upserter
+
+    rng = random.Random(seed + start)
+    engine = db.connect(db_url)
+    when = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
+    rows: dict[str, list[dict]] = defaultdict(list)
+    made: dict[str, int] = defaultdict(int)
+
+    def add(table: str, row: dict, up: Upserter) -> None:
+        rows[table].append(row)
+        made[table] += 1
+        if len(rows[table]) == 50_000:
+            up.upsert(table, rows.pop(table))
+
+    with engine.begin() as conn:
+        up = Upserter(conn)
+        if start == 0:
+            up.upsert("campaign", [{"platform": "google_ads", "campaign_id": str(20_000 + c), "source": "ads",
+                                    "name": f"Campaign {c}"} for c in range(200)])
+        for k in range(start, start + count):
+            ref = f"r{rng.randrange(persons)}"
+            at = when + dt.timedelta(minutes=k % 80_000)
+            campaign = str(20_000 + rng.randrange(200))
+            if k % 3 == 0:
+                lead = {"source": "crm", "external_id": f"L{k}", "person_ref": ref, "submitted_at": at}
+                if k % 2 == 0:
+                    lead["utm_campaign"] = campaign
+                if k % 4 == 0:
+                    lead["gclid"] = f"gclid-{k}"
+                    add("touchpoint", {"source": "ads", "external_id": f"click-{k}", "channel": "ad_click",
+                                       "click_id": f"gclid-{k}", "campaign_id": campaign, "ad_platform": "google_ads",
+                                       "occurred_at": at - dt.timedelta(minutes=5)}, up)
+                add("lead", lead, up)
+            if k % 2 == 0:
+                add("touchpoint", {"source": "crm", "external_id": f"visit-{k}", "person_ref": ref,
+                                   "channel": "web_visit", "occurred_at": at}, up)
+            if k % 5 == 0:
+                add("customer_order", {"source": "crm", "external_id": f"o{k}", "person_ref": ref, "ordered_at": at,
+                                       "status": "paid", "currency": "EUR", "total": 10 + k % 90,
+                                       **({"utm_campaign": campaign} if k % 3 == 1 else {})}, up)
+            if k % 20 == 0:
+                for m in range(3):
+                    add("email_message", {"source": "support", "message_id": f"<{k}.{m}@mail>",
+                                          "direction": "outbound" if m == 1 else "inbound", "subject": f"Order {k}",
+                                          "sent_at": at + dt.timedelta(hours=m), "case_id": f"MAIL-{k}"}, up)
+        for table, batch in rows.items():
+            up.upsert(table, batch)
+    engine.dispose()
+    return dict(made)
 
 
 def _snapshot(url: str, db_path: Path, copy: Path, suffix: str) -> None:
@@ -296,7 +370,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, help="work here and keep the files (crmhub.yml, the databases) "
                         "for profiling a run again; default: a temporary directory, removed after")
     parser.add_argument("--url", help="scale: run on this empty PostgreSQL database instead of a SQLite file "
-                        "(with --workdir, its states are kept as databases named <name>_loaded and <name>_1pct)")
+                        "(with --workdir, its states are kept as databases named <name>_loaded, <name>_1pct and <name>_activity)")
     args = parser.parse_args()
     report = {}
     if args.workdir:

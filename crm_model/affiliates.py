@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, delete
+from sqlalchemy import Connection, delete, select
 
 from crm_model.load import Upserter
 from crm_model.schema import AffiliateRule
@@ -37,8 +37,16 @@ def rules(settings: Any) -> list[dict[str, str]]:
 
 
 def store_rules(conn: Connection, settings: Any) -> int:
-    """Replace the stored rules with the configured ones; how many there are."""
+    """Replace the stored rules with the configured ones; how many there are. When they
+    differ from the stored ones, every lead, order, touchpoint and web-traffic row is
+    marked for the next model run to name its affiliate site again."""
     wanted = rules(settings)
-    conn.execute(delete(AffiliateRule))
-    Upserter(conn).upsert("affiliate_rule", wanted)
+    stored = [dict(r._mapping) for r in conn.execute(
+        select(AffiliateRule.kind, AffiliateRule.value, AffiliateRule.affiliate_site)
+        .order_by(AffiliateRule.kind, AffiliateRule.value))]
+    if stored != wanted:
+        conn.execute(delete(AffiliateRule))
+        Upserter(conn).upsert("affiliate_rule", wanted)
+        for table in ("lead", "customer_order", "touchpoint", "web_traffic_daily"):
+            conn.exec_driver_sql(f"UPDATE {table} SET model_pending = true WHERE model_pending IS NOT true")
     return len(wanted)

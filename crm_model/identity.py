@@ -46,7 +46,7 @@ from itertools import chain, islice, repeat
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, delete, func, or_, select, text, update
+from sqlalchemy import Connection, delete, func, or_, select, text, true, update
 
 from crm_model import matching
 from crm_model.identity_settings import GOLDEN_FIELDS, IdentitySettings, ModelResult
@@ -357,7 +357,7 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
     nothing_new = waiting == 0
     _prepare_scratch(conn)
     if nothing_new:
-        _link_records(conn)
+        _link_records(conn, identities_changed=False)
         return result
 
     needs_attrs = bool(opts.identifiers or opts.compare_attributes or opts.attribute_fields)
@@ -1567,27 +1567,73 @@ def _mark_dirty(conn: Connection, persons: list[int], refs: Any, redo: set[int])
     _stage(conn, "model_refs", ("source", "external_id", "person_id"), refs)
 
 
-def _link_records(conn: Connection, every: bool = False) -> None:
-    """Person ids onto records (sql/model), ad clicks onto their lead's person, then the
-    lifecycle and touch facts of every person that changed. ``every``: a run from scratch,
-    which wrote every person's golden record: the set-wise forms of sql/model_persons_all
-    run in place of the per-person ones (at 1,000,000 records, 798,240 persons, on
-    SQLite, measured apart at load 2: lifecycle and first/last seen 7.8 s -> 0.6 s)."""
+def _link_records(conn: Connection, every: bool = False, identities_changed: bool = True) -> None:
+    """Ad clicks onto the person of the click id in their URL, person ids onto records,
+    support cases, attribution and affiliate sites (sql/model), then the lifecycle and
+    touch facts of every person that changed (sql/model_persons) and the products of
+    support cases; last, the rows all this was derived from are no longer pending.
+
+    sql/model reads only the leads, orders, touchpoints, messages and web-traffic rows
+    marked ``model_pending`` (every write marks its rows): what is marked besides is
+    decided first (:func:`_widen_pending`). ``every``: a run from scratch, which wrote
+    every person's golden record: every row is derived again, and the set-wise forms of
+    sql/model_persons_all run in place of the per-person ones (at 1,000,000 records,
+    798,240 persons, on SQLite, measured apart at load 2: lifecycle and first/last seen
+    7.8 s -> 0.6 s). ``identities_changed`` false (nothing new to resolve): only pending
+    clicks can have gained a person."""
+    from crm_model import mail_cases
+
+    _widen_pending(conn, every)
+    _link_ad_clicks(conn, every_click=identities_changed)
     run_sql(conn, "model")
-    _link_ad_clicks(conn)
     if conn.dialect.name == "postgresql":  # as filled by this run and sql/model (see _stage)
         conn.exec_driver_sql("ANALYZE model_dirty")
     run_sql(conn, "model_persons", instead="model_persons_all" if every else None)
+    mail_cases.link_products(conn, everything=every or _any_pending(conn, "product"))
+    for table in MODEL_INPUTS:
+        conn.exec_driver_sql(f"UPDATE {table} SET model_pending = false WHERE model_pending = true")
 
 
-def _link_ad_clicks(conn: Connection) -> None:
-    """An ad_click touchpoint whose URL carries a lead's gclid/fbclid joins that lead's person."""
+# The tables with a model_pending column (crm_model.schema.ModelInput): sql/model derives
+# from the pending rows of the first five; a change to the others widens what it reads.
+MODEL_INPUTS = ("lead", "customer_order", "touchpoint", "web_traffic_daily", "email_message",
+                "campaign", "ad", "ad_stat_daily", "product")
+
+
+def _widen_pending(conn: Connection, every: bool) -> None:
+    """Mark what sql/model must derive again beyond the rows written since the last run.
+    A run from scratch: everything. A campaign or ad written (new, renamed, moved to
+    another ad group), or daily stats of an ad in an ad group its ``ad`` row does not
+    name: every lead's and order's attribution (a utm_campaign may name the new campaign;
+    the ad group of an ad that serves in two is no longer known). Daily stats in the ad
+    group the ad already names change nothing that attribution reads, so a daily ads sync
+    does not make the next run recompute everything."""
+    if every:
+        tables = MODEL_INPUTS[:5]
+    elif (_any_pending(conn, "campaign") or _any_pending(conn, "ad") or conn.exec_driver_sql(
+            "SELECT 1 FROM ad_stat_daily s JOIN ad a ON a.platform = s.platform AND a.ad_id = s.ad_id "
+            "WHERE s.model_pending = true AND s.ad_group_id <> '' AND s.ad_group_id <> a.ad_group_id LIMIT 1").first()):
+        tables = ("lead", "customer_order")
+    else:
+        return
+    for table in tables:
+        conn.exec_driver_sql(f"UPDATE {table} SET model_pending = true WHERE model_pending IS NOT true")
+
+
+def _any_pending(conn: Connection, table: str) -> bool:
+    return conn.exec_driver_sql(f"SELECT 1 FROM {table} WHERE model_pending = true LIMIT 1").first() is not None
+
+
+def _link_ad_clicks(conn: Connection, every_click: bool = True) -> None:
+    """An ad_click touchpoint whose URL carries a lead's gclid/fbclid joins that lead's
+    person. ``every_click`` false: only clicks written since the last run (no identity
+    changed, so no click looked at before can match now)."""
     from crm_model.schema import Touchpoint
 
     tp = Touchpoint.__table__
     clicks = conn.execute(select(tp.c.source, tp.c.external_id, tp.c.url).where(
         tp.c.person_id.is_(None), tp.c.person_ref.is_(None), tp.c.channel == "ad_click",
-        tp.c.url.is_not(None))).all()
+        tp.c.url.is_not(None), *(() if every_click else (tp.c.model_pending == true(),)))).all()
     if not clicks:
         return
     owners = dict(conn.execute(select(Identity.value, Identity.person_id).where(Identity.kind == "click_id")).all())
@@ -1600,7 +1646,8 @@ def _link_ad_clicks(conn: Connection) -> None:
                 updates.append({"s": row.source, "e": row.external_id, "p": pid})
                 break
     if updates:
-        conn.execute(text("UPDATE touchpoint SET person_id = :p WHERE source = :s AND external_id = :e"), updates)
+        conn.execute(text("UPDATE touchpoint SET person_id = :p, model_pending = true "
+                          "WHERE source = :s AND external_id = :e"), updates)
         conn.execute(text("INSERT INTO model_dirty (person_id) SELECT :p WHERE NOT EXISTS "
                           "(SELECT 1 FROM model_dirty WHERE person_id = :p)"), [{"p": u["p"]} for u in updates])
 

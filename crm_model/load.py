@@ -17,7 +17,7 @@ from operator import itemgetter
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Connection, Table, func, text
+from sqlalchemy import JSON, Connection, Table, func, text, true
 from sqlalchemy.dialects import postgresql, sqlite
 
 from crm_model.schema import Base
@@ -79,7 +79,9 @@ class Upserter:
         only where some column differs (``update_if_changed`` naming every column): a
         record read again unchanged costs a comparison, not a new row version.
         Rows may carry different columns (missing ones are NULL); the last row wins for
-        a repeated key.
+        a repeated key. A table with a ``model_pending`` column (what ``crmhub model``
+        derives from) gets it set on every row inserted or updated, unless the rows name it:
+        its default on insert, ``true`` on update; it is never compared for a change.
         """
         if not rows:
             return
@@ -96,7 +98,8 @@ class Upserter:
         rows = _last_per_key(rows, pk)
         if skip_unchanged and update_if_changed is None:
             update_if_changed = [c for c in columns if c not in pk]
-        args = (table, pk, columns, rows, update_if_changed, insert_only, keep_known)
+        pending = "model_pending" in table.c and "model_pending" not in columns
+        args = (table, pk, columns, rows, update_if_changed, insert_only, keep_known, pending)
         if self.dialect == "postgresql":
             self._pg_upsert(*args)
         else:
@@ -148,7 +151,7 @@ class Upserter:
 
     # ------------------------------------------------------------------ SQLite (and others)
 
-    def _generic_upsert(self, table, pk, columns, rows, update_if_changed, insert_only, keep_known):
+    def _generic_upsert(self, table, pk, columns, rows, update_if_changed, insert_only, keep_known, pending):
         insert = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
         updates = [c for c in columns if c not in pk]
         if insert_only or not updates:
@@ -161,6 +164,8 @@ class Upserter:
             new = {c: insert.excluded[c] for c in updates}
             if keep_known:
                 new = {c: func.coalesce(v, table.c[c]) for c, v in new.items()}
+            if pending:
+                new["model_pending"] = true()
             stmt = insert.on_conflict_do_update(index_elements=pk, set_=new, where=where)
         if self.dialect != "sqlite":
             self.conn.execute(stmt, rows)
@@ -195,7 +200,7 @@ class Upserter:
                 tuples = [(*t[:i], value, *t[i + 1:]) for t, value in zip(tuples, done, strict=True)]
         return tuples
 
-    def _pg_upsert(self, table, pk, columns, rows, update_if_changed, insert_only, keep_known):
+    def _pg_upsert(self, table, pk, columns, rows, update_if_changed, insert_only, keep_known, pending):
         col_list = ", ".join(columns)
         tuples = self._pg_tuples(table, columns, rows)
         if self._copy_new(table, pk, columns, col_list, tuples):
@@ -219,7 +224,7 @@ class Upserter:
             value = "COALESCE(EXCLUDED.{c}, {t}.{c})" if keep_known else "EXCLUDED.{c}"
             conflict += "DO UPDATE SET " + ", ".join(
                 f"{c} = " + value.format(c=c, t=table.name) for c in updates
-            )
+            ) + (", model_pending = true" if pending else "")
             if update_if_changed:
                 conflict += " WHERE " + " OR ".join(
                     _pg_changed(table, c, keep_known) for c in update_if_changed

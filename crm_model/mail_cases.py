@@ -24,12 +24,18 @@ def _word(term: str) -> re.Pattern[str]:
     return re.compile(r"(?<!\w)" + re.escape(" ".join(term.casefold().split())) + r"(?!\w)")
 
 
-def link_products(conn: Connection) -> int:
-    """Set product_source/product_id on mail cases that name a product; returns how many were linked."""
+def link_products(conn: Connection, everything: bool = True) -> int:
+    """Set product_source/product_id on mail cases that name a product; returns how many were linked.
+
+    ``everything`` false: only the cases of threads with a message written since the last
+    model run (``email_message.model_pending``); `crmhub model` asks for every case when
+    the products changed or the run is from scratch."""
+    threads = "(m.source, m.case_id) IN (SELECT source, case_id FROM email_message WHERE model_pending = true)"
+    scope = "" if everything else f" AND {threads}"
     cases = conn.execute(text(
         "SELECT c.source, c.external_id FROM service_case c "
         "WHERE c.product_id IS NULL AND c.channel = 'email' AND EXISTS ("
-        "  SELECT 1 FROM email_message m WHERE m.source = c.source AND m.case_id = c.external_id)"
+        "  SELECT 1 FROM email_message m WHERE m.source = c.source AND m.case_id = c.external_id" + scope + ")"
     )).all()
     if not cases:
         return 0
@@ -45,8 +51,8 @@ def link_products(conn: Connection) -> int:
     texts: dict[tuple[str, str], list[str]] = defaultdict(list)
     wanted = {(c.source, c.external_id) for c in cases}
     for m in conn.execute(text(
-        "SELECT source, case_id, subject, body_excerpt FROM email_message "
-        "WHERE case_id IS NOT NULL AND direction = 'inbound' ORDER BY sent_at"
+        "SELECT m.source, m.case_id, m.subject, m.body_excerpt FROM email_message m "
+        "WHERE m.case_id IS NOT NULL AND m.direction = 'inbound'" + scope + " ORDER BY m.sent_at"
     )):
         if (m.source, m.case_id) in wanted:
             texts[(m.source, m.case_id)].append(f"{m.subject or ''}\n{m.body_excerpt or ''}")

@@ -20,7 +20,21 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, Date, Index, Integer, MetaData, String, Table, Text, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+    true,
+)
 
 from crm_model.types import Document, Micros, Money, Quantity, UtcDateTime
 
@@ -79,6 +93,11 @@ class Base:
             args, options = args[:-1], args[-1]
         ordered = sorted(declared.items(), key=lambda item: item[1].sort_order)  # stable: ties keep that order
         cls.__table__ = Table(name, cls.metadata, *(spec.build(attr) for attr, spec in ordered), *args, **options)
+        if "person_ref" in cls.__table__.c and not any(i.name == f"ix_{name}_source_person_ref"
+                                                       for i in cls.__table__.indexes):
+            # sql/model/10_link_person_ids.sql looks the records of each re-resolved
+            # source_person row up by it (a scan of the table on every model run without)
+            Index(f"ix_{name}_source_person_ref", cls.__table__.c.source, cls.__table__.c.person_ref)
         for column in cls.__table__.columns:
             setattr(cls, column.name, column)
         Base.classes[name] = cls
@@ -301,6 +320,16 @@ class Kept:
         Document, "Source columns with no warehouse field, as JSON {column: value} (kept, never dropped).")
 
 
+class ModelInput:
+    """Rows `crmhub model` derives something from (attribution, affiliate sites, support
+    cases, touch channels): a model run looks only at the rows written since the last one."""
+
+    model_pending = col(
+        Boolean, "True when the row was written (new or changed) since `crmhub model` last read it; "
+        "every write sets it (its default), the model run clears it.",
+        index=True, server_default=true(), sort_order=90)
+
+
 class Attributed:
     """Where a lead or order came from, filled by sql/model/15_attribution.sql (docs/attribution.md)."""
 
@@ -314,7 +343,7 @@ class Attributed:
     affiliate_site = col(String(255), "Affiliate site that referred it (affiliate rules).")
 
 
-class Lead(SourceRecord, PersonLinked, Utm, Attributed, Base):
+class Lead(SourceRecord, PersonLinked, Utm, Attributed, ModelInput, Base):
     """A lead: a form submission or a lead a sales rep entered."""
 
     __tablename__ = "lead"
@@ -331,7 +360,7 @@ class Lead(SourceRecord, PersonLinked, Utm, Attributed, Base):
     answers = col(Document, "All answers as JSON: {question title: answer}.")
 
 
-class Touchpoint(SourceRecord, PersonLinked, Kept, Base):
+class Touchpoint(SourceRecord, PersonLinked, Kept, ModelInput, Base):
     """One interaction on the path to purchase (ad click, email, visit, call, form)."""
 
     __tablename__ = "touchpoint"
@@ -351,7 +380,7 @@ class Touchpoint(SourceRecord, PersonLinked, Kept, Base):
     note = col(Text, "Free-text note (e.g. a rep's call notes).")
 
 
-class Campaign(Base):
+class Campaign(ModelInput, Base):
     __tablename__ = "campaign"
     # attribution (sql/model/15_attribution.sql) looks a lead's utm_campaign up as an id,
     # else as a name compared case-insensitively
@@ -378,7 +407,7 @@ class AdGroup(Base):
     status = col(String(32), "Status on the platform.")
 
 
-class Ad(Base):
+class Ad(ModelInput, Base):
     __tablename__ = "ad"
     # attribution looks an attributed lead's utm_content up among its campaign's ads, by ad id
     __table_args__ = (Index("ix_ad_platform_campaign_id_ad_id", "platform", "campaign_id", "ad_id"),)
@@ -395,7 +424,7 @@ class Ad(Base):
     channel = col(String(32), "search, display, social, video, ...")
 
 
-class AdStatDaily(Base):
+class AdStatDaily(ModelInput, Base):
     __tablename__ = "ad_stat_daily"
     # Reports read one period of days across all ads: the primary key starts with platform.
     # attribution asks whether an ad has daily stats in another ad group
@@ -419,7 +448,7 @@ class AdStatDaily(Base):
     conversion_value = col(Money, "Value of conversions.")
 
 
-class WebTrafficDaily(Base):
+class WebTrafficDaily(ModelInput, Base):
     __tablename__ = "web_traffic_daily"
 
     property_id = key(String(64), "Analytics property (e.g. GA4 property id).")
@@ -447,7 +476,7 @@ class AffiliateRule(Base):
 # ------------------------------------------------------------------ mail, customers
 
 
-class EmailMessage(Base):
+class EmailMessage(ModelInput, Base):
     __tablename__ = "email_message"
     # a support thread's messages, as sql/model/05_mail_service_cases.sql reads them per case
     __table_args__ = (Index("ix_email_message_source_case_id", "source", "case_id"),)
@@ -474,7 +503,7 @@ class EmailMessage(Base):
         Text, "Support mail only: the message's own words (quotes left out), capped at 4,000 characters.")
 
 
-class Product(SourceRecord, Kept, Base):
+class Product(SourceRecord, Kept, ModelInput, Base):
     __tablename__ = "product"
 
     sku = col(String(255), "Stock keeping unit.")
@@ -488,7 +517,7 @@ class Product(SourceRecord, Kept, Base):
     )
 
 
-class CustomerOrder(SourceRecord, PersonLinked, Attributed, Kept, Base):
+class CustomerOrder(SourceRecord, PersonLinked, Attributed, Kept, ModelInput, Base):
     __tablename__ = "customer_order"
 
     order_number = col(String(64), "Order number shown to the customer.")

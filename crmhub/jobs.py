@@ -120,7 +120,7 @@ class ModelSummary(ModelResult):
 def model(cfg: Config, *, remap_all: bool = False, full: bool = False,
           engine: Engine | None = None) -> ModelSummary:
     """Re-map raw records whose mapping changed, resolve identities, rebuild persons."""
-    from crm_model import affiliates, identity, mail_cases  # numpy, rapidfuzz: not for every sync
+    from crm_model import affiliates, identity  # numpy, rapidfuzz: not for every sync
 
     own = engine is None
     engine = engine or warehouse(cfg)
@@ -143,7 +143,6 @@ def model(cfg: Config, *, remap_all: bool = False, full: bool = False,
         with engine.begin() as conn:
             affiliates.store_rules(conn, cfg.settings.affiliates)
             result = identity.resolve(conn, cfg.settings.identity, full=full)
-            mail_cases.link_products(conn)
         summary = ModelSummary(**vars(result), remapped=summary.remapped, rejected=summary.rejected)
     finally:
         if own:

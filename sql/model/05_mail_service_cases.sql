@@ -6,6 +6,8 @@
 --                    customer), else new
 --   person           the sender of the thread's first inbound message
 -- product_id/product_source are left alone here: crm_model.mail_cases links products.
+-- Only threads with a message written since the last model run (model_pending = true) are built
+-- again: the others have not changed.
 
 INSERT INTO service_case (source, external_id, person_ref, tracking_number, kind, subject, status,
                           opened_at, closed_at, channel)
@@ -37,6 +39,8 @@ SELECT * FROM (
         'email'
     FROM email_message m
     WHERE m.case_id IS NOT NULL
+      AND (m.source, m.case_id) IN (SELECT p.source, p.case_id FROM email_message p
+                                    WHERE p.model_pending = true AND p.case_id IS NOT NULL)
     GROUP BY m.source, m.case_id
 ) AS thread_case
 WHERE true

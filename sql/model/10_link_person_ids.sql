@@ -2,7 +2,14 @@
 -- (same source, external_id = person_ref). Runs after identity resolution, and only
 -- on records that have no person yet or whose source_person row was just resolved
 -- (listed in the run's scratch table model_refs). The persons that gain a record are
--- listed in model_dirty, so sql/model_persons recomputes their facts.
+-- listed in model_dirty, so sql/model_persons recomputes their facts. A lead, touchpoint
+-- or order whose person changed is pending (model_pending = true) for the rest of the run: its
+-- attribution and its person's touch facts are derived again.
+--
+-- Each record is looked up by the source_person row it names (an index on
+-- (source, person_ref) in every table): records with no person yet, then those of the
+-- rows listed in model_refs, each a statement of its own (as one statement with an OR,
+-- SQLite read the whole table on every model run).
 
 INSERT INTO model_dirty (person_id)
 SELECT DISTINCT sp.person_id FROM lead r
@@ -10,12 +17,17 @@ JOIN source_person sp ON sp.source = r.source AND sp.external_id = r.person_ref
 WHERE r.person_id IS NULL AND sp.person_id IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM model_dirty d WHERE d.person_id = sp.person_id);
 
-UPDATE lead SET person_id = (
+UPDATE lead SET model_pending = true, person_id = (
     SELECT sp.person_id FROM source_person sp
     WHERE sp.source = lead.source AND sp.external_id = lead.person_ref)
-WHERE person_ref IS NOT NULL
-  AND (person_id IS NULL OR EXISTS (
-    SELECT 1 FROM model_refs m WHERE m.source = lead.source AND m.external_id = lead.person_ref))
+WHERE person_id IS NULL AND person_ref IS NOT NULL
+  AND EXISTS (SELECT 1 FROM source_person sp
+              WHERE sp.source = lead.source AND sp.external_id = lead.person_ref AND sp.person_id IS NOT NULL);
+
+UPDATE lead SET model_pending = true, person_id = (
+    SELECT sp.person_id FROM source_person sp
+    WHERE sp.source = lead.source AND sp.external_id = lead.person_ref)
+WHERE (source, person_ref) IN (SELECT m.source, m.external_id FROM model_refs m)
   AND person_id IS DISTINCT FROM (
     SELECT sp.person_id FROM source_person sp
     WHERE sp.source = lead.source AND sp.external_id = lead.person_ref);
@@ -26,12 +38,17 @@ JOIN source_person sp ON sp.source = r.source AND sp.external_id = r.person_ref
 WHERE r.person_id IS NULL AND sp.person_id IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM model_dirty d WHERE d.person_id = sp.person_id);
 
-UPDATE touchpoint SET person_id = (
+UPDATE touchpoint SET model_pending = true, person_id = (
     SELECT sp.person_id FROM source_person sp
     WHERE sp.source = touchpoint.source AND sp.external_id = touchpoint.person_ref)
-WHERE person_ref IS NOT NULL
-  AND (person_id IS NULL OR EXISTS (
-    SELECT 1 FROM model_refs m WHERE m.source = touchpoint.source AND m.external_id = touchpoint.person_ref))
+WHERE person_id IS NULL AND person_ref IS NOT NULL
+  AND EXISTS (SELECT 1 FROM source_person sp
+              WHERE sp.source = touchpoint.source AND sp.external_id = touchpoint.person_ref AND sp.person_id IS NOT NULL);
+
+UPDATE touchpoint SET model_pending = true, person_id = (
+    SELECT sp.person_id FROM source_person sp
+    WHERE sp.source = touchpoint.source AND sp.external_id = touchpoint.person_ref)
+WHERE (source, person_ref) IN (SELECT m.source, m.external_id FROM model_refs m)
   AND person_id IS DISTINCT FROM (
     SELECT sp.person_id FROM source_person sp
     WHERE sp.source = touchpoint.source AND sp.external_id = touchpoint.person_ref);
@@ -42,12 +59,17 @@ JOIN source_person sp ON sp.source = r.source AND sp.external_id = r.person_ref
 WHERE r.person_id IS NULL AND sp.person_id IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM model_dirty d WHERE d.person_id = sp.person_id);
 
-UPDATE customer_order SET person_id = (
+UPDATE customer_order SET model_pending = true, person_id = (
     SELECT sp.person_id FROM source_person sp
     WHERE sp.source = customer_order.source AND sp.external_id = customer_order.person_ref)
-WHERE person_ref IS NOT NULL
-  AND (person_id IS NULL OR EXISTS (
-    SELECT 1 FROM model_refs m WHERE m.source = customer_order.source AND m.external_id = customer_order.person_ref))
+WHERE person_id IS NULL AND person_ref IS NOT NULL
+  AND EXISTS (SELECT 1 FROM source_person sp
+              WHERE sp.source = customer_order.source AND sp.external_id = customer_order.person_ref AND sp.person_id IS NOT NULL);
+
+UPDATE customer_order SET model_pending = true, person_id = (
+    SELECT sp.person_id FROM source_person sp
+    WHERE sp.source = customer_order.source AND sp.external_id = customer_order.person_ref)
+WHERE (source, person_ref) IN (SELECT m.source, m.external_id FROM model_refs m)
   AND person_id IS DISTINCT FROM (
     SELECT sp.person_id FROM source_person sp
     WHERE sp.source = customer_order.source AND sp.external_id = customer_order.person_ref);
@@ -61,9 +83,14 @@ WHERE r.person_id IS NULL AND sp.person_id IS NOT NULL
 UPDATE service_case SET person_id = (
     SELECT sp.person_id FROM source_person sp
     WHERE sp.source = service_case.source AND sp.external_id = service_case.person_ref)
-WHERE person_ref IS NOT NULL
-  AND (person_id IS NULL OR EXISTS (
-    SELECT 1 FROM model_refs m WHERE m.source = service_case.source AND m.external_id = service_case.person_ref))
+WHERE person_id IS NULL AND person_ref IS NOT NULL
+  AND EXISTS (SELECT 1 FROM source_person sp
+              WHERE sp.source = service_case.source AND sp.external_id = service_case.person_ref AND sp.person_id IS NOT NULL);
+
+UPDATE service_case SET person_id = (
+    SELECT sp.person_id FROM source_person sp
+    WHERE sp.source = service_case.source AND sp.external_id = service_case.person_ref)
+WHERE (source, person_ref) IN (SELECT m.source, m.external_id FROM model_refs m)
   AND person_id IS DISTINCT FROM (
     SELECT sp.person_id FROM source_person sp
     WHERE sp.source = service_case.source AND sp.external_id = service_case.person_ref);
@@ -77,9 +104,14 @@ WHERE r.person_id IS NULL AND sp.person_id IS NOT NULL
 UPDATE service_contract SET person_id = (
     SELECT sp.person_id FROM source_person sp
     WHERE sp.source = service_contract.source AND sp.external_id = service_contract.person_ref)
-WHERE person_ref IS NOT NULL
-  AND (person_id IS NULL OR EXISTS (
-    SELECT 1 FROM model_refs m WHERE m.source = service_contract.source AND m.external_id = service_contract.person_ref))
+WHERE person_id IS NULL AND person_ref IS NOT NULL
+  AND EXISTS (SELECT 1 FROM source_person sp
+              WHERE sp.source = service_contract.source AND sp.external_id = service_contract.person_ref AND sp.person_id IS NOT NULL);
+
+UPDATE service_contract SET person_id = (
+    SELECT sp.person_id FROM source_person sp
+    WHERE sp.source = service_contract.source AND sp.external_id = service_contract.person_ref)
+WHERE (source, person_ref) IN (SELECT m.source, m.external_id FROM model_refs m)
   AND person_id IS DISTINCT FROM (
     SELECT sp.person_id FROM source_person sp
     WHERE sp.source = service_contract.source AND sp.external_id = service_contract.person_ref);
@@ -93,9 +125,14 @@ WHERE r.person_id IS NULL AND sp.person_id IS NOT NULL
 UPDATE feedback SET person_id = (
     SELECT sp.person_id FROM source_person sp
     WHERE sp.source = feedback.source AND sp.external_id = feedback.person_ref)
-WHERE person_ref IS NOT NULL
-  AND (person_id IS NULL OR EXISTS (
-    SELECT 1 FROM model_refs m WHERE m.source = feedback.source AND m.external_id = feedback.person_ref))
+WHERE person_id IS NULL AND person_ref IS NOT NULL
+  AND EXISTS (SELECT 1 FROM source_person sp
+              WHERE sp.source = feedback.source AND sp.external_id = feedback.person_ref AND sp.person_id IS NOT NULL);
+
+UPDATE feedback SET person_id = (
+    SELECT sp.person_id FROM source_person sp
+    WHERE sp.source = feedback.source AND sp.external_id = feedback.person_ref)
+WHERE (source, person_ref) IN (SELECT m.source, m.external_id FROM model_refs m)
   AND person_id IS DISTINCT FROM (
     SELECT sp.person_id FROM source_person sp
     WHERE sp.source = feedback.source AND sp.external_id = feedback.person_ref);
@@ -109,9 +146,14 @@ WHERE r.person_id IS NULL AND sp.person_id IS NOT NULL
 UPDATE email_message SET person_id = (
     SELECT sp.person_id FROM source_person sp
     WHERE sp.source = email_message.source AND sp.external_id = email_message.person_ref)
-WHERE person_ref IS NOT NULL
-  AND (person_id IS NULL OR EXISTS (
-    SELECT 1 FROM model_refs m WHERE m.source = email_message.source AND m.external_id = email_message.person_ref))
+WHERE person_id IS NULL AND person_ref IS NOT NULL
+  AND EXISTS (SELECT 1 FROM source_person sp
+              WHERE sp.source = email_message.source AND sp.external_id = email_message.person_ref AND sp.person_id IS NOT NULL);
+
+UPDATE email_message SET person_id = (
+    SELECT sp.person_id FROM source_person sp
+    WHERE sp.source = email_message.source AND sp.external_id = email_message.person_ref)
+WHERE (source, person_ref) IN (SELECT m.source, m.external_id FROM model_refs m)
   AND person_id IS DISTINCT FROM (
     SELECT sp.person_id FROM source_person sp
     WHERE sp.source = email_message.source AND sp.external_id = email_message.person_ref);

@@ -8,7 +8,7 @@ import pytest
 from werkzeug import Request, Response
 
 from connectors.gmail import GmailConfig, GmailConnector
-from crm_model import identity, mail_cases
+from crm_model import identity
 from crm_model.load import Upserter
 from crm_model.sync import load_state, sync
 from tests.conftest import load_json, rows
@@ -120,7 +120,6 @@ def test_first_sync_lists_labels_then_history_pages(warehouse, httpserver, api):
                                         "title": "Kettle Pro 2"},
                                        {"source": "shop", "external_id": "p-1", "sku": "KP-1", "title": "Kettle"}])
         identity.resolve(c)
-        mail_cases.link_products(c)
     (case,) = rows(warehouse, "service_case")
     assert case["tracking_number"] == "4711" and case["kind"] == "complaint" and case["status"] == "closed"
     assert (case["product_source"], case["product_id"]) == ("shop", "p-2")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from connectors.mailfiles import MaildirConfig, MaildirConnector, MailFilesConfig, MboxConnector
-from crm_model import identity, mail_cases
+from crm_model import identity
 from crm_model.load import Upserter
 from crm_model.sync import sync
 from tests.conftest import rows
@@ -21,7 +21,6 @@ def mbox_entry(raw: bytes) -> bytes:
 def model(warehouse):
     with warehouse.begin() as c:
         identity.resolve(c)
-        mail_cases.link_products(c)
 
 
 def run_mbox(warehouse, path, **config):

@@ -1,0 +1,175 @@
+"""A model run derives attribution, affiliate sites, support cases and touch facts only from
+the rows written since the last run (model_pending), and ends with the same warehouse as a
+run that derives everything again."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import text
+
+from crm_model import affiliates, identity
+from crm_model.identity import MODEL_INPUTS
+from crm_model.load import Upserter
+from crmhub.config import loads
+from tests.conftest import rows
+from tests.warehouse.test_attribution import at, google_rows, person
+
+DERIVED = ("lead", "customer_order", "touchpoint", "web_traffic_daily", "service_case", "person")
+RULES = """
+affiliates:
+  url_params: [aff_id]
+  sites:
+    bestdeals.example: {param_values: ["4711"], utm_sources: [bestdeals]}
+"""
+
+
+def write(warehouse, **tables: list[dict]) -> None:
+    """Rows written as a sync writes them: an unchanged row is left alone."""
+    with warehouse.begin() as conn:
+        for table, values in tables.items():
+            Upserter(conn).upsert(table, values, skip_unchanged=True)
+
+
+def model(warehouse, rules: str = RULES) -> None:
+    with warehouse.begin() as conn:
+        affiliates.store_rules(conn, loads(rules).settings.affiliates)
+        identity.resolve(conn)
+
+
+def derived(warehouse) -> dict[str, list[dict]]:
+    return {t: [{k: v for k, v in r.items() if k != "model_pending"} for r in rows(warehouse, t)] for t in DERIVED}
+
+
+def everything_again(warehouse) -> dict[str, list[dict]]:
+    """The warehouse after a run that derives every row again, then put back as it was."""
+    before = derived(warehouse)
+    with warehouse.begin() as conn:
+        for table in MODEL_INPUTS:
+            conn.exec_driver_sql(f"UPDATE {table} SET model_pending = true")
+        identity.resolve(conn)
+    after = derived(warehouse)
+    return after if after == before else {"differs": after}
+
+
+def pending(warehouse) -> dict[str, int]:
+    with warehouse.connect() as conn:
+        counts = {t: conn.execute(text(f"SELECT COUNT(*) FROM {t} WHERE model_pending = true")).scalar_one()
+                  for t in MODEL_INPUTS}
+    return {t: n for t, n in counts.items() if n}
+
+
+def start(warehouse) -> None:
+    write(warehouse, **google_rows())
+    write(
+        warehouse,
+        source_person=[person("web", f"lead:L{n}", f"p{n}@example.com", at(1)) for n in range(1, 6)]
+        + [person("shop", "c1", "p1@example.com", at(2)), person("shop", "c4", "p4@example.com", at(2))],
+        lead=[
+            {"source": "web", "external_id": "L1", "person_ref": "lead:L1", "submitted_at": at(1, 14),
+             "gclid": "Cj0KCQiA-demo-gclid-1", "landing_page": "https://shop.example/?aff_id=4711"},
+            {"source": "web", "external_id": "L2", "person_ref": "lead:L2", "submitted_at": at(2),
+             "utm_campaign": "20002", "utm_content": "90002"},
+            {"source": "web", "external_id": "L4", "person_ref": "lead:L4", "submitted_at": at(2),
+             "gclid": "click-that-comes-later"},
+            {"source": "web", "external_id": "L5", "person_ref": "lead:L5", "submitted_at": at(2),
+             "utm_campaign": "Autumn Sale"},
+        ],
+        touchpoint=[{"source": "web", "external_id": f"lead:L{n}", "person_ref": f"lead:L{n}", "channel": "form",
+                     "occurred_at": at(2, 9)} for n in (1, 2, 4, 5)],
+        customer_order=[
+            {"source": "shop", "external_id": "o1", "person_ref": "c1", "ordered_at": at(3), "status": "paid",
+             "currency": "EUR", "total": Decimal("10")},
+            {"source": "shop", "external_id": "o4", "person_ref": "c4", "ordered_at": at(3), "status": "paid",
+             "currency": "EUR", "total": Decimal("20")},
+        ],
+        web_traffic_daily=[{"property_id": "1", "date": dt.date(2026, 3, 2), "source": "bestdeals",
+                            "medium": "affiliate", "campaign": "", "landing_page": "/", "sessions": 4}],
+        email_message=[{"source": "support", "message_id": "<m1@x>", "direction": "inbound", "subject": "Broken",
+                        "sent_at": at(3), "case_id": "MAIL-1", "complaint": True}],
+    )
+    model(warehouse)
+
+
+def test_a_run_with_nothing_written_derives_nothing_again(warehouse):
+    start(warehouse)
+    assert pending(warehouse) == {}
+    lead = {r["external_id"]: r for r in rows(warehouse, "lead")}
+    assert (lead["L1"]["attribution_rule"], lead["L1"]["affiliate_site"]) == ("click_id", "bestdeals.example")
+    # derived values changed behind the model's back stay: the run does not read those rows
+    with warehouse.begin() as conn:
+        conn.exec_driver_sql("UPDATE lead SET campaign_id = 'stale' WHERE external_id = 'L2'")
+        conn.exec_driver_sql("UPDATE customer_order SET affiliate_site = 'stale' WHERE external_id = 'o1'")
+        conn.exec_driver_sql("UPDATE person SET last_touch_channel = 'stale' WHERE last_touch_channel IS NOT NULL")
+        conn.exec_driver_sql("UPDATE service_case SET status = 'stale'")
+    model(warehouse)
+    assert next(r for r in rows(warehouse, "lead") if r["external_id"] == "L2")["campaign_id"] == "stale"
+    assert {p["last_touch_channel"] for p in rows(warehouse, "person")} == {"stale", None}
+    assert {c["status"] for c in rows(warehouse, "service_case")} == {"stale"}
+    # ... until they are written again
+    with warehouse.begin() as conn:
+        for table in MODEL_INPUTS:
+            conn.exec_driver_sql(f"UPDATE {table} SET model_pending = true")
+    model(warehouse)
+    assert next(r for r in rows(warehouse, "lead") if r["external_id"] == "L2")["campaign_id"] == "20002"
+    assert "stale" not in {p["last_touch_channel"] for p in rows(warehouse, "person")}
+    assert {c["status"] for c in rows(warehouse, "service_case")} == {"new"}
+    assert rows(warehouse, "customer_order")[0]["affiliate_site"] is None
+
+
+def test_rows_written_again_unchanged_are_not_pending(warehouse):
+    start(warehouse)
+    lead = next(r for r in rows(warehouse, "lead") if r["external_id"] == "L2")
+    written = {k: lead[k] for k in ("source", "external_id", "person_ref", "submitted_at", "utm_campaign",
+                                    "utm_content")}
+    write(warehouse, lead=[written])
+    assert pending(warehouse) == {}
+    write(warehouse, lead=[{**written, "utm_content": "90001"}])
+    assert pending(warehouse) == {"lead": 1}
+
+
+def test_new_clicks_orders_visits_and_campaigns_end_as_a_run_of_everything(warehouse):
+    start(warehouse)
+    before = {r["external_id"]: r for r in rows(warehouse, "lead")}
+    assert before["L4"]["attribution_rule"] is None and before["L5"]["attribution_rule"] is None
+
+    # the click L4's gclid names arrives; p2 visits the site; o1 is refunded; a support reply
+    click = {**google_rows()["touchpoint"][0], "external_id": "click-later", "click_id": "click-that-comes-later",
+             "occurred_at": at(2, 8)}
+    write(warehouse,
+          touchpoint=[click, {"source": "web", "external_id": "visit-2", "person_ref": "lead:L2",
+                              "channel": "web_visit", "occurred_at": at(4)}],
+          customer_order=[{"source": "shop", "external_id": "o1", "person_ref": "c1", "ordered_at": at(3),
+                           "status": "refunded", "currency": "EUR", "total": Decimal("10")}],
+          email_message=[{"source": "support", "message_id": "<m2@x>", "direction": "outbound",
+                          "subject": "Re: Broken", "sent_at": at(4), "case_id": "MAIL-1"}])
+    model(warehouse)
+    lead = {r["external_id"]: r for r in rows(warehouse, "lead")}
+    assert (lead["L4"]["campaign_id"], lead["L4"]["attribution_rule"]) == (click["campaign_id"], "click_id")
+    moved = next(t for t in rows(warehouse, "touchpoint") if t["external_id"] == "click-later")
+    assert moved["person_id"] == lead["L4"]["person_id"]
+    persons = {p["person_id"]: p for p in rows(warehouse, "person")}
+    assert persons[lead["L4"]["person_id"]]["first_touch_channel"] == "ad_click"
+    assert persons[lead["L2"]["person_id"]]["last_touch_channel"] == "web_visit"
+    orders = {o["external_id"]: o for o in rows(warehouse, "customer_order")}
+    assert orders["o1"]["status"] == "refunded"
+    assert orders["o4"]["attribution_rule"] == "click_id"  # not written again: its buyer's new click
+    assert rows(warehouse, "service_case")[0]["status"] == "answered"
+    assert pending(warehouse) == {}
+    assert everything_again(warehouse) == derived(warehouse)
+
+    # a campaign L5's utm_campaign names appears: every lead and order is looked at again
+    write(warehouse, campaign=[{"platform": "google_ads", "campaign_id": "20009", "source": "google",
+                                "name": "autumn sale"}])
+    model(warehouse)
+    l5 = next(r for r in rows(warehouse, "lead") if r["external_id"] == "L5")
+    assert (l5["campaign_id"], l5["attribution_rule"]) == ("20009", "utm_campaign_name")
+    assert everything_again(warehouse) == derived(warehouse)
+
+    # other affiliate rules: every lead, order, touchpoint and visit is named again
+    model(warehouse, rules=RULES.replace('utm_sources: [bestdeals]', 'utm_sources: [other]'))
+    assert rows(warehouse, "web_traffic_daily")[0]["affiliate_site"] is None
+    assert next(r for r in rows(warehouse, "lead") if r["external_id"] == "L1")["affiliate_site"] == (
+        "bestdeals.example")  # its aff_id
+    assert everything_again(warehouse) == derived(warehouse)
