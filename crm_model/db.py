@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 
@@ -42,6 +44,34 @@ def connect(url: str) -> Engine:
     # A rolled-back transaction also undid the staging tables it created (crm_model.load).
     event.listen(engine, "rollback", _forget_staging)
     return engine
+
+
+@contextmanager
+def snapshot_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that reads one snapshot of the warehouse from its first statement on,
+    for `crmhub model`: it derives from the rows marked pending and then clears the marks,
+    so a row a sync writes while it runs must neither be cleared unread nor half-read.
+    PostgreSQL: REPEATABLE READ (a row written since the snapshot is not seen, so it stays
+    pending for the next run; one the run clears after a sync changed it fails the run
+    with :class:`ConcurrentWrite` and undoes it all). SQLite: the write lock is taken at
+    the start (BEGIN IMMEDIATE), and a sync's next batch waits for the commit."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="REPEATABLE READ")
+        try:
+            with conn.begin():
+                if conn.dialect.name == "sqlite":
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                yield conn
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) == "40001":  # serialization_failure
+                raise ConcurrentWrite("a sync wrote rows this model run was deriving from while it ran; "
+                                      "nothing of the run was kept: run `crmhub model` again") from exc
+            raise
+
+
+class ConcurrentWrite(WarehouseError):
+    """A model run's rows were written by another transaction while it ran (PostgreSQL)."""
 
 
 def _forget_staging(conn) -> None:

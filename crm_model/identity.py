@@ -1590,6 +1590,12 @@ def _link_records(conn: Connection, every: bool = False, identities_changed: boo
         conn.exec_driver_sql("ANALYZE model_dirty")
     run_sql(conn, "model_persons", instead="model_persons_all" if every else None)
     mail_cases.link_products(conn, everything=every or _any_pending(conn, "product"))
+    _clear_pending(conn)
+
+
+def _clear_pending(conn: Connection) -> None:
+    """The rows the run derived from are no longer pending (rows written since the run's
+    snapshot stay pending: crm_model.db.snapshot_transaction)."""
     for table in MODEL_INPUTS:
         conn.exec_driver_sql(f"UPDATE {table} SET model_pending = false WHERE model_pending = true")
 

@@ -35,7 +35,11 @@ def link_products(conn: Connection, everything: bool = True) -> int:
     cases = conn.execute(text(
         "SELECT c.source, c.external_id FROM service_case c "
         "WHERE c.product_id IS NULL AND c.channel = 'email' AND EXISTS ("
-        "  SELECT 1 FROM email_message m WHERE m.source = c.source AND m.case_id = c.external_id" + scope + ")"
+        "  SELECT 1 FROM email_message m WHERE m.source = c.source AND m.case_id = c.external_id)"
+    ) if everything else text(  # from the pending messages' threads, not from every case
+        "SELECT DISTINCT c.source, c.external_id FROM email_message m "
+        "JOIN service_case c ON c.source = m.source AND c.external_id = m.case_id "
+        "WHERE m.model_pending = true AND c.product_id IS NULL AND c.channel = 'email'"
     )).all()
     if not cases:
         return 0

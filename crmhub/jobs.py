@@ -140,7 +140,7 @@ def model(cfg: Config, *, remap_all: bool = False, full: bool = False,
             mapped, rejected = remap(engine, name, kind, stream, options, everything=remap_all)
             summary.remapped += mapped
             summary.rejected += rejected
-        with engine.begin() as conn:
+        with db.snapshot_transaction(engine) as conn:
             affiliates.store_rules(conn, cfg.settings.affiliates)
             result = identity.resolve(conn, cfg.settings.identity, full=full)
         summary = ModelSummary(**vars(result), remapped=summary.remapped, rejected=summary.rejected)

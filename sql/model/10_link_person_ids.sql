@@ -7,22 +7,25 @@
 -- attribution and its person's touch facts are derived again.
 --
 -- Each record is looked up by the source_person row it names (an index on
--- (source, person_ref) in every table): records with no person yet, then those of the
--- rows listed in model_refs, each a statement of its own (as one statement with an OR,
--- SQLite read the whole table on every model run).
+-- (source, person_ref) in every table): records with no person yet (a join, UPDATE ...
+-- FROM: as subqueries, a first run beside 583,000 new touchpoints looked each one's
+-- source_person row up twice), then those of the rows listed in model_refs, each a
+-- statement of its own (as one statement with an OR, SQLite read the whole table on every
+-- model run). Of the tables with model_pending, only the records written since the last
+-- run can be without a person yet and gain one now (a record whose source_person row is
+-- resolved later is in model_refs then): records that never get a person (mail with no
+-- sender record) are not read again on every run.
 
 INSERT INTO model_dirty (person_id)
 SELECT DISTINCT sp.person_id FROM lead r
 JOIN source_person sp ON sp.source = r.source AND sp.external_id = r.person_ref
-WHERE r.person_id IS NULL AND sp.person_id IS NOT NULL
+WHERE r.model_pending = true AND r.person_id IS NULL AND sp.person_id IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM model_dirty d WHERE d.person_id = sp.person_id);
 
-UPDATE lead SET model_pending = true, person_id = (
-    SELECT sp.person_id FROM source_person sp
-    WHERE sp.source = lead.source AND sp.external_id = lead.person_ref)
-WHERE person_id IS NULL AND person_ref IS NOT NULL
-  AND EXISTS (SELECT 1 FROM source_person sp
-              WHERE sp.source = lead.source AND sp.external_id = lead.person_ref AND sp.person_id IS NOT NULL);
+UPDATE lead SET model_pending = true, person_id = sp.person_id
+FROM source_person sp
+WHERE lead.model_pending = true AND lead.person_id IS NULL
+  AND sp.source = lead.source AND sp.external_id = lead.person_ref AND sp.person_id IS NOT NULL;
 
 UPDATE lead SET model_pending = true, person_id = (
     SELECT sp.person_id FROM source_person sp
@@ -35,15 +38,13 @@ WHERE (source, person_ref) IN (SELECT m.source, m.external_id FROM model_refs m)
 INSERT INTO model_dirty (person_id)
 SELECT DISTINCT sp.person_id FROM touchpoint r
 JOIN source_person sp ON sp.source = r.source AND sp.external_id = r.person_ref
-WHERE r.person_id IS NULL AND sp.person_id IS NOT NULL
+WHERE r.model_pending = true AND r.person_id IS NULL AND sp.person_id IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM model_dirty d WHERE d.person_id = sp.person_id);
 
-UPDATE touchpoint SET model_pending = true, person_id = (
-    SELECT sp.person_id FROM source_person sp
-    WHERE sp.source = touchpoint.source AND sp.external_id = touchpoint.person_ref)
-WHERE person_id IS NULL AND person_ref IS NOT NULL
-  AND EXISTS (SELECT 1 FROM source_person sp
-              WHERE sp.source = touchpoint.source AND sp.external_id = touchpoint.person_ref AND sp.person_id IS NOT NULL);
+UPDATE touchpoint SET model_pending = true, person_id = sp.person_id
+FROM source_person sp
+WHERE touchpoint.model_pending = true AND touchpoint.person_id IS NULL
+  AND sp.source = touchpoint.source AND sp.external_id = touchpoint.person_ref AND sp.person_id IS NOT NULL;
 
 UPDATE touchpoint SET model_pending = true, person_id = (
     SELECT sp.person_id FROM source_person sp
@@ -56,15 +57,13 @@ WHERE (source, person_ref) IN (SELECT m.source, m.external_id FROM model_refs m)
 INSERT INTO model_dirty (person_id)
 SELECT DISTINCT sp.person_id FROM customer_order r
 JOIN source_person sp ON sp.source = r.source AND sp.external_id = r.person_ref
-WHERE r.person_id IS NULL AND sp.person_id IS NOT NULL
+WHERE r.model_pending = true AND r.person_id IS NULL AND sp.person_id IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM model_dirty d WHERE d.person_id = sp.person_id);
 
-UPDATE customer_order SET model_pending = true, person_id = (
-    SELECT sp.person_id FROM source_person sp
-    WHERE sp.source = customer_order.source AND sp.external_id = customer_order.person_ref)
-WHERE person_id IS NULL AND person_ref IS NOT NULL
-  AND EXISTS (SELECT 1 FROM source_person sp
-              WHERE sp.source = customer_order.source AND sp.external_id = customer_order.person_ref AND sp.person_id IS NOT NULL);
+UPDATE customer_order SET model_pending = true, person_id = sp.person_id
+FROM source_person sp
+WHERE customer_order.model_pending = true AND customer_order.person_id IS NULL
+  AND sp.source = customer_order.source AND sp.external_id = customer_order.person_ref AND sp.person_id IS NOT NULL;
 
 UPDATE customer_order SET model_pending = true, person_id = (
     SELECT sp.person_id FROM source_person sp
@@ -80,12 +79,10 @@ JOIN source_person sp ON sp.source = r.source AND sp.external_id = r.person_ref
 WHERE r.person_id IS NULL AND sp.person_id IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM model_dirty d WHERE d.person_id = sp.person_id);
 
-UPDATE service_case SET person_id = (
-    SELECT sp.person_id FROM source_person sp
-    WHERE sp.source = service_case.source AND sp.external_id = service_case.person_ref)
-WHERE person_id IS NULL AND person_ref IS NOT NULL
-  AND EXISTS (SELECT 1 FROM source_person sp
-              WHERE sp.source = service_case.source AND sp.external_id = service_case.person_ref AND sp.person_id IS NOT NULL);
+UPDATE service_case SET person_id = sp.person_id
+FROM source_person sp
+WHERE service_case.person_id IS NULL
+  AND sp.source = service_case.source AND sp.external_id = service_case.person_ref AND sp.person_id IS NOT NULL;
 
 UPDATE service_case SET person_id = (
     SELECT sp.person_id FROM source_person sp
@@ -101,12 +98,10 @@ JOIN source_person sp ON sp.source = r.source AND sp.external_id = r.person_ref
 WHERE r.person_id IS NULL AND sp.person_id IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM model_dirty d WHERE d.person_id = sp.person_id);
 
-UPDATE service_contract SET person_id = (
-    SELECT sp.person_id FROM source_person sp
-    WHERE sp.source = service_contract.source AND sp.external_id = service_contract.person_ref)
-WHERE person_id IS NULL AND person_ref IS NOT NULL
-  AND EXISTS (SELECT 1 FROM source_person sp
-              WHERE sp.source = service_contract.source AND sp.external_id = service_contract.person_ref AND sp.person_id IS NOT NULL);
+UPDATE service_contract SET person_id = sp.person_id
+FROM source_person sp
+WHERE service_contract.person_id IS NULL
+  AND sp.source = service_contract.source AND sp.external_id = service_contract.person_ref AND sp.person_id IS NOT NULL;
 
 UPDATE service_contract SET person_id = (
     SELECT sp.person_id FROM source_person sp
@@ -122,12 +117,10 @@ JOIN source_person sp ON sp.source = r.source AND sp.external_id = r.person_ref
 WHERE r.person_id IS NULL AND sp.person_id IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM model_dirty d WHERE d.person_id = sp.person_id);
 
-UPDATE feedback SET person_id = (
-    SELECT sp.person_id FROM source_person sp
-    WHERE sp.source = feedback.source AND sp.external_id = feedback.person_ref)
-WHERE person_id IS NULL AND person_ref IS NOT NULL
-  AND EXISTS (SELECT 1 FROM source_person sp
-              WHERE sp.source = feedback.source AND sp.external_id = feedback.person_ref AND sp.person_id IS NOT NULL);
+UPDATE feedback SET person_id = sp.person_id
+FROM source_person sp
+WHERE feedback.person_id IS NULL
+  AND sp.source = feedback.source AND sp.external_id = feedback.person_ref AND sp.person_id IS NOT NULL;
 
 UPDATE feedback SET person_id = (
     SELECT sp.person_id FROM source_person sp
@@ -140,15 +133,13 @@ WHERE (source, person_ref) IN (SELECT m.source, m.external_id FROM model_refs m)
 INSERT INTO model_dirty (person_id)
 SELECT DISTINCT sp.person_id FROM email_message r
 JOIN source_person sp ON sp.source = r.source AND sp.external_id = r.person_ref
-WHERE r.person_id IS NULL AND sp.person_id IS NOT NULL
+WHERE r.model_pending = true AND r.person_id IS NULL AND sp.person_id IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM model_dirty d WHERE d.person_id = sp.person_id);
 
-UPDATE email_message SET person_id = (
-    SELECT sp.person_id FROM source_person sp
-    WHERE sp.source = email_message.source AND sp.external_id = email_message.person_ref)
-WHERE person_id IS NULL AND person_ref IS NOT NULL
-  AND EXISTS (SELECT 1 FROM source_person sp
-              WHERE sp.source = email_message.source AND sp.external_id = email_message.person_ref AND sp.person_id IS NOT NULL);
+UPDATE email_message SET person_id = sp.person_id
+FROM source_person sp
+WHERE email_message.model_pending = true AND email_message.person_id IS NULL
+  AND sp.source = email_message.source AND sp.external_id = email_message.person_ref AND sp.person_id IS NOT NULL;
 
 UPDATE email_message SET person_id = (
     SELECT sp.person_id FROM source_person sp

@@ -5,11 +5,14 @@ run that derives everything again."""
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from decimal import Decimal
 
-from sqlalchemy import text
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.exc import OperationalError
 
-from crm_model import affiliates, identity
+from crm_model import affiliates, db, identity
 from crm_model.identity import MODEL_INPUTS
 from crm_model.load import Upserter
 from crmhub.config import loads
@@ -33,7 +36,7 @@ def write(warehouse, **tables: list[dict]) -> None:
 
 
 def model(warehouse, rules: str = RULES) -> None:
-    with warehouse.begin() as conn:
+    with db.snapshot_transaction(warehouse) as conn:
         affiliates.store_rules(conn, loads(rules).settings.affiliates)
         identity.resolve(conn)
 
@@ -173,3 +176,63 @@ def test_new_clicks_orders_visits_and_campaigns_end_as_a_run_of_everything(wareh
     assert next(r for r in rows(warehouse, "lead") if r["external_id"] == "L1")["affiliate_site"] == (
         "bestdeals.example")  # its aff_id
     assert everything_again(warehouse) == derived(warehouse)
+
+
+def _sync_meanwhile(monkeypatch, warehouse, step: str, **tables: list[dict]) -> list[str]:
+    """Have a sync write ``tables`` (and commit) while a model run is at ``step`` (a function
+    of crm_model.identity taking the run's connection first); what the write ran into is returned."""
+    clear, seen = getattr(identity, step), []
+
+    def meanwhile(conn, *args, **kw):
+        try:
+            engine = db.connect(str(warehouse.url))
+            if engine.dialect.name == "sqlite":  # do not wait 30 s for the model run's lock
+                event.listen(engine, "connect", lambda c, _: c.execute("PRAGMA busy_timeout=100"))
+            write(engine, **tables)
+            seen.append("written")
+        except (OperationalError, sqlite3.OperationalError) as exc:  # the Upserter's SQLite path: the driver's
+            seen.append(str(getattr(exc, "orig", exc)))
+        finally:
+            engine.dispose()
+        clear(conn, *args, **kw)
+
+    monkeypatch.setattr(identity, step, meanwhile)
+    return seen
+
+
+def test_rows_a_sync_writes_while_the_model_runs_are_not_cleared_unread(warehouse, monkeypatch):
+    start(warehouse)
+    new_lead = {"source": "web", "external_id": "L9", "person_ref": "lead:L1", "submitted_at": at(5),
+                "utm_campaign": "20002"}
+    # written after the run derived from the pending rows, before it clears their marks
+    seen = _sync_meanwhile(monkeypatch, warehouse, "_clear_pending", lead=[new_lead])
+    with db.snapshot_transaction(warehouse) as conn:
+        identity.resolve(conn)
+    if warehouse.dialect.name == "sqlite":  # the run holds the write lock: the sync waits for it
+        assert seen == ["database is locked"] and pending(warehouse) == {}
+        return
+    # PostgreSQL: the run did not see the lead (its snapshot is older), so it is still pending
+    assert seen == ["written"] and pending(warehouse) == {"lead": 1}
+    monkeypatch.undo()
+    model(warehouse)
+    assert next(r for r in rows(warehouse, "lead") if r["external_id"] == "L9")["attribution_rule"] == (
+        "utm_campaign_id")
+
+
+def test_a_pending_row_a_sync_changes_while_the_model_runs_fails_the_run(warehouse, monkeypatch):
+    start(warehouse)
+    if warehouse.dialect.name == "sqlite":
+        return  # the write lock keeps syncs out (the test above)
+    lead = {"source": "web", "external_id": "L2", "person_ref": "lead:L2", "submitted_at": at(2),
+            "utm_campaign": "20002", "utm_content": "90001"}
+    write(warehouse, lead=[lead])
+    # written after the run's snapshot, before it derives from L2 (a sync that writes L2 after
+    # that waits for the run's commit, then marks it pending again)
+    seen = _sync_meanwhile(monkeypatch, warehouse, "_widen_pending", lead=[{**lead, "utm_content": "90002"}])
+    with pytest.raises(db.ConcurrentWrite, match="run `crmhub model` again"):
+        with db.snapshot_transaction(warehouse) as conn:
+            identity.resolve(conn)
+    assert seen == ["written"] and pending(warehouse) == {"lead": 1}
+    monkeypatch.undo()
+    model(warehouse)
+    assert next(r for r in rows(warehouse, "lead") if r["external_id"] == "L2")["ad_id"] == "90002"
