@@ -47,6 +47,7 @@ def store_rules(conn: Connection, settings: Any) -> int:
     if stored != wanted:
         conn.execute(delete(AffiliateRule))
         Upserter(conn).upsert("affiliate_rule", wanted)
-        for table in ("lead", "customer_order", "touchpoint", "web_traffic_daily"):
-            conn.exec_driver_sql(f"UPDATE {table} SET model_pending = true WHERE model_pending IS NOT true")
+        from crm_model.identity import mark_all_pending
+
+        mark_all_pending(conn, ("lead", "customer_order", "touchpoint", "web_traffic_daily"))
     return len(wanted)

@@ -40,6 +40,7 @@ import json
 import sqlite3
 from array import array
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import chain, islice, repeat
@@ -659,9 +660,10 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
             person_of[start:start + 100_000].tolist(), strict=True) for start in range(0, n, 100_000)) if full
                 else ((sources[i], external_ids[i], pid) for i, pid in changed), redo)
     with _without_indexes(conn, "source_person", full):
-        conn.exec_driver_sql("UPDATE source_person SET person_id = m.person_id, model_pending = false "
-                             "FROM model_refs m WHERE source_person.source = m.source "
-                             "AND source_person.external_id = m.external_id")
+        updated = conn.exec_driver_sql("UPDATE source_person SET person_id = m.person_id, model_pending = false "
+                                       "FROM model_refs m WHERE source_person.source = m.source "
+                                       "AND source_person.external_id = m.external_id")
+    _churned(conn, "source_person", updated.rowcount)
     moved = [] if full else [i for i, _ in changed]  # the records that are new, changed or change person
     del changed
     merges = merge_rows()
@@ -1555,6 +1557,7 @@ def _prepare_scratch(conn: Connection) -> None:
                          "external_id VARCHAR(255), person_id INTEGER, PRIMARY KEY (source, external_id))")
     conn.exec_driver_sql("DELETE FROM model_dirty")
     conn.exec_driver_sql("DELETE FROM model_refs")
+    conn.info.pop(CHURNED, None)  # left by a run that failed on this connection
 
 
 def _mark_dirty(conn: Connection, persons: list[int], refs: Any, redo: set[int]) -> None:
@@ -1579,7 +1582,8 @@ def _link_records(conn: Connection, every: bool = False, identities_changed: boo
     every person's golden record: every row is derived again, and the set-wise forms of
     sql/model_persons_all run in place of the per-person ones (at 1,000,000 records,
     798,240 persons, on SQLite, measured apart at load 2: lifecycle and first/last seen
-    7.8 s -> 0.6 s). ``identities_changed`` false (nothing new to resolve): only pending
+    7.8 s -> 0.6 s); so do runs with ``SET_WISE_FROM`` persons or more to recompute (a
+    first run over the activity of 600,000 persons). ``identities_changed`` false (nothing new to resolve): only pending
     clicks can have gained a person."""
     from crm_model import mail_cases
 
@@ -1588,7 +1592,8 @@ def _link_records(conn: Connection, every: bool = False, identities_changed: boo
     run_sql(conn, "model")
     if conn.dialect.name == "postgresql":  # as filled by this run and sql/model (see _stage)
         conn.exec_driver_sql("ANALYZE model_dirty")
-    run_sql(conn, "model_persons", instead="model_persons_all" if every else None)
+    many = every or conn.exec_driver_sql("SELECT COUNT(*) FROM model_dirty").scalar_one() >= SET_WISE_FROM
+    run_sql(conn, "model_persons", instead="model_persons_all" if many else None)
     mail_cases.link_products(conn, everything=every or _any_pending(conn, "product"))
     _clear_pending(conn)
 
@@ -1597,8 +1602,21 @@ def _clear_pending(conn: Connection) -> None:
     """The rows the run derived from are no longer pending (rows written since the run's
     snapshot stay pending: crm_model.db.snapshot_transaction)."""
     for table in MODEL_INPUTS:
-        conn.exec_driver_sql(f"UPDATE {table} SET model_pending = false WHERE model_pending = true")
+        cleared = conn.exec_driver_sql(f"UPDATE {table} SET model_pending = false WHERE model_pending = true")
+        _churned(conn, table, cleared.rowcount)
 
+
+def _churned(conn: Connection, table: str, rows: int) -> None:
+    """Note a table in which the run rewrote many rows, for crm_model.db.tidy_after to
+    vacuum and analyse once the run has committed (PostgreSQL)."""
+    if rows >= CHURNED_ROWS:
+        conn.info.setdefault(CHURNED, set()).add(table)
+
+
+CHURNED, CHURNED_ROWS = "crmhub_churned", 10_000
+
+
+SET_WISE_FROM = 100_000  # persons in model_dirty from which sql/model_persons_all's forms run
 
 # The tables with a model_pending column (crm_model.schema.ModelInput): sql/model derives
 # from the pending rows of the first five; a change to the others widens what it reads.
@@ -1622,6 +1640,11 @@ def _widen_pending(conn: Connection, every: bool) -> None:
         tables = ("lead", "customer_order")
     else:
         return
+    mark_all_pending(conn, tables)
+
+
+def mark_all_pending(conn: Connection, tables: Iterable[str]) -> None:
+    """Every row of ``tables`` (of MODEL_INPUTS) for the model run to derive from again."""
     for table in tables:
         conn.exec_driver_sql(f"UPDATE {table} SET model_pending = true WHERE model_pending IS NOT true")
 

@@ -143,6 +143,8 @@ def model(cfg: Config, *, remap_all: bool = False, full: bool = False,
         with db.snapshot_transaction(engine) as conn:
             affiliates.store_rules(conn, cfg.settings.affiliates)
             result = identity.resolve(conn, cfg.settings.identity, full=full)
+            churned = conn.info.pop(identity.CHURNED, ())
+        db.tidy_after(engine, churned)
         summary = ModelSummary(**vars(result), remapped=summary.remapped, rejected=summary.rejected)
     finally:
         if own:

@@ -76,12 +76,12 @@ WHERE (source, person_ref) IN (SELECT m.source, m.external_id FROM model_refs m)
 INSERT INTO model_dirty (person_id)
 SELECT DISTINCT sp.person_id FROM service_case r
 JOIN source_person sp ON sp.source = r.source AND sp.external_id = r.person_ref
-WHERE r.person_id IS NULL AND sp.person_id IS NOT NULL
+WHERE r.person_id IS NULL AND r.person_ref IS NOT NULL AND sp.person_id IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM model_dirty d WHERE d.person_id = sp.person_id);
 
 UPDATE service_case SET person_id = sp.person_id
 FROM source_person sp
-WHERE service_case.person_id IS NULL
+WHERE service_case.person_id IS NULL AND service_case.person_ref IS NOT NULL
   AND sp.source = service_case.source AND sp.external_id = service_case.person_ref AND sp.person_id IS NOT NULL;
 
 UPDATE service_case SET person_id = (
@@ -95,12 +95,12 @@ WHERE (source, person_ref) IN (SELECT m.source, m.external_id FROM model_refs m)
 INSERT INTO model_dirty (person_id)
 SELECT DISTINCT sp.person_id FROM service_contract r
 JOIN source_person sp ON sp.source = r.source AND sp.external_id = r.person_ref
-WHERE r.person_id IS NULL AND sp.person_id IS NOT NULL
+WHERE r.person_id IS NULL AND r.person_ref IS NOT NULL AND sp.person_id IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM model_dirty d WHERE d.person_id = sp.person_id);
 
 UPDATE service_contract SET person_id = sp.person_id
 FROM source_person sp
-WHERE service_contract.person_id IS NULL
+WHERE service_contract.person_id IS NULL AND service_contract.person_ref IS NOT NULL
   AND sp.source = service_contract.source AND sp.external_id = service_contract.person_ref AND sp.person_id IS NOT NULL;
 
 UPDATE service_contract SET person_id = (
@@ -114,12 +114,12 @@ WHERE (source, person_ref) IN (SELECT m.source, m.external_id FROM model_refs m)
 INSERT INTO model_dirty (person_id)
 SELECT DISTINCT sp.person_id FROM feedback r
 JOIN source_person sp ON sp.source = r.source AND sp.external_id = r.person_ref
-WHERE r.person_id IS NULL AND sp.person_id IS NOT NULL
+WHERE r.person_id IS NULL AND r.person_ref IS NOT NULL AND sp.person_id IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM model_dirty d WHERE d.person_id = sp.person_id);
 
 UPDATE feedback SET person_id = sp.person_id
 FROM source_person sp
-WHERE feedback.person_id IS NULL
+WHERE feedback.person_id IS NULL AND feedback.person_ref IS NOT NULL
   AND sp.source = feedback.source AND sp.external_id = feedback.person_ref AND sp.person_id IS NOT NULL;
 
 UPDATE feedback SET person_id = (

@@ -1,6 +1,7 @@
 -- sql/model_persons/20_person_facts.sql (the same rules, the same values) for a run that
--- rewrites every person: a run from scratch, whose model_dirty lists every person that
--- has a record, and which wrote each person's golden record in this run. There a
+-- rewrites every person (a run from scratch, whose model_dirty lists every person that
+-- has a record, and which wrote each person's golden record in this run) or very many
+-- (crm_model.identity.SET_WISE_FROM: a first run over a large sync). There a
 -- subquery per person looks the person's rows up through the person_id indexes; here
 -- each table is read once and grouped by person. crm_model/identity.py (_link_records)
 -- runs this file in place of that one.
