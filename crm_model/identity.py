@@ -1583,8 +1583,8 @@ def _link_records(conn: Connection, every: bool = False, identities_changed: boo
     sql/model_persons_all run in place of the per-person ones (at 1,000,000 records,
     798,240 persons, on SQLite, measured apart at load 2: lifecycle and first/last seen
     7.8 s -> 0.6 s); so do runs with ``SET_WISE_FROM`` persons or more to recompute (a
-    first run over the activity of 600,000 persons). ``identities_changed`` false (nothing new to resolve): only pending
-    clicks can have gained a person."""
+    first run over the activity of 600,000 persons). ``identities_changed`` false
+    (nothing new to resolve): only pending clicks can have gained a person."""
     from crm_model import mail_cases
 
     _widen_pending(conn, every)
@@ -1614,8 +1614,6 @@ def _churned(conn: Connection, table: str, rows: int) -> None:
 
 
 CHURNED, CHURNED_ROWS = "crmhub_churned", 10_000
-
-
 SET_WISE_FROM = 100_000  # persons in model_dirty from which sql/model_persons_all's forms run
 
 # The tables with a model_pending column (crm_model.schema.ModelInput): sql/model derives
