@@ -41,10 +41,8 @@ def store_rules(conn: Connection, settings: Any) -> int:
     differ from the stored ones, every lead, order, touchpoint and web-traffic row is
     marked for the next model run to name its affiliate site again."""
     wanted = rules(settings)
-    stored = [dict(r._mapping) for r in conn.execute(
-        select(AffiliateRule.kind, AffiliateRule.value, AffiliateRule.affiliate_site)
-        .order_by(AffiliateRule.kind, AffiliateRule.value))]
-    if stored != wanted:
+    stored = set(conn.execute(select(AffiliateRule.kind, AffiliateRule.value, AffiliateRule.affiliate_site)).all())
+    if stored != {(r["kind"], r["value"], r["affiliate_site"]) for r in wanted}:  # (not by the database's collation)
         conn.execute(delete(AffiliateRule))
         Upserter(conn).upsert("affiliate_rule", wanted)
         from crm_model.identity import mark_all_pending

@@ -268,3 +268,21 @@ def test_tables_a_run_rewrote_much_of_are_vacuumed_and_analysed_on_postgres(ware
     done = tidy()
     assert done["lead"][0] > 0 and done["lead"][1]  # all-visible pages (vacuumed), statistics (analysed)
     assert done["customer_order"] == (0, False)  # 2 orders cleared: left to autovacuum
+
+
+def test_the_same_affiliate_rules_stored_again_mark_nothing(warehouse):
+    """Only other rules make every row's affiliate site worth deriving again. The stored
+    rules are compared as a set, not in the database's order (a server collation such as
+    en_US orders 'best-deals' and 'bestdeals' unlike Python; this test server's is C)."""
+    start(warehouse)
+    rules = RULES + """
+    best-deals.example: {utm_sources: [best-deals, best_deals, BestDeals2]}
+    a.example: {referrer_domains: [a.example, www.b.example]}
+"""
+    model(warehouse, rules=rules)  # other rules: everything marked, derived, cleared
+    with db.snapshot_transaction(warehouse) as conn:
+        affiliates.store_rules(conn, loads(rules).settings.affiliates)
+    assert pending(warehouse) == {}
+    with db.snapshot_transaction(warehouse) as conn:
+        affiliates.store_rules(conn, loads(RULES).settings.affiliates)
+    assert set(pending(warehouse)) == {"lead", "customer_order", "touchpoint", "web_traffic_daily"}
