@@ -1,5 +1,6 @@
 -- Touch facts of each person that changed in this model run (listed in model_dirty);
--- runs after 20_person_facts.sql on every run (sql/model_persons_all replaces only 20_).
+-- runs after 20_person_facts.sql (sql/model_persons_all/25_touch_facts.sql in its place in runs with
+-- very many persons to recompute).
 
 -- Attribution: the first and the latest touchpoint (utm_source, else the affiliate
 -- site, else the crmhub source), its campaign and its channel. (The channels were
