@@ -56,8 +56,10 @@ from crm_model.mapping import values as v
 from crm_model.paths import sql_dir
 from crm_model.schema import (
     PERSON_KEY_FORMS,
+    Base,
     Identity,
     MatchModel,
+    ModelInput,
     Person,
     PersonKey,
     PersonMerge,
@@ -350,7 +352,7 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
     result = ModelResult()
     rules = _rules(conn, opts)
     rules_changed = _config_rules_changed(conn, opts)
-    pending_filter = or_(sp.c.model_pending.is_(True), sp.c.person_id.is_(None))
+    pending_filter = _pending_records()
     # records waiting, counted through the two indexes; not a LIMIT 1 look-up, which
     # PostgreSQL answers by scanning source_person from its start (new records are at its
     # end: 0.17 s at 1,000,000 records, and the whole table when nothing is new)
@@ -1616,10 +1618,10 @@ def _churned(conn: Connection, table: str, rows: int) -> None:
 CHURNED, CHURNED_ROWS = "crmhub_churned", 10_000
 SET_WISE_FROM = 100_000  # persons in model_dirty from which sql/model_persons_all's forms run
 
-# The tables with a model_pending column (crm_model.schema.ModelInput): sql/model derives
-# from the pending rows of the first five; a change to the others widens what it reads.
-MODEL_INPUTS = ("lead", "customer_order", "touchpoint", "web_traffic_daily", "email_message",
-                "campaign", "ad", "ad_stat_daily", "product")
+# The tables with a model_pending column (crm_model.schema.ModelInput); sql/model derives
+# from the pending rows of DERIVED_FROM, and a change to the others widens what it reads.
+MODEL_INPUTS = tuple(name for name, cls in Base.classes.items() if issubclass(cls, ModelInput))
+DERIVED_FROM = ("lead", "customer_order", "touchpoint", "web_traffic_daily", "email_message")
 
 
 def _widen_pending(conn: Connection, every: bool) -> None:
@@ -1631,7 +1633,7 @@ def _widen_pending(conn: Connection, every: bool) -> None:
     group the ad already names change nothing that attribution reads, so a daily ads sync
     does not make the next run recompute everything."""
     if every:
-        tables = MODEL_INPUTS[:5]
+        tables = DERIVED_FROM
     elif (_any_pending(conn, "campaign") or _any_pending(conn, "ad") or conn.exec_driver_sql(
             "SELECT 1 FROM ad_stat_daily s JOIN ad a ON a.platform = s.platform AND a.ad_id = s.ad_id "
             "WHERE s.model_pending = true AND s.ad_group_id <> '' AND s.ad_group_id <> a.ad_group_id LIMIT 1").first()):
@@ -1702,10 +1704,16 @@ def mark_pending(conn: Connection, refs: list[tuple[str, str]]) -> None:
                      .values(model_pending=True))
 
 
-def pending_count(conn: Connection) -> int:
+def _pending_records() -> Any:
+    """source_person rows a model run must look at: new or changed since the last run, or
+    never resolved."""
     sp = SourcePerson.__table__
-    return conn.execute(select(func.count()).select_from(sp).where(
-        or_(sp.c.model_pending.is_(True), sp.c.person_id.is_(None)))).scalar_one()
+    return or_(sp.c.model_pending.is_(True), sp.c.person_id.is_(None))
+
+
+def pending_count(conn: Connection) -> int:
+    return conn.execute(select(func.count()).select_from(SourcePerson.__table__).where(
+        _pending_records())).scalar_one()
 
 
 __all__ = ["ModelResult", "golden_columns", "mark_pending", "normalise_email", "ref_of", "resolve", "run_sql"]

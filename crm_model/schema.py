@@ -93,10 +93,10 @@ class Base:
             args, options = args[:-1], args[-1]
         ordered = sorted(declared.items(), key=lambda item: item[1].sort_order)  # stable: ties keep that order
         cls.__table__ = Table(name, cls.metadata, *(spec.build(attr) for attr, spec in ordered), *args, **options)
-        if "person_ref" in cls.__table__.c and not any(i.name == f"ix_{name}_source_person_ref"
-                                                       for i in cls.__table__.indexes):
+        if "person_ref" in cls.__table__.c:
             # sql/model/10_link_person_ids.sql looks the records of each re-resolved
-            # source_person row up by it (a scan of the table on every model run without)
+            # source_person row up by it (a scan of the table on every model run without),
+            # and identity resolution the click ids and answers of the leads it looks at
             Index(f"ix_{name}_source_person_ref", cls.__table__.c.source, cls.__table__.c.person_ref)
         for column in cls.__table__.columns:
             setattr(cls, column.name, column)
@@ -347,8 +347,6 @@ class Lead(SourceRecord, PersonLinked, Utm, Attributed, ModelInput, Base):
     """A lead: a form submission or a lead a sales rep entered."""
 
     __tablename__ = "lead"
-    # identity resolution reads the click ids and answers of the records it looks at
-    __table_args__ = (Index("ix_lead_source_person_ref", "source", "person_ref"),)
 
     form = col(String(255), "Form name or id the lead came through.")
     submitted_at = col(UtcDateTime, "When the lead was submitted.", index=True)

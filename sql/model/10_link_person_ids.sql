@@ -2,9 +2,10 @@
 -- (same source, external_id = person_ref). Runs after identity resolution, and only
 -- on records that have no person yet or whose source_person row was just resolved
 -- (listed in the run's scratch table model_refs). The persons that gain a record are
--- listed in model_dirty, so sql/model_persons recomputes their facts. A lead, touchpoint
--- or order whose person changed is pending (model_pending = true) for the rest of the run: its
--- attribution and its person's touch facts are derived again.
+-- listed in model_dirty, so sql/model_persons recomputes their facts: here for cases,
+-- contracts, feedback and mail; a lead, touchpoint or order whose person changed is
+-- pending (model_pending = true) for the rest of the run, so its attribution is derived
+-- again and 30_pending_persons.sql lists its person.
 --
 -- Each record is looked up by the source_person row it names (an index on
 -- (source, person_ref) in every table): records with no person yet (a join, UPDATE ...
@@ -15,12 +16,6 @@
 -- run can be without a person yet and gain one now (a record whose source_person row is
 -- resolved later is in model_refs then): records that never get a person (mail with no
 -- sender record) are not read again on every run.
-
-INSERT INTO model_dirty (person_id)
-SELECT DISTINCT sp.person_id FROM lead r
-JOIN source_person sp ON sp.source = r.source AND sp.external_id = r.person_ref
-WHERE r.model_pending = true AND r.person_id IS NULL AND sp.person_id IS NOT NULL
-  AND NOT EXISTS (SELECT 1 FROM model_dirty d WHERE d.person_id = sp.person_id);
 
 UPDATE lead SET model_pending = true, person_id = sp.person_id
 FROM source_person sp
@@ -35,12 +30,6 @@ WHERE (source, person_ref) IN (SELECT m.source, m.external_id FROM model_refs m)
     SELECT sp.person_id FROM source_person sp
     WHERE sp.source = lead.source AND sp.external_id = lead.person_ref);
 
-INSERT INTO model_dirty (person_id)
-SELECT DISTINCT sp.person_id FROM touchpoint r
-JOIN source_person sp ON sp.source = r.source AND sp.external_id = r.person_ref
-WHERE r.model_pending = true AND r.person_id IS NULL AND sp.person_id IS NOT NULL
-  AND NOT EXISTS (SELECT 1 FROM model_dirty d WHERE d.person_id = sp.person_id);
-
 UPDATE touchpoint SET model_pending = true, person_id = sp.person_id
 FROM source_person sp
 WHERE touchpoint.model_pending = true AND touchpoint.person_id IS NULL
@@ -53,12 +42,6 @@ WHERE (source, person_ref) IN (SELECT m.source, m.external_id FROM model_refs m)
   AND person_id IS DISTINCT FROM (
     SELECT sp.person_id FROM source_person sp
     WHERE sp.source = touchpoint.source AND sp.external_id = touchpoint.person_ref);
-
-INSERT INTO model_dirty (person_id)
-SELECT DISTINCT sp.person_id FROM customer_order r
-JOIN source_person sp ON sp.source = r.source AND sp.external_id = r.person_ref
-WHERE r.model_pending = true AND r.person_id IS NULL AND sp.person_id IS NOT NULL
-  AND NOT EXISTS (SELECT 1 FROM model_dirty d WHERE d.person_id = sp.person_id);
 
 UPDATE customer_order SET model_pending = true, person_id = sp.person_id
 FROM source_person sp

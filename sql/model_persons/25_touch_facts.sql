@@ -1,6 +1,7 @@
--- Touch facts of each person that changed in this model run (listed in model_dirty);
--- runs after 20_person_facts.sql (sql/model_persons_all/25_touch_facts.sql in its place in runs with
--- very many persons to recompute).
+-- Touch facts of each person that changed in this model run (listed in model_dirty) with
+-- a dated touchpoint; runs after 20_person_facts.sql (sql/model_persons_all/25_touch_facts.sql
+-- in its place in runs with very many persons to recompute). 26_touch_facts_cleared.sql
+-- clears them for the persons left with none.
 
 -- Attribution: the first and the latest touchpoint (utm_source, else the affiliate
 -- site, else the crmhub source), its campaign and its channel. (The channels were
@@ -32,11 +33,3 @@ UPDATE person SET
 -- (at 1,000,000 records, 1% new: 0.38 s)
 WHERE person_id IN (SELECT d.person_id FROM model_dirty d WHERE EXISTS (
     SELECT 1 FROM touchpoint t WHERE t.person_id = d.person_id AND t.occurred_at IS NOT NULL));
-
--- A person of this run with no dated touchpoint left keeps no touch facts.
-UPDATE person SET first_touch_source = NULL, first_touch_campaign = NULL, first_touch_channel = NULL,
-    last_touch_source = NULL, last_touch_campaign = NULL, last_touch_channel = NULL
-WHERE person_id IN (SELECT d.person_id FROM model_dirty d)
-  AND (first_touch_source IS NOT NULL OR first_touch_campaign IS NOT NULL OR first_touch_channel IS NOT NULL
-       OR last_touch_source IS NOT NULL OR last_touch_campaign IS NOT NULL OR last_touch_channel IS NOT NULL)
-  AND NOT EXISTS (SELECT 1 FROM touchpoint t WHERE t.person_id = person.person_id AND t.occurred_at IS NOT NULL);

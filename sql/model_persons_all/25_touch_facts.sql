@@ -27,11 +27,3 @@ FROM (SELECT person_id,
       WHERE first_rank = 1 OR last_rank = 1
       GROUP BY person_id) f
 WHERE person.person_id = f.person_id;
-
--- A person of this run with no dated touchpoint left keeps no touch facts.
-UPDATE person SET first_touch_source = NULL, first_touch_campaign = NULL, first_touch_channel = NULL,
-    last_touch_source = NULL, last_touch_campaign = NULL, last_touch_channel = NULL
-WHERE person_id IN (SELECT d.person_id FROM model_dirty d)
-  AND (first_touch_source IS NOT NULL OR first_touch_campaign IS NOT NULL OR first_touch_channel IS NOT NULL
-       OR last_touch_source IS NOT NULL OR last_touch_campaign IS NOT NULL OR last_touch_channel IS NOT NULL)
-  AND NOT EXISTS (SELECT 1 FROM touchpoint t WHERE t.person_id = person.person_id AND t.occurred_at IS NOT NULL);
