@@ -360,6 +360,7 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
     nothing_new = waiting == 0
     _prepare_scratch(conn)
     if nothing_new:
+        _planned_for_few_rows(conn)
         _link_records(conn, identities_changed=False)
         return result
 
@@ -377,6 +378,8 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
     stored = _stored_model(conn, opts, total)
     full = (full or rules_changed or (stored is None and opts.probabilistic) or total <= opts.full_run_below
             or 2 * waiting >= total)
+    if not full:
+        _planned_for_few_rows(conn)
     if full and total > opts.full_run_below:
         _large_blocks_mapped()  # for the rest of the process: only where it pays (a large run from scratch)
     holding: dict[int, int] = {}  # incremental runs: persons per name pair of a pending record
@@ -706,6 +709,20 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
         conn.exec_driver_sql("ANALYZE source_person, person, identity, person_key, person_merge")
     _link_records(conn, every=full)
     return result
+
+
+def _planned_for_few_rows(conn: Connection) -> None:
+    """PostgreSQL, incremental runs: random page reads costed as an SSD or a cached table
+    costs them (``random_page_cost`` 1.1, for this transaction only, never above the
+    server's own setting). An incremental run joins a few thousand pending rows to tables
+    of a million through their indexes; at the default 4.0 (a spinning disk's figure) the
+    planner read ``source_person`` and ``person`` whole instead, by hash joins. At
+    1,000,000 records, 1% new: the run's SQL 2.44 -> 1.77 s (the ``source_person``
+    update 0.41 -> 0.18 s, the lifecycle stages 0.37 -> 0.17 s, the touch facts cleared
+    0.15 -> 0.03 s). Runs from scratch keep the server's costs: they read whole tables."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SELECT set_config('random_page_cost', "
+                             "LEAST(current_setting('random_page_cost')::float8, 1.1)::text, true)")
 
 
 def _kept_id(had: list[int], taken: set[int]) -> int | None:

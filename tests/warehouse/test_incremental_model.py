@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from crm_model import affiliates, db, identity
 from crm_model.identity import MODEL_INPUTS
+from crm_model.identity_settings import IdentitySettings
 from crm_model.load import Upserter
 from crmhub.config import loads
 from tests.conftest import rows
@@ -294,6 +295,33 @@ def test_a_run_that_rewrote_a_small_share_of_a_table_leaves_it_to_autovacuum(war
     write(warehouse, lead=[{"source": "web", "external_id": f"X{n}", "submitted_at": at(5)} for n in range(4)])
     jobs.model(config, engine=warehouse)  # 4 of 34: 12%
     assert "lead" in tidied[-1]
+
+
+def test_incremental_runs_cost_random_reads_as_cached_ones_on_postgres(warehouse):
+    """At the default random_page_cost (4.0) PostgreSQL joined a 1% run's pending rows to
+    source_person and person by reading those tables whole. Incremental runs plan with
+    1.1 (never above the server's own setting); runs from scratch keep the server's."""
+    if warehouse.dialect.name == "sqlite":
+        return
+    start(warehouse)
+
+    def planned_with(before: str | None = None, full: bool = False, opts=None) -> str:
+        with warehouse.begin() as conn:
+            if before:
+                conn.exec_driver_sql(f"SET LOCAL random_page_cost = {before}")
+            identity.resolve(conn, opts, full=full)
+            return conn.exec_driver_sql("SHOW random_page_cost").scalar_one()
+
+    assert planned_with(full=True) == "4"  # from scratch
+    assert planned_with() == "1.1"  # nothing new
+    incremental = IdentitySettings(full_run_below=0)  # no run from scratch for being small
+    write(warehouse, source_person=[person("web", "lead:L9", "p9@example.com", at(4))])
+    assert planned_with() == "4"  # a new record in a warehouse this small: from scratch
+    write(warehouse, source_person=[person("web", "lead:L8", "p8@example.com", at(4))])
+    assert planned_with(opts=incremental) == "1.1"  # a new record, incremental
+    assert planned_with("1") == "1"  # a server already set lower keeps its figure
+    with warehouse.connect() as conn:  # for this transaction only
+        assert conn.exec_driver_sql("SHOW random_page_cost").scalar_one() == "4"
 
 
 def test_the_same_affiliate_rules_stored_again_mark_nothing(warehouse):
