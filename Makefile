@@ -16,8 +16,8 @@ $(STAMP): pyproject.toml
 
 # The project's modules compiled once, as pip compiles a wheel's: an editable install
 # leaves that to Python at first import, which never happens where PYTHONDONTWRITEBYTECODE
-# is set (this CI machine sets it), so every command compiled them again (0.15-0.2 s of
-# each `crmhub model`). Stale files are only ignored: run again after pulling, or let
+# is set (this CI machine sets it), so every command compiled them again (0.05-0.2 s of
+# each `crmhub model` here). Stale files are only ignored: run again after pulling, or let
 # `make demo` and `make test` do it.
 bytecode:
 	$(BIN)/python -m compileall -q crmhub crm_model connectors airflow_plugins
