@@ -1220,9 +1220,9 @@ def _rows_in(conn: Connection, sql: str, values: list, params: tuple = ()) -> li
             # of person_key). Long lists come only from incremental runs, planned with
             # random_page_cost 1.1 (_planned_for_few_rows); at the default 4.0 PostgreSQL
             # planned a long list as a scan of the whole table, and a join to the unnested
-            # list was the better form (the 82,000 keys
-            # of 1% new records at 1,000,000: 1.0-1.3 s that way, 0.44-0.53 s joined, 0.30-0.35 s
-            # this way at 1.1; the persons' 14,000 records 0.18 -> 0.12-0.15 s)
+            # list was the better form (the 82,000 keys of 1% new records at 1,000,000:
+            # 1.0-1.3 s that way, 0.44-0.53 s joined, 0.30-0.35 s this way at 1.1; the
+            # persons' 14,000 records 0.18 -> 0.12-0.15 s)
             cast = "::text[]" if isinstance(values[0], str) else ""  # psycopg sends text untyped
             cursor.execute(f"{sql} = ANY(%s{cast})", (*params, values))
             return cursor.fetchall()
