@@ -376,15 +376,6 @@ def _snapshot(url: str, db_path: Path, copy: Path, suffix: str) -> None:
 # ------------------------------------------------------------------------------ Splink
 
 
-def splink_python(venv: Path) -> str:
-    python = venv / "bin" / "python"
-    if not python.exists():
-        print(f"creating a virtualenv for Splink at {venv} (not a crmhub dependency)", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "splink>=5,<6"], check=True)
-    return str(python)
-
-
 def write_splink_input(records: list[dict], path: Path) -> None:
     """The records as Splink reads them: unique_id k is crmhub's external id r<k>."""
     with path.open("w", newline="") as f:
@@ -406,7 +397,10 @@ def splink_pairs(path: Path) -> set[tuple[int, int]]:
 def against_splink(workdir: Path, persons: int, reps: int, venv: Path) -> dict:
     """`crmhub model` from scratch and Splink on the same records, alternating (which goes
     first alternates too), each on a fresh copy of its input."""
-    python = splink_python(venv)
+    sys.path.insert(0, str(ROOT / "bench"))
+    from peer_venv import peer_python
+
+    python = peer_python(venv, "splink>=5,<6", "Splink")
     records, truth = generate(persons + persons // 100)
     records, truth = records[:persons], truth[:persons]
     by_entity: dict[int, list[int]] = defaultdict(list)

@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 sys.path.insert(0, str(BENCH))
 from load_csv import write_csv  # noqa: E402
+from peer_venv import peer_python  # noqa: E402
 
 PG = os.environ.get("CRMHUB_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/crmhub_peers")
 PY = sys.executable
@@ -99,11 +100,7 @@ def fresh_database() -> None:
 
 
 def dlt_python(venv: Path) -> str:
-    python = venv / "bin" / "python"
-    if not python.exists():
-        print(f"creating a virtualenv for dlt at {venv} (not a crmhub dependency)", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "dlt[postgres]"], check=True)
+    python = peer_python(venv, "dlt[postgres]", "dlt")
     version = subprocess.run([str(python), "-c", "import dlt; print(dlt.__version__)"], capture_output=True,
                              text=True, check=True).stdout.strip()
     print(f"dlt {version} from {venv}")
