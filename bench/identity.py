@@ -44,6 +44,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from itertools import combinations
 from pathlib import Path
 
@@ -66,6 +67,25 @@ def run(cmd: list[str], cwd: Path) -> tuple[float, float, str]:
         if os.waitstatus_to_exitcode(status):
             raise SystemExit(f"{' '.join(cmd)} failed: {err.read().decode()[-3000:]}")
         return seconds, usage.ru_maxrss / 1024, out.read().decode().strip()
+
+
+def pairs_within(groups: Iterable[list[int]]) -> set[tuple[int, int]]:
+    """Every pair of record numbers within one group, each pair in ascending order."""
+    return {pair for members in groups for pair in combinations(sorted(members), 2)}
+
+
+def true_pairs(truth: list[int]) -> set[tuple[int, int]]:
+    """The pairs of records the generator made from one entity (``truth``: each record's)."""
+    by_entity: dict[int, list[int]] = defaultdict(list)
+    for k, e in enumerate(truth):
+        by_entity[e].append(k)
+    return pairs_within(by_entity.values())
+
+
+def crmhub_pairs(url: str) -> set[tuple[int, int]]:
+    """The pairs of generated records (r<k>) the warehouse at ``url`` puts under one person."""
+    return pairs_within(clusters(url, "SELECT person_id, CAST(SUBSTR(external_id, 2) AS INTEGER) "
+                                      "FROM source_person").values())
 
 
 def pair_scores(predicted: set, truth: set) -> dict[str, float]:
@@ -275,13 +295,7 @@ def scale(workdir: Path, persons: int, keep: bool = False, url: str | None = Non
     seconds, _, line = run(CRMHUB + ["model"], workdir)
     out["after_1pct_new"] = {"seconds": round(seconds, 2), "output": line}
     # quality of the final state against the generator's truth
-    groups = clusters(url, "SELECT person_id, CAST(SUBSTR(external_id, 2) AS INTEGER) FROM source_person")
-    predicted = {pair for members in groups.values() for pair in combinations(sorted(members), 2)}
-    by_entity: dict[int, list[int]] = defaultdict(list)
-    for k, e in enumerate(truth):
-        by_entity[e].append(k)
-    expected = {pair for members in by_entity.values() for pair in combinations(sorted(members), 2)}
-    out["pairs"] = pair_scores(predicted, expected)
+    out["pairs"] = pair_scores(crmhub_pairs(url), true_pairs(truth))
     # the people's activity beside them: leads, ad clicks, visits, orders, support mail
     t0 = time.perf_counter()
     made = _activity(url, persons, 0, persons)
@@ -391,7 +405,7 @@ def splink_pairs(path: Path) -> set[tuple[int, int]]:
     with path.open(newline="") as f:
         for row in csv.DictReader(f):
             groups[row["cluster_id"]].append(int(row["unique_id"]))
-    return {pair for members in groups.values() for pair in combinations(sorted(members), 2)}
+    return pairs_within(groups.values())
 
 
 def against_splink(workdir: Path, persons: int, reps: int, venv: Path) -> dict:
@@ -402,11 +416,7 @@ def against_splink(workdir: Path, persons: int, reps: int, venv: Path) -> dict:
 
     python = peer_python(venv, "splink>=5,<6", "Splink")
     records, truth = generate(persons + persons // 100)
-    records, truth = records[:persons], truth[:persons]
-    by_entity: dict[int, list[int]] = defaultdict(list)
-    for k, e in enumerate(truth):
-        by_entity[e].append(k)
-    expected = {pair for members in by_entity.values() for pair in combinations(sorted(members), 2)}
+    records, expected = records[:persons], true_pairs(truth[:persons])
     write_splink_input(records, workdir / "splink-input.csv")
     loaded, db_path = workdir / "crmhub-loaded.db", workdir / "crmhub.db"
     url = f"sqlite:///{db_path}"
@@ -419,7 +429,6 @@ def against_splink(workdir: Path, persons: int, reps: int, venv: Path) -> dict:
     splink_cmd = [python, str(ROOT / "bench" / "peer_splink.py"), "--input", str(workdir / "splink-input.csv"),
                   "--output", str(workdir / "splink-clusters.csv")]
     figures: dict[str, list[dict]] = {"crmhub": [], "splink": []}
-    quality = {}
     for rep in range(reps):
         for who in (("crmhub", "splink") if rep % 2 == 0 else ("splink", "crmhub")):
             load = os.getloadavg()[0]
@@ -434,10 +443,8 @@ def against_splink(workdir: Path, persons: int, reps: int, venv: Path) -> dict:
             figures[who].append({"seconds": round(seconds, 2), "peak_rss_mb": round(rss), "load": round(load, 2),
                                  "output": line.splitlines()[-1]})
             print(who, figures[who][-1], flush=True)
-    groups = clusters(url, "SELECT person_id, CAST(SUBSTR(external_id, 2) AS INTEGER) FROM source_person")
-    quality["crmhub"] = pair_scores({pair for members in groups.values()
-                                     for pair in combinations(sorted(members), 2)}, expected)
-    quality["splink"] = pair_scores(splink_pairs(workdir / "splink-clusters.csv"), expected)
+    quality = {"crmhub": pair_scores(crmhub_pairs(url), expected),
+               "splink": pair_scores(splink_pairs(workdir / "splink-clusters.csv"), expected)}
     ratios = [c["seconds"] / s["seconds"] for c, s in zip(figures["crmhub"], figures["splink"], strict=True)]
     return {"persons": persons, "reps": figures, "pairs": quality,
             "crmhub_seconds_per_splink_second": [round(r, 2) for r in ratios],

@@ -380,24 +380,15 @@ def test_household_guard_units():
 def test_generated_people_with_households_and_duplicates_resolve_with_high_pair_f1(warehouse):
     """bench/identity.py's seeded generator (20% corrupted duplicates, families sharing an
     address and a landline), 4,000 records straight into source_person, then one run."""
-    from collections import defaultdict
-    from itertools import combinations
-
     from crm_model import identity
 
     bench = _bench()
+    url = warehouse.url.render_as_string(hide_password=False)
     records, truth = bench.generate(4000, seed=7)
-    bench._insert(warehouse.url.render_as_string(hide_password=False), records, 0, "crm")
+    bench._insert(url, records, 0, "crm")
     with warehouse.begin() as conn:
         identity.resolve(conn)
-    by_person, by_entity = defaultdict(list), defaultdict(list)
-    for r in rows(warehouse, "source_person"):
-        by_person[r["person_id"]].append(int(r["external_id"][1:]))
-    for k, e in enumerate(truth):
-        by_entity[e].append(k)
-    predicted = {p for g in by_person.values() for p in combinations(sorted(g), 2)}
-    expected = {p for g in by_entity.values() for p in combinations(sorted(g), 2)}
-    scores = bench.pair_scores(predicted, expected)
+    scores = bench.pair_scores(bench.crmhub_pairs(url), bench.true_pairs(truth))
     assert scores["f1"] >= 0.95, scores
 
 
