@@ -39,7 +39,6 @@ import json
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -51,22 +50,17 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from children import measured, peer_python  # noqa: E402
+
 CRMHUB = [sys.executable, "-m", "crmhub"]
 
 
 def run(cmd: list[str], cwd: Path) -> tuple[float, float, str]:
-    """Run a command in a child process: wall seconds, peak RSS (MB) of that child alone
-    (wait4), its standard output."""
-    started = time.perf_counter()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - started
-        out.seek(0)
-        err.seek(0)
-        if os.waitstatus_to_exitcode(status):
-            raise SystemExit(f"{' '.join(cmd)} failed: {err.read().decode()[-3000:]}")
-        return seconds, usage.ru_maxrss / 1024, out.read().decode().strip()
+    """Run a command in a child process: wall seconds, peak RSS (MB) of that child alone,
+    its standard output."""
+    child = measured(cmd, cwd)
+    return child.seconds, child.rss_mb, child.stdout
 
 
 def pairs_within(groups: Iterable[list[int]]) -> set[tuple[int, int]]:
@@ -411,9 +405,6 @@ def splink_pairs(path: Path) -> set[tuple[int, int]]:
 def against_splink(workdir: Path, persons: int, reps: int, venv: Path) -> dict:
     """`crmhub model` from scratch and Splink on the same records, alternating (which goes
     first alternates too), each on a fresh copy of its input."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    from peer_venv import peer_python
-
     python = peer_python(venv, "splink>=5,<6", "Splink")
     records, truth = generate(persons + persons // 100)
     records, expected = records[:persons], true_pairs(truth[:persons])

@@ -32,7 +32,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,8 +41,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 sys.path.insert(0, str(BENCH))
+from children import measured, peer_python  # noqa: E402
 from load_csv import write_csv  # noqa: E402
-from peer_venv import peer_python  # noqa: E402
 
 PG = os.environ.get("CRMHUB_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/crmhub_peers")
 PY = sys.executable
@@ -63,17 +62,8 @@ class Figure:
 def run_child(cmd: list[str], env: dict | None = None) -> Figure:
     """Run ``cmd`` as a fresh process: its wall time, CPU (user+sys) and peak RSS (wait4)."""
     load = os.getloadavg()[0]
-    started = time.perf_counter()
-    with open(os.devnull, "wb") as devnull:
-        errfile = Path(os.environ.get("TMPDIR", "/tmp")) / f"crmhub-peers-{os.getpid()}.err"
-        with errfile.open("wb") as err:
-            proc = subprocess.Popen(cmd, cwd=ROOT, stdout=devnull, stderr=err, env={**os.environ, **(env or {})})
-            _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - started
-    code = os.waitstatus_to_exitcode(status)
-    if code:
-        sys.exit(f"{' '.join(cmd[:4])} ... failed ({code}):\n{errfile.read_text()[-3000:]}")
-    return Figure(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, load)
+    child = measured(cmd, ROOT, env)
+    return Figure(child.seconds, child.cpu, child.rss_mb, load)
 
 
 def byte_compile() -> None:
