@@ -23,7 +23,14 @@ class Child:
 
 def measured(cmd: list[str], cwd: Path, env: dict | None = None) -> Child:
     """Run ``cmd`` as a fresh process and measure it alone; exit with the end of its
-    standard error if it fails."""
+    standard error if it fails.
+
+    What earlier steps wrote (a generated warehouse, a snapshot copy of it) is flushed
+    to the disk first: a child that makes its writes durable (SQLite's checkpoint fsyncs
+    the database file) would otherwise wait for theirs too. At 1,000,000 records, the
+    1% new run right after an 800 MB snapshot copy: 5.55 / 6.61 / 6.30 s, and 4.15 /
+    5.48 / 5.94 s with the copy flushed first (alternating, a slow day)."""
+    os.sync()
     started = time.perf_counter()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=err, env={**os.environ, **(env or {})})
