@@ -2,8 +2,12 @@
 
     python bench/load_csv.py                 # 1,000,000 rows, both warehouses
     python bench/load_csv.py --rows 200000 --warehouse postgres
+    python bench/load_csv.py --model         # then `crmhub model`: first run, nothing new
 
-Each load runs in a fresh child process, so its peak RSS is the load's alone.
+Each load runs in a fresh child process, so its peak RSS is the load's alone. With
+``--model`` each `crmhub model` is a whole process too (start-up and imports included),
+timed by wait4: the first run over the loaded leads, then runs with nothing new (which
+must not read the million raw records again to find that nothing changed).
 PostgreSQL: CRMHUB_BENCH_POSTGRES_URL (default: local server, database crmhub_bench,
 dropped and re-created).
 """
@@ -21,6 +25,7 @@ import time
 from pathlib import Path
 
 import yaml
+from children import measured
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_URL = os.environ.get("CRMHUB_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/crmhub_bench")
@@ -71,6 +76,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--warehouse", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--model", action="store_true", help="after each load, time `crmhub model` runs")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -96,6 +102,13 @@ def main() -> None:
             r = json.loads(done.stdout.strip().splitlines()[-1])
             print(f"{kind:9} {r['loaded']:,} loaded in {r['seconds']:.1f}s = {r['read'] / r['seconds']:,.0f} rows/s, "
                   f"peak RSS {r['peak_rss_mb']:.0f} MB ({r['status']})")
+            if args.model:
+                model = [sys.executable, "-m", "crmhub", "model", "--config", str(config)]
+                first = measured(model, ROOT)
+                print(f"{kind:9} crmhub model, first run: {first.seconds:.1f}s, peak RSS {first.rss_mb:.0f} MB")
+                again = [measured(model, ROOT).seconds for _ in range(3)]
+                print(f"{kind:9} crmhub model, nothing new: {' / '.join(f'{t:.2f}s' for t in again)} "
+                      f"(the whole command)")
 
 
 if __name__ == "__main__":

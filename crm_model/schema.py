@@ -653,6 +653,22 @@ class RawRecord(Base):
     )
 
 
+class MappedStream(Base):
+    """Streams whose every raw record was mapped by one version of the stream's mapping.
+
+    `crmhub model` sets a row when a pass over the stream left nothing to re-map; every
+    write of raw records by another version removes it. With the row matching the
+    mapping's version, a model run skips reading the stream's raw records (0.6-0.8 s
+    per million records on SQLite) to find that nothing changed."""
+
+    __tablename__ = "mapped_stream"
+
+    source = key(String(64), SOURCE)
+    stream = key(String(64), "Stream name.")
+    version = column(Integer, comment="Version of the mapping that mapped every raw record of the stream.")
+    checked_at = column(UtcDateTime, comment="When `crmhub model` found nothing left to re-map.")
+
+
 class RejectedRecord(Base):
     """Records quarantined by validation or mapping, with the reason."""
 
@@ -705,5 +721,5 @@ UNIFIED_TABLES = (
     "ad_group", "ad", "ad_stat_daily", "web_traffic_daily", "affiliate_rule", "email_message", "product", "customer_order",
     "order_line", "service_case", "service_contract", "feedback",
 )
-OPERATIONS_TABLES = ("sync_run", "sync_state", "raw_record", "rejected_record", "report_run",
+OPERATIONS_TABLES = ("sync_run", "sync_state", "raw_record", "mapped_stream", "rejected_record", "report_run",
                      "person_rule", "match_model", "person_key", "erasure_tombstone")

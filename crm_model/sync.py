@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, text, update
+from sqlalchemy import Connection, Engine, delete, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.sdk.streams import UNREADABLE, Connector, Page, StreamSpec, StreamState, parse_utc
@@ -36,7 +36,7 @@ from crm_model.load import TABLES, Upserter
 from crm_model.locks import HeldLock, LockLost, source_lock
 from crm_model.mapping import MapContext, Mapper, Reject, Row, find_mapping
 from crm_model.mapping.values import FieldWarning, collecting_warnings
-from crm_model.schema import SyncRun, SyncState
+from crm_model.schema import MappedStream, SyncRun, SyncState
 from crm_model.validate import row_problem
 from crm_model.values import clean_record
 from crmhub.errors import CrmhubError, WarehouseError
@@ -271,6 +271,8 @@ def write_batch(conn: Connection, source: str, stream: str, batch: Batch, *,
     up = Upserter(conn)
     if land_raw:
         up.upsert("raw_record", batch.raw, update_if_changed=["hash", "mapped_version"])
+        if batch.raw:
+            _unmark_stream(conn, source, stream, batch.raw)
     elif batch.mapped_keys or batch.rejects:
         keys = batch.mapped_keys + [r["record_key"] for r in batch.rejects]
         conn.execute(
@@ -628,19 +630,24 @@ def _sync_stream(engine, run_id, connector, spec, ctx, full_refresh, out: Stream
 # --------------------------------------------------------------------------- re-mapping
 
 
-def remap(engine: Engine, source: str, connector_type: str, stream: str, options: dict[str, Any],
+def remap(engine: Engine, source: str, connector_type: str, stream: str,
+          options: dict[str, Any] | Callable[[], dict[str, Any]],
           *, everything: bool = False, batch_size: int = 5000) -> tuple[int, int]:
     """Map stored raw records again where the mapping changed since (or ``everything``).
 
     Needs no connector and no secret: the records and their keys are in raw_record.
-    Returns (mapped, rejected). Raw records stay as they are.
+    ``options`` may be a function giving them, called only when there is something to
+    map (a connector's options come from its class, and importing it can take longer
+    than a model run with nothing new). Returns (mapped, rejected). Raw records stay as
+    they are.
     """
     mapper = find_mapping(connector_type, stream)
     if mapper is None:
         return 0, 0
-    ctx = MapContext(source, stream, connector_type, options)
+    if not everything and _mapped_by(engine, source, stream) == mapper.version:
+        return 0, 0
     spec = StreamSpec(stream, ("record_key",), None, False, lambda *_: iter(()))
-    builder = BatchBuilder(source, spec, mapper, ctx, engine.dialect.name)
+    builder: BatchBuilder | None = None
     condition = "" if everything else "AND (mapped_version IS NULL OR mapped_version <> :v)"
     query = text(
         "SELECT record_key, payload FROM raw_record WHERE source = :s AND stream = :t "
@@ -653,8 +660,13 @@ def remap(engine: Engine, source: str, connector_type: str, stream: str, options
         with engine.begin() as conn:
             rows = conn.execute(query, {"s": source, "t": spec.name, "after": after,
                                         "v": mapper.version, "n": batch_size}).all()
-            if not rows:
+            if not rows:  # the whole stream is mapped by this version now
+                Upserter(conn).upsert("mapped_stream", [{"source": source, "stream": stream,
+                                                         "version": mapper.version, "checked_at": now()}])
                 return mapped, rejected
+            if builder is None:
+                ctx = MapContext(source, stream, connector_type, options() if callable(options) else options)
+                builder = BatchBuilder(source, spec, mapper, ctx, engine.dialect.name)
             records = [r.payload if isinstance(r.payload, dict) else json.loads(r.payload) for r in rows]
             batch = builder.build(records, None, now(), land_raw=False, keys=[r.record_key for r in rows])
             write_batch(conn, source, spec.name, batch, clear_rejects=True, land_raw=False,
@@ -663,6 +675,41 @@ def remap(engine: Engine, source: str, connector_type: str, stream: str, options
             rejected += len(batch.rejects)
             after = rows[-1].record_key
 
+
+def landed_streams(conn: Connection) -> list[tuple[str, str]]:
+    """(source, stream) of the raw records there are, each found by one look-up in the
+    primary key (a loose index scan): ``SELECT DISTINCT`` read the whole key, 0.2 s per
+    million raw records here, on every model run."""
+    next_source = text("SELECT source FROM raw_record WHERE source > :s ORDER BY source LIMIT 1")
+    next_stream = text("SELECT stream FROM raw_record WHERE source = :s AND stream > :t ORDER BY stream LIMIT 1")
+    found = []
+    source = conn.execute(text("SELECT source FROM raw_record ORDER BY source LIMIT 1")).scalar()
+    while source is not None:
+        stream = conn.execute(text("SELECT stream FROM raw_record WHERE source = :s ORDER BY stream LIMIT 1"),
+                              {"s": source}).scalar()
+        while stream is not None:
+            found.append((source, stream))
+            stream = conn.execute(next_stream, {"s": source, "t": stream}).scalar()
+        source = conn.execute(next_source, {"s": source}).scalar()
+    return found
+
+
+def _mapped_by(engine: Engine, source: str, stream: str) -> int | None:
+    """The mapping version every raw record of the stream was mapped by, if known."""
+    with engine.connect() as conn:
+        return conn.execute(select(MappedStream.version).where(
+            MappedStream.source == source, MappedStream.stream == stream)).scalar()
+
+
+def _unmark_stream(conn: Connection, source: str, stream: str, raw: list[dict[str, Any]]) -> None:
+    """Raw records written by another version of the stream's mapping than the one
+    ``mapped_stream`` names (a release with a new mapping, or an older one still running):
+    the next `crmhub model` reads the stream again."""
+    versions = {r["mapped_version"] for r in raw}
+    stmt = delete(MappedStream).where(MappedStream.source == source, MappedStream.stream == stream)
+    if len(versions) == 1 and None not in versions:
+        stmt = stmt.where(MappedStream.version != versions.pop())
+    conn.execute(stmt)
 
 
 # --------------------------------------------------------------------------- push

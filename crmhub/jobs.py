@@ -7,6 +7,7 @@ prints, none knows whether Airflow is around.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,7 @@ from crm_model import db
 from crm_model.identity_settings import ModelResult
 from crm_model.locks import SourceBusy
 from crm_model.schema import RawRecord, RejectedRecord, SyncRun, SyncState
-from crm_model.sync import Progress, SyncResult, remap
+from crm_model.sync import Progress, SyncResult, landed_streams, remap
 from crm_model.sync import sync as run_sync
 from crmhub import config as config_mod
 from crmhub.config import Config
@@ -127,7 +128,7 @@ def model(cfg: Config, *, remap_all: bool = False, full: bool = False,
     summary = ModelSummary()
     try:
         with engine.connect() as conn:
-            landed = conn.execute(select(RawRecord.source, RawRecord.stream).distinct()).all()
+            landed = landed_streams(conn)
         for name, stream in landed:
             settings = cfg.settings.sources.get(name)
             if settings is not None:
@@ -136,7 +137,7 @@ def model(cfg: Config, *, remap_all: bool = False, full: bool = False,
                 kind = "manual"
             else:  # a source removed from crmhub.yml keeps its data as it is
                 continue
-            options = _mapping_options(cfg, name, registry.load(kind))
+            options = functools.partial(_options_of, cfg, name, kind)  # imports the connector: only if needed
             mapped, rejected = remap(engine, name, kind, stream, options, everything=remap_all)
             summary.remapped += mapped
             summary.rejected += rejected
@@ -150,6 +151,10 @@ def model(cfg: Config, *, remap_all: bool = False, full: bool = False,
         if own:
             engine.dispose()
     return summary
+
+
+def _options_of(cfg: Config, name: str, kind: str) -> dict[str, Any]:
+    return _mapping_options(cfg, name, registry.load(kind))
 
 
 def _mapping_options(cfg: Config, name: str, cls: type[Connector]) -> dict[str, Any]:

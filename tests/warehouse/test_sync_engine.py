@@ -159,12 +159,75 @@ def test_remap_applies_a_fixed_mapping_and_clears_rejects(warehouse, monkeypatch
         return [Row("source_person", {"external_id": str(raw["id"]), "email": raw.get("email")})]
 
     monkeypatch.setitem(mapping_mod._REGISTRY, ("feed", "*"), mapping_mod.Mapper(lenient, 2))
-    mapped, rejected = remap(warehouse, "crm", "feed", "people", {})
+    asked = []
+
+    def options():  # crmhub reads them off the connector's class: an import it spares when it can
+        asked.append(1)
+        return {}
+
+    mapped, rejected = remap(warehouse, "crm", "feed", "people", options, batch_size=2)
     assert (mapped, rejected) == (4, 0)  # the keyless record is not offered to the mapping
+    assert asked == [1]  # once, however many batches
     remaining = rows(warehouse, "rejected_record")
     assert len(remaining) == 1 and "missing primary key" in remaining[0]["reason"]
     assert {r["external_id"] for r in rows(warehouse, "source_person")} == {"1", "2", "3", "4"}
-    assert remap(warehouse, "crm", "feed", "people", {}) == (0, 0)  # nothing left to re-map
+    assert remap(warehouse, "crm", "feed", "people", options) == (0, 0)  # nothing left to re-map
+    assert asked == [1]  # ... and no options asked for
+
+
+def test_remap_skips_a_stream_known_mapped_until_another_version_writes_to_it(warehouse, monkeypatch):
+    """`mapped_stream` spares a model run reading every raw record to find nothing to do;
+    a sync under another mapping version takes it away again."""
+    sync(warehouse, "crm", feed(), "feed", streams=["people"])
+    assert rows(warehouse, "mapped_stream") == []  # a sync alone says nothing about older records
+    assert remap(warehouse, "crm", "feed", "people", {}) == (0, 0)
+    assert [(r["stream"], r["version"]) for r in rows(warehouse, "mapped_stream")] == [("people", 1)]
+
+    statements = []
+    from sqlalchemy import event
+
+    def seen(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(warehouse, "before_cursor_execute", seen)
+    try:
+        assert remap(warehouse, "crm", "feed", "people", {}) == (0, 0)
+    finally:
+        event.remove(warehouse, "before_cursor_execute", seen)
+    assert not [s for s in statements if "raw_record" in s]
+
+    def renamed(raw, ctx):  # version 2 writes every name in capitals
+        return [Row("source_person", {"external_id": str(raw["id"]), "display_name": raw["name"].upper()})]
+
+    # records written by version 2 (a new release syncing): the version-1 mark goes
+    monkeypatch.setitem(mapping_mod._REGISTRY, ("feed", "*"), mapping_mod.Mapper(renamed, 2))
+    sync(warehouse, "crm", feed(pages=[PAGES[0][:1]]), "feed", streams=["people"], full_refresh=True)
+    assert rows(warehouse, "mapped_stream") == []
+    assert remap(warehouse, "crm", "feed", "people", {}) == (3, 0)  # Bob, Cy and Di, mapped by version 1
+    names = {r["external_id"]: r["display_name"] for r in rows(warehouse, "source_person")}
+    assert names == {"1": "ADA", "2": "BOB", "3": "CY", "4": "DI"}
+    assert [r["version"] for r in rows(warehouse, "mapped_stream")] == [2]
+    # a write by the version the mark names keeps it
+    sync(warehouse, "crm", feed(pages=[PAGES[0][:1]]), "feed", streams=["people"], full_refresh=True)
+    assert [r["version"] for r in rows(warehouse, "mapped_stream")] == [2]
+
+
+def test_landed_streams_are_those_of_the_raw_records(warehouse):
+    """The loose index scan finds every (source, stream) that DISTINCT finds, in order."""
+    from sqlalchemy import text
+
+    from crm_model.sync import landed_streams
+
+    with warehouse.begin() as conn:
+        assert landed_streams(conn) == []
+        keys = [("a", "x", "1"), ("a", "x", "2"), ("a", "y", "1"), ("a_b", "x", "1"), ("b", "a", "9"),
+                ("b", "ab", "1"), ("b", "ab", "2"), ("zz", "s", "#no-key")]
+        conn.execute(text("INSERT INTO raw_record (source, stream, record_key, payload, hash, extracted_at) "
+                          "VALUES (:s, :t, :k, '{}', 'h', :at)"),
+                     [{"s": s, "t": t, "k": k, "at": dt.datetime(2026, 1, 1, tzinfo=UTC)} for s, t, k in keys])
+        distinct = sorted(conn.execute(text("SELECT DISTINCT source, stream FROM raw_record")).all())
+        assert landed_streams(conn) == [tuple(r) for r in distinct] == [
+            ("a", "x"), ("a", "y"), ("a_b", "x"), ("b", "a"), ("b", "ab"), ("zz", "s")]
 
 
 def test_mapped_values_that_do_not_fit_reject_the_record(warehouse, monkeypatch):
