@@ -137,7 +137,7 @@ def model(cfg: Config, *, remap_all: bool = False, full: bool = False,
                 kind = "manual"
             else:  # a source removed from crmhub.yml keeps its data as it is
                 continue
-            options = functools.partial(_options_of, cfg, name, kind)  # imports the connector: only if needed
+            options = functools.partial(_mapping_options, cfg, name, kind)  # imports the connector: only if needed
             mapped, rejected = remap(engine, name, kind, stream, options, everything=remap_all)
             summary.remapped += mapped
             summary.rejected += rejected
@@ -153,12 +153,10 @@ def model(cfg: Config, *, remap_all: bool = False, full: bool = False,
     return summary
 
 
-def _options_of(cfg: Config, name: str, kind: str) -> dict[str, Any]:
-    return _mapping_options(cfg, name, registry.load(kind))
-
-
-def _mapping_options(cfg: Config, name: str, cls: type[Connector]) -> dict[str, Any]:
-    """Mapping options straight from the config, so re-mapping needs no secrets."""
+def _mapping_options(cfg: Config, name: str, kind: str) -> dict[str, Any]:
+    """Mapping options straight from the config, so re-mapping needs no secrets (the
+    connector class of type ``kind`` is imported for its option names and defaults)."""
+    cls = registry.load(kind)
     settings = cfg.settings.sources.get(name)
     raw = settings.config if settings else {}
     options = {}

@@ -191,13 +191,12 @@ def link(cfg: Config, a: str, b: str, *, never: bool) -> str:
 
 
 def forget(cfg: Config, who: str) -> erasure.Erasure:
-    from connectors.sdk import registry
     from crmhub import jobs
 
     sources = {}
     for name, settings in cfg.settings.sources.items():
         try:
-            sources[name] = (settings.connector, jobs._mapping_options(cfg, name, registry.load(settings.connector)))
+            sources[name] = (settings.connector, jobs._mapping_options(cfg, name, settings.connector))
         except Exception as exc:  # an unloadable connector: its raw records are searched as text only
             sources[name] = (None, {"error": str(exc)})
     from connectors import manual

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select, text
 
 from connectors.sdk import (
     Connector,
@@ -19,7 +19,7 @@ from crm_model import mapping as mapping_mod
 from crm_model.mapping import Reject, Row, mapping
 from crm_model.mapping import values as v
 from crm_model.schema import SyncRun
-from crm_model.sync import load_state, remap, sync
+from crm_model.sync import landed_streams, load_state, remap, sync
 from tests.conftest import rows, snapshot
 
 UTC = dt.UTC
@@ -184,7 +184,6 @@ def test_remap_skips_a_stream_known_mapped_until_another_version_writes_to_it(wa
     assert [(r["stream"], r["version"]) for r in rows(warehouse, "mapped_stream")] == [("people", 1)]
 
     statements = []
-    from sqlalchemy import event
 
     def seen(conn, cursor, statement, *args):
         statements.append(statement)
@@ -214,10 +213,6 @@ def test_remap_skips_a_stream_known_mapped_until_another_version_writes_to_it(wa
 
 def test_landed_streams_are_those_of_the_raw_records(warehouse):
     """The loose index scan finds every (source, stream) that DISTINCT finds, in order."""
-    from sqlalchemy import text
-
-    from crm_model.sync import landed_streams
-
     with warehouse.begin() as conn:
         assert landed_streams(conn) == []
         keys = [("a", "x", "1"), ("a", "x", "2"), ("a", "y", "1"), ("a_b", "x", "1"), ("b", "a", "9"),
