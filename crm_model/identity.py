@@ -384,11 +384,15 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
         _large_blocks_mapped()  # for the rest of the process: only where it pays (a large run from scratch)
     holding: dict[int, int] = {}  # incremental runs: persons per name pair of a pending record
     held: set[tuple[int, int]] = set()  # incremental runs: (key, person) rows stored for the pending records' keys
+    # incremental runs: field -> its values normalised so far (the pending records' values are
+    # normalised to find their neighbours, and read again among them); a run from scratch
+    # normalises once and keeps nothing (at 1,000,000 records, the distinct values' dicts)
+    memo: dict[str, dict] | None = None if full else {}
     if full:
         rec = _read_records(conn, select(*cols).order_by(sp.c.source, sp.c.external_id))
         clicks, answers = _click_ids(conn), _form_answers(conn, opts)
     else:  # only the pending records and the persons they may touch, found through indexes
-        rec = _neighbourhood(conn, cols, pending_filter, rules, opts, holding, held)
+        rec = _neighbourhood(conn, cols, pending_filter, rules, opts, holding, held, memo)
         refs = list(zip(rec["source"], rec["external_id"], strict=True))
         clicks, answers = _click_ids(conn, refs), _form_answers(conn, opts, refs)
     n = len(rec["source"])
@@ -419,16 +423,17 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
     del repeated, visit
     # an identifier of one record joins nothing: only those of several are kept
     holders = {ident: hs for ident, hs in holders.items() if len(hs) > 1}
-    first = matching.fold_all(rec["first_name"])
-    last = matching.fold_all(rec["last_name"])
+    first = matching.fold_all(rec["first_name"], None if memo is None else memo.setdefault("first_name", {}))
+    last = matching.fold_all(rec["last_name"], None if memo is None else memo.setdefault("last_name", {}))
     names = _NameKeys(first, last)  # who each record names, worked out when asked: not a string per record
 
     # ---- probabilistic candidates; a shared email or phone is no evidence there either
     shared = set()
     known: list[tuple[int, int]] = []  # pairs one email or phone of one name joins: training data
+    grouped: dict[tuple[str, str], list[list[int]]] = {}  # email or phone -> its holders' name groups
     for ident, hs in holders.items():
         if ident[0] in ("email", "phone"):
-            groups = _name_groups(hs, first, last, names)
+            groups = grouped[ident] = _name_groups(hs, first, last, names)
             if len(groups) > opts.shared_identifier_names:
                 shared.add(ident)
             elif len(groups) == 1 and len(groups[0]) == len(hs) and len(known) < 200_000:
@@ -436,12 +441,13 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
     columns = None
     if opts.probabilistic:
         columns = matching.normalise_columns(_match_columns(rec, opts), n, extra=opts.compare_attributes,
-                                             first=first, last=last)
+                                             first=first, last=last, memo=memo)
         if shared:  # a shared email or phone is no evidence
             for kind, field in (("phone", "phone"), ("email", "email_local")):
                 blank = columns.values[field]
                 for i in sorted({i for ident in shared if ident[0] == kind for i in holders[ident]}):
                     blank[i] = ""
+    memo = None
     if columns is not None:  # blocked and compared from here on by their integer codes: the lists
         # of strings go before the pairs are made (at 1,000,000 records 13 lists of 8 MB)
         if columns.keys is None:
@@ -499,8 +505,14 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
         hs = [i for i in ident_holders if affected[i]]
         if len(hs) < 2:
             continue
-        # a custom identifier is declared to name one person: it joins whatever the names
-        groups = _name_groups(hs, first, last, names) if kind in _CONTACT_KINDS else []
+        # a custom identifier is declared to name one person: it joins whatever the names;
+        # an email's or phone's holders all affected (most often) were grouped above
+        if kind not in _CONTACT_KINDS:
+            groups = []
+        elif len(hs) == len(ident_holders) and (kind, value) in grouped:
+            groups = grouped[kind, value]
+        else:
+            groups = _name_groups(hs, first, last, names)
         if len(groups) <= opts.shared_identifier_names:
             for j in hs[1:]:
                 edges.append((1, -1.0, hs[0], j, f"{kind}:{value}", None))
@@ -509,7 +521,7 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
                 for j in same[1:]:
                     edges.append((1, -1.0, same[0], j,
                                   f"{kind}:{value} (shared by {len(groups)} names; names agree)", None))
-    del holders, first, last, names
+    del holders, grouped, first, last, names
     if columns is not None and len(chosen) > 1:
         if scored is not None:
             pairs, levels = scored
@@ -685,6 +697,11 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
     # ---- golden records and identities of the persons that changed
     members = clustered if full else [clusters[root] for root in touched_roots]
     _write_persons(conn, rec, dirty, members, created, opts)
+    if not full:  # a person that only gained records holds its other records' rows already
+        moved_set = set(moved)
+        members = [records if pid in redo else [i for i in records if i in moved_set]
+                   for pid, records in zip(dirty, members, strict=True)]
+        del moved_set
     with _without_indexes(conn, "identity", full):
         _write_identities(conn, rec, idents, dirty, members, full)
     # the records' columns go before the keys are written (at 1,000,000 records: the peak RSS)
@@ -994,12 +1011,15 @@ def _codes_of(values: list[str]) -> tuple[np.ndarray, list[str]]:
 
 def _write_identities(conn: Connection, rec: Records, idents: Any, pids: list[int],
                       members: list[list[int]], full: bool) -> None:
-    """The identity rows of persons ``pids`` (those in model_dirty): their records'
-    identifiers and external ids, and no others. A repeated identifier: the last row wins,
+    """The identity rows of persons ``pids`` (those in model_dirty): the identifiers and
+    external ids of their records ``members``. A repeated identifier: the last row wins,
     as it would row by row. A run from scratch deletes the persons' rows and writes them
-    all; an incremental run deletes only the rows no longer given and writes only the rows
-    that are new or change person (most are the same: at 1,000,000 records, 10,000 new
-    records, sampled: 0.65 s -> 0.40 s here, and the commit 0.56 s -> 0.29 s)."""
+    all. An incremental run is given, for a person in model_dirty's redo, every record,
+    and deletes that person's rows its records no longer give; for any other person only
+    the records that are new or changed or change person (the person only gained records:
+    the rows of the others are stored under it already). Of the rows given it writes only
+    those that are new or change person (most are the same: at 1,000,000 records, 10,000
+    new records, sampled: 0.65 s -> 0.40 s here, and the commit 0.56 s -> 0.29 s)."""
     if full:
         conn.exec_driver_sql("DELETE FROM identity WHERE person_id IN (SELECT person_id FROM model_dirty)")
     sources, external_ids, shop_ids = rec["source"], rec["external_id"], rec["shop_customer_id"]
@@ -1121,14 +1141,15 @@ def _chunks(values: list, size: int = _IN):
 
 
 def _neighbourhood(conn: Connection, cols: list, pending_filter: Any, rules: list[Rule], opts: IdentitySettings,
-                   holding: dict[int, int], held: set[tuple[int, int]]) -> Records:
+                   holding: dict[int, int], held: set[tuple[int, int]], memo: dict[str, dict] | None = None) -> Records:
     """The records an incremental run looks at: the pending ones, and every record of the
     persons they may belong to, found through indexes only: the pending records' old
     persons, the persons holding one of their identifiers (``identity``), the persons
     sharing one of their blocking keys (``person_key``), and the records a rule names
     together with a pending one. Sorted by (source, external_id). ``holding`` gets, per
     name-pair key of a pending record, how many persons hold it (common names, uncapped);
-    ``held`` gets the (key, person) of every person_key row read, the key decoded."""
+    ``held`` gets the (key, person) of every person_key row read, the key decoded;
+    ``memo``: see :func:`matching.normalise_columns`."""
     sp = SourcePerson.__table__
     names = [c.name for c in cols]
     at_source, at_external_id, at_person = names.index("source"), names.index("external_id"), names.index("person_id")
@@ -1148,7 +1169,8 @@ def _neighbourhood(conn: Connection, cols: list, pending_filter: Any, rules: lis
                                                 sorted(values), (kind,)))
     if opts.probabilistic and pending_rows:
         keys = matching.blocking_keys(matching.normalise_columns(_match_columns(pending, opts), len(pending_rows),
-                                                                 extra=opts.compare_attributes))
+                                                                 extra=opts.compare_attributes, memo=memo,
+                                                                 keys_only=True))
         found = np.unique(np.concatenate([k[k >= 0] for k in keys.values()]))
         by_key: dict[int, set[int]] = defaultdict(set)
         for block_key, pid in _stored_keys(conn, found.tolist()):

@@ -76,9 +76,10 @@ def fold(value: str | None) -> str:
     return " ".join(s.translate(_PUNCT).split())
 
 
-def fold_all(values: Iterable[str | None]) -> list[str]:
-    """:func:`fold` of each value, worked out once per distinct value (names and cities repeat)."""
-    return map_distinct(fold, values)
+def fold_all(values: Iterable[str | None], memo: dict | None = None) -> list[str]:
+    """:func:`fold` of each value, worked out once per distinct value (names and cities
+    repeat); ``memo``: see :func:`map_distinct`."""
+    return map_distinct(fold, values, memo)
 
 
 _DIGITS = re.compile(r"\D+")
@@ -123,30 +124,43 @@ def normalise(rows: Sequence[dict], extra: Iterable[str] = ()) -> Columns:
 
 
 def normalise_columns(fields: Mapping[str, list], n: int, extra: Iterable[str] = (), *,
-                      first: list[str] | None = None, last: list[str] | None = None) -> Columns:
+                      first: list[str] | None = None, last: list[str] | None = None,
+                      memo: dict[str, dict] | None = None, keys_only: bool = False) -> Columns:
     """:func:`normalise` of person fields given as columns (field -> one value per record);
-    ``first``/``last``: the first and last names already folded (:func:`fold_all`)."""
+    ``first``/``last``: the first and last names already folded (:func:`fold_all`);
+    ``memo``: field -> the values normalised so far, kept between calls (an incremental
+    run normalises its pending records to find their neighbours, then again among them);
+    ``keys_only``: only the fields :func:`blocking_keys` reads (no city, region, company,
+    country, nor the names' initials: an incremental run's look-up of its neighbours)."""
     cols = Columns(n)
+
+    def seen(name: str) -> dict | None:
+        return None if memo is None else memo.setdefault(name, {})
 
     def column(name: str) -> list:
         values = fields.get(name)
         return values if values is not None else [None] * n
 
-    first = first if first is not None else fold_all(column("first_name"))
-    last = last if last is not None else fold_all(column("last_name"))
-    cols.values["first_name"] = first
+    first = first if first is not None else fold_all(column("first_name"), seen("first_name"))
+    last = last if last is not None else fold_all(column("last_name"), seen("last_name"))
+    if not keys_only:
+        cols.values["first_name"] = first
     cols.values["last_name"] = last
     cols.first_canon = [NICKNAMES.get(f, f) for f in first]
-    cols.values["birth_date"] = map_distinct(lambda x: _DIGITS.sub("", str(x)) if x else "", column("birth_date"))
-    cols.values["street"] = fold_all(column("street"))
-    cols.values["postal_code"] = [x.replace(" ", "") for x in fold_all(column("postal_code"))]
-    for name in ("city", "region", "company"):
-        cols.values[name] = fold_all(column(name))
-    cols.values["country"] = map_distinct(lambda x: (x or "").lower(), column("country"))
-    cols.values["email_local"] = map_distinct(lambda x: fold((x or "").partition("@")[0]), column("email"))
-    cols.values["phone"] = map_distinct(lambda x: _DIGITS.sub("", x) if x else "", column("phone"))
+    cols.values["birth_date"] = map_distinct(lambda x: _DIGITS.sub("", str(x)) if x else "", column("birth_date"),
+                                             seen("birth_date"))
+    cols.values["street"] = fold_all(column("street"), seen("street"))
+    cols.values["postal_code"] = map_distinct(lambda x: fold(x).replace(" ", ""), column("postal_code"),
+                                              seen("postal_code"))
+    for name in () if keys_only else ("city", "region", "company"):
+        cols.values[name] = fold_all(column(name), seen(name))
+    if not keys_only:
+        cols.values["country"] = map_distinct(lambda x: (x or "").lower(), column("country"), seen("country"))
+    cols.values["email_local"] = map_distinct(lambda x: fold((x or "").partition("@")[0]), column("email"),
+                                              seen("email"))
+    cols.values["phone"] = map_distinct(lambda x: _DIGITS.sub("", x) if x else "", column("phone"), seen("phone"))
     cols.kinds = dict(FIELDS)
-    for name in ("first_name", "last_name"):
+    for name in () if keys_only else ("first_name", "last_name"):
         cols.initial[name] = np.fromiter((ord(x[0]) if x else 0 for x in cols.values[name]), dtype=np.int64, count=n)
         cols.short[name] = np.fromiter((len(x) == 1 for x in cols.values[name]), dtype=bool, count=n)
     for name in extra:
@@ -155,11 +169,17 @@ def normalise_columns(fields: Mapping[str, list], n: int, extra: Iterable[str] =
     return cols
 
 
-def map_distinct(fn, values: Iterable) -> list:
+def map_distinct(fn, values: Iterable, memo: dict | None = None) -> list:
     """``fn`` of each value, worked out once per distinct value (they repeat); the
-    values are looked up by a C loop (map), no Python step per value."""
+    values are looked up by a C loop (map), no Python step per value. ``memo``: value ->
+    ``fn`` of it, of values seen before (by calls with the same ``fn``), added to."""
     values = values if isinstance(values, list) else list(values)
-    done = {x: fn(x) for x in dict.fromkeys(values)}
+    if memo is None:
+        done = {x: fn(x) for x in dict.fromkeys(values)}
+    else:
+        done = memo
+        for x in dict.fromkeys(values).keys() - memo.keys():
+            memo[x] = fn(x)
     return list(map(done.__getitem__, values))
 
 

@@ -240,6 +240,34 @@ def test_email_provider_rules_and_matching_units():
     assert matching.compare(cols, np.array([[3, 5]]))["first_name"][0] == 2
 
 
+def test_keys_only_columns_give_the_same_keys_and_a_memo_the_same_values():
+    """An incremental run normalises its pending records only as far as their blocking
+    keys need (``keys_only``), and keeps the values it normalised (``memo``) for the
+    records it reads next: the keys and the values are those normalising from nothing
+    gives. One raw value stands in two fields, which normalise it differently."""
+    records, _ = _bench().generate(600, seed=3)
+    records[7] = {**records[7], "street": "10 115", "postal_code": "10 115", "company": "Zoë  O'Brien"}
+    fields = ["first_name", "last_name", "birth_date", "street", "postal_code", "city", "region", "company",
+              "country", "email", "phone"]
+
+    def columns(part: list[dict]) -> dict[str, list]:
+        return {f: [r.get(f) for r in part] for f in fields}
+
+    whole = matching.normalise_columns(columns(records), len(records))
+    values = {name: list(v) for name, v in whole.values.items()}
+    assert values["street"][7] == "10 115" and values["postal_code"][7] == "10115"
+    keys = matching.blocking_keys(whole)
+    light = matching.normalise_columns(columns(records), len(records), keys_only=True)
+    assert not {"city", "region", "company", "country"} & set(light.values)
+    for name, got in matching.blocking_keys(light).items():
+        assert np.array_equal(got, keys[name]), name
+    memo: dict[str, dict] = {}
+    matching.normalise_columns(columns(records[:300]), 300, memo=memo, keys_only=True)
+    assert memo["street"] and memo["postal_code"] and "city" not in memo
+    again = matching.normalise_columns(columns(records[::-1]), len(records), memo=memo)
+    assert {name: v[::-1] for name, v in again.values.items()} == values
+
+
 def test_em_level_patterns_are_the_distinct_rows_numpy_finds():
     """EM's distinct level patterns, packed into integers, are np.unique's rows and counts
     (lexicographic order, the dtype kept), and rows too wide to pack go to np.unique."""
@@ -489,6 +517,57 @@ def test_an_incremental_run_keeps_the_identity_rows_a_run_from_scratch_gives(war
         identity.resolve(conn, opts, full=True)
     assert persons_by_record(warehouse) == owner
     assert {(r["kind"], r["value"], r["source"], r["person_id"]) for r in rows(warehouse, "identity")} == incremental
+
+
+def test_an_incremental_run_stages_only_the_identity_rows_that_can_change(warehouse, monkeypatch):
+    """A person that only gained a record has the rows of its other records already: the
+    run stages the new record's rows alone. A person whose record changed has all its
+    records' rows staged, so that only the rows none of them gives any more go."""
+    from crm_model import identity
+    from crm_model.identity_settings import IdentitySettings
+
+    bench = _bench()
+    url = warehouse.url.render_as_string(hide_password=False)
+    records, _ = bench.generate(300, seed=5)
+    twin = {**records[0], "email": "ada.twin@one.example", "phone": "+4930123456"}
+    bench._insert(url, [*records, twin, {**twin, "email": "ada.twin@two.example"}], 0, "crm")
+    opts = IdentitySettings(full_run_below=0)
+    with warehouse.begin() as conn:
+        identity.resolve(conn, opts)
+    owner = persons_by_record(warehouse)
+    person = owner[("crm", "r300")]
+    assert owner[("crm", "r301")] == person
+    staged: list[tuple] = []
+    stage = identity._stage
+
+    def recorded(conn, table, names, rows):
+        if table == "model_identity":
+            rows = list(rows)
+            staged.extend(rows)
+        stage(conn, table, names, rows)
+
+    monkeypatch.setattr(identity, "_stage", recorded)
+
+    def identities() -> set[tuple]:
+        return {(r["kind"], r["value"]) for r in rows(warehouse, "identity") if r["person_id"] == person}
+
+    before = identities()
+    bench._insert(url, [{**twin, "email": "ada.twin@three.example"}], 302, "crm")  # joins on the phone
+    with warehouse.begin() as conn:
+        identity.resolve(conn, opts)
+    assert persons_by_record(warehouse)[("crm", "r302")] == person
+    assert {(kind, value) for _, kind, value, _, _ in staged} == {
+        ("email", "ada.twin@three.example"), ("phone", "+4930123456"), ("external_id", "r302")}
+    assert identities() == before | {("email", "ada.twin@three.example"), ("external_id", "r302")}
+    staged.clear()
+    with warehouse.begin() as conn:  # r300 gives another email: the person's rows are all staged
+        conn.execute(text("UPDATE source_person SET email = 'ada.new@one.example', model_pending = true "
+                          "WHERE external_id = 'r300'"))
+    with warehouse.begin() as conn:
+        identity.resolve(conn, opts)
+    assert {value for _, kind, value, _, _ in staged if kind == "external_id"} >= {"r300", "r301", "r302"}
+    assert identities() == (before | {("email", "ada.twin@three.example"), ("external_id", "r302"),
+                                      ("email", "ada.new@one.example")}) - {("email", "ada.twin@one.example")}
 
 
 def test_runs_from_scratch_and_incremental_runs_give_the_person_facts_the_per_person_sql_gives(warehouse):
