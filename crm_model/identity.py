@@ -428,14 +428,14 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
     names = _NameKeys(first, last)  # who each record names, worked out when asked: not a string per record
 
     # ---- probabilistic candidates; a shared email or phone is no evidence there either
-    shared = set()
+    # the shared emails and phones, with their holders' name groups (for the edges below)
+    shared: dict[tuple[str, str], list[list[int]]] = {}
     known: list[tuple[int, int]] = []  # pairs one email or phone of one name joins: training data
-    grouped: dict[tuple[str, str], list[list[int]]] = {}  # email or phone -> its holders' name groups
     for ident, hs in holders.items():
         if ident[0] in ("email", "phone"):
-            groups = grouped[ident] = _name_groups(hs, first, last, names)
+            groups = _name_groups(hs, first, last, names)
             if len(groups) > opts.shared_identifier_names:
-                shared.add(ident)
+                shared[ident] = groups
             elif len(groups) == 1 and len(groups[0]) == len(hs) and len(known) < 200_000:
                 known.extend((hs[0], j) for j in hs[1:10])
     columns = None
@@ -506,11 +506,11 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
         if len(hs) < 2:
             continue
         # a custom identifier is declared to name one person: it joins whatever the names;
-        # an email's or phone's holders all affected (most often) were grouped above
+        # an email or phone all of whose holders are affected (most are) was grouped above
         if kind not in _CONTACT_KINDS:
             groups = []
-        elif len(hs) == len(ident_holders) and (kind, value) in grouped:
-            groups = grouped[kind, value]
+        elif kind in ("email", "phone") and len(hs) == len(ident_holders):
+            groups = shared.get((kind, value), [])  # not shared: all holders join
         else:
             groups = _name_groups(hs, first, last, names)
         if len(groups) <= opts.shared_identifier_names:
@@ -521,7 +521,7 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
                 for j in same[1:]:
                     edges.append((1, -1.0, same[0], j,
                                   f"{kind}:{value} (shared by {len(groups)} names; names agree)", None))
-    del holders, grouped, first, last, names
+    del holders, first, last, names
     if columns is not None and len(chosen) > 1:
         if scored is not None:
             pairs, levels = scored
