@@ -521,7 +521,7 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
                 for j in same[1:]:
                     edges.append((1, -1.0, same[0], j,
                                   f"{kind}:{value} (shared by {len(groups)} names; names agree)", None))
-    del holders, first, last, names
+    del holders, shared, first, last, names
     if columns is not None and len(chosen) > 1:
         if scored is not None:
             pairs, levels = scored
