@@ -1417,9 +1417,16 @@ def _name_groups(holders: list[int], first: list[str], last: list[str], names: A
 
     Names agree when the last names are close (Jaro-Winkler >= 0.85) and the first names
     are too, or are nicknames or initials of each other; a typo is not another person.
-    Holders without a name are in no group. Many holders: exact names only (fast path).
+    Holders without a name are in no group. Holders all naming one name key (most: a
+    person's records) are one group without comparing names; many holders: exact names only.
     """
-    named = [i for i in holders if names[i]]
+    named, distinct = [], set()
+    for i in holders:
+        if key := names[i]:
+            named.append(i)
+            distinct.add(key)
+    if len(distinct) <= 1:
+        return [named] if named else []
     if len(named) > 50:
         exact: dict[str, list[int]] = defaultdict(list)
         for i in named:

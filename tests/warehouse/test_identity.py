@@ -268,6 +268,19 @@ def test_keys_only_columns_give_the_same_keys_and_a_memo_the_same_values():
     assert {name: v[::-1] for name, v in again.values.items()} == values
 
 
+def test_name_groups_of_one_name_key_and_of_several():
+    """Holders of one identifier by the person their names describe: one name key (a
+    nickname's canonical name and the last name) is one group without comparing names."""
+    from crm_model import identity
+
+    first = ["bill", "william", "kate", "", "w"]
+    last = ["smith", "smith", "smith", "", "smith"]
+    names = identity._NameKeys(first, last)
+    assert identity._name_groups([0, 1, 3], first, last, names) == [[0, 1]]
+    assert identity._name_groups([1, 2, 4, 3], first, last, names) == [[1, 4], [2]]
+    assert identity._name_groups([3], first, last, names) == []
+
+
 def test_em_level_patterns_are_the_distinct_rows_numpy_finds():
     """EM's distinct level patterns, packed into integers, are np.unique's rows and counts
     (lexicographic order, the dtype kept), and rows too wide to pack go to np.unique."""
