@@ -1420,17 +1420,13 @@ def _name_groups(holders: list[int], first: list[str], last: list[str], names: A
     Holders without a name are in no group. Holders all naming one name key (most: a
     person's records) are one group without comparing names; many holders: exact names only.
     """
-    named, distinct = [], set()
+    exact: dict[str, list[int]] = defaultdict(list)  # name key -> its holders, each key made once
+    named = []
     for i in holders:
         if key := names[i]:
+            exact[key].append(i)
             named.append(i)
-            distinct.add(key)
-    if len(distinct) <= 1:
-        return [named] if named else []
-    if len(named) > 50:
-        exact: dict[str, list[int]] = defaultdict(list)
-        for i in named:
-            exact[names[i]].append(i)
+    if len(exact) <= 1 or len(named) > 50:
         return list(exact.values())
     groups: list[list[int]] = []
     for i in named:
