@@ -382,10 +382,11 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
             or 2 * waiting >= total)
     if not full:
         _planned_for_few_rows(conn)
+    large = full and total > opts.full_run_below
     # a run from scratch writes most rows of source_person and identity without their
     # secondary indexes (see _without_indexes): on PostgreSQL only where it pays, for the lock it takes
-    rewrite = full and (conn.dialect.name == "sqlite" or total > opts.full_run_below)
-    if full and total > opts.full_run_below:
+    rewrite = large or (full and conn.dialect.name == "sqlite")
+    if large:
         _large_blocks_mapped()  # for the rest of the process: only where it pays (a large run from scratch)
     holding: dict[int, int] = {}  # incremental runs: persons per name pair of a pending record
     held: set[tuple[int, int]] = set()  # incremental runs: (key, person) rows stored for the pending records' keys
