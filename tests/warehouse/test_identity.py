@@ -433,6 +433,27 @@ def test_generated_people_with_households_and_duplicates_resolve_with_high_pair_
     assert scores["f1"] >= 0.95, scores
 
 
+def test_a_run_from_scratch_reads_every_record_once_in_key_order(warehouse, monkeypatch):
+    """The records are read a chunk at a time (PostgreSQL: by a server-side cursor): each
+    record once, in (source, external_id) order, with its values, across chunk boundaries."""
+    from sqlalchemy import select
+
+    from crm_model import identity
+    from crm_model.schema import SourcePerson
+
+    bench = _bench()
+    records, _ = bench.generate(50, seed=3)
+    bench._insert(warehouse.url.render_as_string(hide_password=False), records, 0, "crm")
+    monkeypatch.setattr(identity, "_READ_CHUNK", 7)
+    sp = SourcePerson.__table__
+    stmt = select(sp.c.source, sp.c.external_id, sp.c.last_name).order_by(sp.c.source, sp.c.external_id)
+    with warehouse.begin() as conn:
+        rec = identity._read_records(conn, stmt)
+        stored = [tuple(row) for row in conn.execute(stmt)]
+    assert len(stored) == 50
+    assert list(zip(rec["source"], rec["external_id"], rec["last_name"], strict=True)) == stored
+
+
 def _bench():
     import importlib.util
 
