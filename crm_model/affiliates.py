@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select
 
+from crm_model.derive import mark_all_pending
 from crm_model.load import Upserter
 from crm_model.schema import AffiliateRule
 
@@ -45,7 +46,5 @@ def store_rules(conn: Connection, settings: Any) -> int:
     if stored != {(r["kind"], r["value"], r["affiliate_site"]) for r in wanted}:  # (not by the database's collation)
         conn.execute(delete(AffiliateRule))
         Upserter(conn).upsert("affiliate_rule", wanted)
-        from crm_model.identity import mark_all_pending
-
         mark_all_pending(conn, ("lead", "customer_order", "touchpoint", "web_traffic_daily"))
     return len(wanted)

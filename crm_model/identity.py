@@ -35,33 +35,27 @@ import contextlib
 import ctypes
 import datetime as dt
 import gc
-import hashlib
 import json
 import sqlite3
 from array import array
 from collections import Counter, defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import chain, islice, repeat
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, delete, func, or_, select, text, true, update
+from sqlalchemy import Connection, delete, func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from crm_model import matching
+from crm_model import derive, matching
 from crm_model.db import ConcurrentWrite
 from crm_model.identity_settings import GOLDEN_FIELDS, IdentitySettings, ModelResult
 from crm_model.load import Upserter
-from crm_model.mapping import values as v
-from crm_model.paths import sql_dir
 from crm_model.schema import (
     PERSON_KEY_FORMS,
-    Base,
     Identity,
     MatchModel,
-    ModelInput,
     Person,
     PersonKey,
     PersonMerge,
@@ -69,7 +63,6 @@ from crm_model.schema import (
     SourcePerson,
 )
 
-SQL_DIR = sql_dir()
 UTC = dt.UTC
 BATCH = 5000
 
@@ -353,24 +346,23 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
     sp = SourcePerson.__table__
     result = ModelResult()
     rules = _rules(conn, opts)
-    rules_changed = _config_rules_changed(conn, opts)
-    pending_filter = _pending_records()
+    rules_changed = derive.config_changed(conn, opts)
+    derive.store_config(conn, opts)
+    pending_filter = derive.pending_records()
     # records waiting, counted through the two indexes; not a LIMIT 1 look-up, which
     # PostgreSQL answers by scanning source_person from its start (new records are at its
     # end: 0.17 s at 1,000,000 records, and the whole table when nothing is new)
-    waiting = None if full or rules_changed else pending_count(conn)
-    nothing_new = waiting == 0
-    _prepare_scratch(conn)
-    if nothing_new:
-        _planned_for_few_rows(conn)
-        _link_records(conn, identities_changed=False)
+    waiting = None if full or rules_changed else derive.pending_count(conn)
+    if waiting == 0:
+        derive.link_without_resolving(conn)
         return result
+    derive.prepare_scratch(conn)
 
     needs_attrs = bool(opts.identifiers or opts.compare_attributes or opts.attribute_fields)
     cols = [sp.c[c] for c in _COLUMNS] + ([sp.c.attributes] if needs_attrs else [])
     total = conn.execute(select(func.count()).select_from(sp)).scalar_one()
     if total == 0:
-        _link_records(conn)
+        derive.link_records(conn)
         return result
     # Small warehouses are resolved from scratch whenever anything changed: it costs little,
     # and the model trained on all the data, not on what came first, decides every pair.
@@ -381,7 +373,7 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
     full = (full or rules_changed or (stored is None and opts.probabilistic) or total <= opts.full_run_below
             or 2 * waiting >= total)
     if not full:
-        _planned_for_few_rows(conn)
+        derive.planned_for_few_rows(conn)
     large = full and total > opts.full_run_below
     # a run from scratch writes most rows of source_person and identity without their
     # secondary indexes (see _without_indexes): on PostgreSQL only where it pays, for the lock it takes
@@ -686,7 +678,7 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
         updated = conn.exec_driver_sql("UPDATE source_person SET person_id = m.person_id, model_pending = false "
                                        "FROM model_refs m WHERE source_person.source = m.source "
                                        "AND source_person.external_id = m.external_id")
-    _churned(conn, "source_person", updated.rowcount)
+    derive.churned(conn, "source_person", updated.rowcount)
     moved = [] if full else [i for i, _ in changed]  # the records that are new, changed or change person
     del changed
     merges = merge_rows()
@@ -730,22 +722,8 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
         # the next runs, before autovacuum gets to them (a table never analysed has no row
         # count for the planner to go by)
         conn.exec_driver_sql("ANALYZE source_person, person, identity, person_key, person_merge")
-    _link_records(conn, every=full)
+    derive.link_records(conn, every=full)
     return result
-
-
-def _planned_for_few_rows(conn: Connection) -> None:
-    """PostgreSQL, incremental runs: random page reads costed as an SSD or a cached table
-    costs them (``random_page_cost`` 1.1, for this transaction only, never above the
-    server's own setting). An incremental run joins a few thousand pending rows to tables
-    of a million through their indexes; at the default 4.0 (a spinning disk's figure) the
-    planner read ``source_person`` and ``person`` whole instead, by hash joins. At
-    1,000,000 records, 1% new: the run's SQL 2.44 -> 1.77 s (the ``source_person``
-    update 0.41 -> 0.18 s, the lifecycle stages 0.37 -> 0.17 s, the touch facts cleared
-    0.15 -> 0.03 s). Runs from scratch keep the server's costs: they read whole tables."""
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("SELECT set_config('random_page_cost', "
-                             "LEAST(current_setting('random_page_cost')::float8, 1.1)::text, true)")
 
 
 def _kept_id(had: list[int], taken: set[int]) -> int | None:
@@ -1294,7 +1272,7 @@ def _rows_in(conn: Connection, sql: str, values: list, params: tuple = ()) -> li
         if postgres:
             # = ANY(list): one pass down the index in the list's order (an index-only scan
             # of person_key). Long lists come only from incremental runs, planned with
-            # random_page_cost 1.1 (_planned_for_few_rows); at the default 4.0 PostgreSQL
+            # random_page_cost 1.1 (derive.planned_for_few_rows); at the default 4.0 PostgreSQL
             # planned a long list as a scan of the whole table, and a join to the unnested
             # list was the better form (the 82,000 keys of 1% new records at 1,000,000:
             # 1.0-1.3 s that way, 0.44-0.53 s joined, 0.30-0.35 s this way at 1.1; the
@@ -1566,22 +1544,6 @@ def _train(conn: Connection, columns: matching.Columns, scored: tuple | None = N
     return model
 
 
-def _config_rules_changed(conn: Connection, opts: IdentitySettings) -> bool:
-    """Whether the rules in crmhub.yml differ from those the last run applied."""
-    digest = hashlib.sha256(json.dumps([opts.must_merge, opts.never_merge, opts.identifiers,
-                                        opts.email_provider_rules, opts.shared_identifier_names,
-                                        opts.source_priority, opts.match_threshold,
-                                        opts.compare_attributes, opts.attribute_fields,
-                                        opts.probabilistic, opts.household_guard, opts.household_fields,
-                                        opts.household_override_bits]).encode()).hexdigest()
-    stored = conn.execute(select(MatchModel.params).where(MatchModel.name == "config")).scalar_one_or_none()
-    if stored is not None and _doc(stored).get("digest") == digest:
-        return False
-    Upserter(conn).upsert("match_model", [{"name": "config", "params": {"digest": digest}, "trained_on": 0,
-                                            "trained_at": dt.datetime.now(UTC)}])
-    return stored is not None  # the first run looks at everything anyway
-
-
 def _expand(refs: list[str], rec: Records, index: dict, opts: IdentitySettings) -> list[int]:
     """Record indexes a rule's refs name."""
     out = []
@@ -1651,17 +1613,6 @@ def _new_persons(conn: Connection, count: int) -> list[int]:
 # ----------------------------------------------------------------------------- records
 
 
-def _prepare_scratch(conn: Connection) -> None:
-    """Per-run scratch tables (temporary, per connection) that sql/model reads."""
-    conn.exec_driver_sql("CREATE TEMPORARY TABLE IF NOT EXISTS model_dirty (person_id INTEGER PRIMARY KEY, "
-                         "redo BOOLEAN)")
-    conn.exec_driver_sql("CREATE TEMPORARY TABLE IF NOT EXISTS model_refs (source VARCHAR(64), "
-                         "external_id VARCHAR(255), person_id INTEGER, PRIMARY KEY (source, external_id))")
-    conn.exec_driver_sql("DELETE FROM model_dirty")
-    conn.exec_driver_sql("DELETE FROM model_refs")
-    conn.info.pop(CHURNED, None)  # left by a run that failed on this connection
-
-
 def _mark_dirty(conn: Connection, persons: list[int], refs: Any, redo: set[int]) -> None:
     """List the persons and records (source, external_id, new person id) this run changed
     in the scratch tables (records in key order: neighbouring keys share B-tree pages),
@@ -1672,156 +1623,4 @@ def _mark_dirty(conn: Connection, persons: list[int], refs: Any, redo: set[int])
     _stage(conn, "model_refs", ("source", "external_id", "person_id"), refs)
 
 
-def _link_records(conn: Connection, every: bool = False, identities_changed: bool = True) -> None:
-    """Ad clicks onto the person of the click id in their URL, person ids onto records,
-    support cases, attribution and affiliate sites (sql/model), then the lifecycle and
-    touch facts of every person that changed (sql/model_persons) and the products of
-    support cases; last, the rows all this was derived from are no longer pending.
-
-    sql/model reads only the leads, orders, touchpoints, messages and web-traffic rows
-    marked ``model_pending`` (every write marks its rows): what is marked besides is
-    decided first (:func:`_widen_pending`). ``every``: a run from scratch, which wrote
-    every person's golden record: every row is derived again, and the set-wise forms of
-    sql/model_persons_all run in place of the per-person ones (at 1,000,000 records,
-    798,240 persons, on SQLite, measured apart at load 2: lifecycle and first/last seen
-    7.8 s -> 0.6 s); so do runs with ``SET_WISE_FROM`` persons or more to recompute (a
-    first run over the activity of 600,000 persons). ``identities_changed`` false
-    (nothing new to resolve): only pending clicks can have gained a person."""
-    from crm_model import mail_cases
-
-    _widen_pending(conn, every)
-    _link_ad_clicks(conn, every_click=identities_changed)
-    run_sql(conn, "model")
-    if conn.dialect.name == "postgresql":  # as filled by this run and sql/model (see _stage)
-        conn.exec_driver_sql("ANALYZE model_dirty")
-    many = every or conn.exec_driver_sql("SELECT COUNT(*) FROM model_dirty").scalar_one() >= SET_WISE_FROM
-    run_sql(conn, "model_persons", instead="model_persons_all" if many else None)
-    mail_cases.link_products(conn, everything=every or _any_pending(conn, "product"))
-    _clear_pending(conn)
-
-
-def _clear_pending(conn: Connection) -> None:
-    """The rows the run derived from are no longer pending (rows written since the run's
-    snapshot stay pending: crm_model.db.snapshot_transaction)."""
-    for table in MODEL_INPUTS:
-        cleared = conn.exec_driver_sql(f"UPDATE {table} SET model_pending = false WHERE model_pending = true")
-        _churned(conn, table, cleared.rowcount)
-
-
-def _churned(conn: Connection, table: str, rows: int) -> None:
-    """Note a table in which the run rewrote many rows, for crm_model.db.tidy_after to
-    vacuum and analyse once the run has committed (PostgreSQL): ``CHURNED_ROWS`` rows or
-    more, and a ``CHURNED_SHARE`` of the table or more (or a table never analysed: no row
-    count for the planner). A run after 1% new records rewrote 10,067 of 1,010,000
-    ``source_person`` rows: vacuuming the whole table and its three indexes for them took
-    0.74 s of that run, where autovacuum (analyse at 10% changed, vacuum at 20% dead)
-    would not have started."""
-    if rows < CHURNED_ROWS or conn.dialect.name != "postgresql":
-        return
-    size = conn.execute(text("SELECT reltuples FROM pg_class WHERE oid = CAST(:t AS regclass)"), {"t": table}).scalar()
-    if size is None or size < 0 or rows >= CHURNED_SHARE * size:
-        conn.info.setdefault(CHURNED, set()).add(table)
-
-
-CHURNED, CHURNED_ROWS, CHURNED_SHARE = "crmhub_churned", 10_000, 0.1
-SET_WISE_FROM = 100_000  # persons in model_dirty from which sql/model_persons_all's forms run
-
-# The tables with a model_pending column (crm_model.schema.ModelInput); sql/model derives
-# from the pending rows of DERIVED_FROM, and a change to the others widens what it reads.
-MODEL_INPUTS = tuple(name for name, cls in Base.classes.items() if issubclass(cls, ModelInput))
-DERIVED_FROM = ("lead", "customer_order", "touchpoint", "web_traffic_daily", "email_message")
-
-
-def _widen_pending(conn: Connection, every: bool) -> None:
-    """Mark what sql/model must derive again beyond the rows written since the last run.
-    A run from scratch: everything. A campaign or ad written (new, renamed, moved to
-    another ad group), or daily stats of an ad in an ad group its ``ad`` row does not
-    name: every lead's and order's attribution (a utm_campaign may name the new campaign;
-    the ad group of an ad that serves in two is no longer known). Daily stats in the ad
-    group the ad already names change nothing that attribution reads, so a daily ads sync
-    does not make the next run recompute everything."""
-    if every:
-        tables = DERIVED_FROM
-    elif (_any_pending(conn, "campaign") or _any_pending(conn, "ad") or conn.exec_driver_sql(
-            "SELECT 1 FROM ad_stat_daily s JOIN ad a ON a.platform = s.platform AND a.ad_id = s.ad_id "
-            "WHERE s.model_pending = true AND s.ad_group_id <> '' AND s.ad_group_id <> a.ad_group_id LIMIT 1").first()):
-        tables = ("lead", "customer_order")
-    else:
-        return
-    mark_all_pending(conn, tables)
-
-
-def mark_all_pending(conn: Connection, tables: Iterable[str]) -> None:
-    """Every row of ``tables`` (of MODEL_INPUTS) for the model run to derive from again."""
-    for table in tables:
-        conn.exec_driver_sql(f"UPDATE {table} SET model_pending = true WHERE model_pending IS NOT true")
-
-
-def _any_pending(conn: Connection, table: str) -> bool:
-    return conn.exec_driver_sql(f"SELECT 1 FROM {table} WHERE model_pending = true LIMIT 1").first() is not None
-
-
-def _link_ad_clicks(conn: Connection, every_click: bool = True) -> None:
-    """An ad_click touchpoint whose URL carries a lead's gclid/fbclid joins that lead's
-    person. ``every_click`` false: only clicks written since the last run (no identity
-    changed, so no click looked at before can match now)."""
-    from crm_model.schema import Touchpoint
-
-    tp = Touchpoint.__table__
-    clicks = conn.execute(select(tp.c.source, tp.c.external_id, tp.c.url).where(
-        tp.c.person_id.is_(None), tp.c.person_ref.is_(None), tp.c.channel == "ad_click",
-        tp.c.url.is_not(None), *(() if every_click else (tp.c.model_pending == true(),)))).all()
-    if not clicks:
-        return
-    owners = dict(conn.execute(select(Identity.value, Identity.person_id).where(Identity.kind == "click_id")).all())
-    updates = []
-    for row in clicks:
-        params = v.url_params(row.url)
-        for key in v.CLICK_IDS:
-            pid = owners.get(params.get(key))
-            if pid is not None:
-                updates.append({"s": row.source, "e": row.external_id, "p": pid})
-                break
-    if updates:
-        conn.execute(text("UPDATE touchpoint SET person_id = :p, model_pending = true "
-                          "WHERE source = :s AND external_id = :e"), updates)
-        conn.execute(text("INSERT INTO model_dirty (person_id) SELECT :p WHERE NOT EXISTS "
-                          "(SELECT 1 FROM model_dirty WHERE person_id = :p)"), [{"p": u["p"]} for u in updates])
-
-
-def run_sql(conn: Connection, folder: str, instead: str | None = None) -> None:
-    """Run every statement of ``sql/<folder>/*.sql`` in file-name order; a file of
-    ``sql/<instead>/`` runs in place of the file of the same name."""
-    for path in sorted((SQL_DIR / folder).glob("*.sql")):
-        if instead is not None and (SQL_DIR / instead / path.name).exists():
-            path = SQL_DIR / instead / path.name
-        for statement in _statements(path.read_text()):
-            conn.exec_driver_sql(statement)
-
-
-def _statements(sql: str) -> list[str]:
-    lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
-
-
-def mark_pending(conn: Connection, refs: list[tuple[str, str]]) -> None:
-    """Have the next model run look at these source_person rows again."""
-    sp = SourcePerson.__table__
-    for source, external_id in refs:
-        conn.execute(update(sp).where(sp.c.source == source, sp.c.external_id == external_id)
-                     .values(model_pending=True))
-
-
-def _pending_records() -> Any:
-    """source_person rows a model run must look at: new or changed since the last run, or
-    never resolved."""
-    sp = SourcePerson.__table__
-    return or_(sp.c.model_pending.is_(True), sp.c.person_id.is_(None))
-
-
-def pending_count(conn: Connection) -> int:
-    return conn.execute(select(func.count()).select_from(SourcePerson.__table__).where(
-        _pending_records())).scalar_one()
-
-
-__all__ = ["ModelResult", "golden_columns", "mark_pending", "normalise_email", "ref_of", "resolve", "run_sql"]
+__all__ = ["ModelResult", "golden_columns", "normalise_email", "ref_of", "resolve"]

@@ -121,7 +121,7 @@ class ModelSummary(ModelResult):
 def model(cfg: Config, *, remap_all: bool = False, full: bool = False,
           engine: Engine | None = None) -> ModelSummary:
     """Re-map raw records whose mapping changed, resolve identities, rebuild persons."""
-    from crm_model import affiliates, identity  # numpy, rapidfuzz: not for every sync
+    from crm_model import affiliates, derive
 
     own = engine is None
     engine = engine or warehouse(cfg)
@@ -143,8 +143,14 @@ def model(cfg: Config, *, remap_all: bool = False, full: bool = False,
             summary.rejected += rejected
         with db.snapshot_transaction(engine) as conn:
             affiliates.store_rules(conn, cfg.settings.affiliates)
-            result = identity.resolve(conn, cfg.settings.identity, full=full)
-            churned = conn.info.pop(identity.CHURNED, ())
+            if not full and derive.nothing_to_resolve(conn, cfg.settings.identity):
+                derive.link_without_resolving(conn)
+                result = ModelResult()
+            else:  # numpy and rapidfuzz: only for records to resolve
+                from crm_model import identity
+
+                result = identity.resolve(conn, cfg.settings.identity, full=full)
+            churned = conn.info.pop(derive.CHURNED, ())
         db.tidy_after(engine, churned)
         summary = ModelSummary(**vars(result), remapped=summary.remapped, rejected=summary.rejected)
     finally:

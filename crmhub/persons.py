@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select, text
 
-from crm_model import erasure, identity
+from crm_model import derive, erasure
 from crm_model.schema import Person, PersonMerge, PersonRule, SourcePerson
 from crmhub.config import Config
 from crmhub.errors import CrmhubError
@@ -183,7 +183,7 @@ def link(cfg: Config, a: str, b: str, *, never: bool) -> str:
             kind = "never" if never else "must"
             conn.execute(PersonRule.__table__.insert().values(
                 kind=kind, left_refs=left, right_refs=right, note=f"{a} {b}"[:255], created_at=dt.datetime.now(UTC)))
-            identity.mark_pending(conn, left_rows + right_rows)
+            derive.mark_pending(conn, left_rows + right_rows)
     finally:
         engine.dispose()
     verb = "never merged" if never else "merged"

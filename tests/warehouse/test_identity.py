@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import text
 
-from crm_model import matching
+from crm_model import derive, matching
 from crm_model.identity import normalise_email
 from crmhub import jobs, persons
 from crmhub.cli import main
@@ -126,6 +126,45 @@ def test_order_of_sources_does_not_change_persons_and_rerun_changes_nothing(tmp_
     assert partition(warehouse) == incremental
     kate = {("leads", "lead:L1"), ("shop", "S1"), ("shop", "S2"), ("shop", "S5"), ("support", "T1")}
     assert frozenset(kate) in incremental
+
+
+def test_a_run_with_nothing_to_resolve_derives_the_rest_without_loading_the_matcher(tmp_path, write_config,
+                                                                                 warehouse):
+    """`crmhub model` looks for records to resolve before it loads the matcher (numpy,
+    rapidfuzz): with none, it only derives what the other pending rows give."""
+    import subprocess
+    import sys
+
+    from crm_model.load import Upserter
+
+    cfg = write_config(sources(tmp_path), identity=IDENTITY)
+    jobs.sync(cfg)
+    jobs.model(cfg)
+    with warehouse.begin() as conn:  # a new touchpoint of a person seen before: no record to resolve
+        Upserter(conn).upsert("touchpoint", [{"source": "leads", "external_id": "visit-1", "person_ref": "lead:L1",
+                                             "channel": "web", "occurred_at": dt.datetime(2026, 3, 4, tzinfo=dt.UTC)}])
+    code = ("import sys; from crmhub import config, jobs; "
+            f"s = jobs.model(config.load({str(cfg.path)!r})); "
+            "print(s.looked_at, 'numpy' in sys.modules, 'rapidfuzz' in sys.modules)")
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.split() == ["0", "False", "False"]
+    visit = next(r for r in rows(warehouse, "touchpoint") if r["external_id"] == "visit-1")
+    assert visit["person_id"] == persons_by_record(warehouse)[("leads", "lead:L1")]
+
+
+def test_a_changed_identity_config_is_something_to_resolve(tmp_path, write_config, warehouse):
+    """With no record pending, an identity config other than the last run's still has the
+    next run resolve every record again; that run stores the config, and the one after has
+    nothing to do."""
+    cfg = write_config(sources(tmp_path), identity=IDENTITY)
+    jobs.sync(cfg)
+    jobs.model(cfg)
+    total = len(rows(warehouse, "source_person"))
+    assert jobs.model(cfg).looked_at == 0
+    changed = write_config(sources(tmp_path), identity={**IDENTITY, "email_provider_rules": False})
+    assert jobs.model(changed).looked_at == total
+    assert jobs.model(changed).looked_at == 0
 
 
 def test_never_merge_holds_and_must_merge_joins(tmp_path, write_config, warehouse):
@@ -684,9 +723,9 @@ def test_touch_facts_follow_the_dated_touchpoints_of_the_run_s_persons(warehouse
                      {"a": first, "b": second})
         conn.execute(text("UPDATE touchpoint SET occurred_at = :t WHERE person_id = :c AND external_id LIKE '%0'"),
                      {"t": day + dt.timedelta(days=5), "c": third})
-        identity._prepare_scratch(conn)
+        derive.prepare_scratch(conn)
         conn.execute(text("INSERT INTO model_dirty (person_id) VALUES (:a), (:c)"), {"a": first, "c": third})
-        identity.run_sql(conn, "model_persons")
+        derive.run_sql(conn, "model_persons")
     facts = {r["person_id"]: tuple(r[f] for f in touch) for r in rows(warehouse, "person")}
     assert facts == {first: (None, None, None, None), second: ("src0", "c0", "src1", "c1"),
                      third: ("src1", "c1", "src0", "c0")}
@@ -695,13 +734,11 @@ def test_touch_facts_follow_the_dated_touchpoints_of_the_run_s_persons(warehouse
 def _facts_per_person(warehouse, facts: tuple[str, ...]) -> list[dict]:
     """Every person's facts again, by sql/model_persons (a subquery per person) and first
     and last seen from all their rows."""
-    from crm_model import identity
-
     with warehouse.begin() as conn:
         conn.exec_driver_sql("UPDATE person SET lifecycle_stage = 'lead', first_seen_at = NULL, last_seen_at = NULL")
-        identity._prepare_scratch(conn)
+        derive.prepare_scratch(conn)
         conn.exec_driver_sql("INSERT INTO model_dirty (person_id) SELECT person_id FROM person")
-        identity.run_sql(conn, "model_persons")
+        derive.run_sql(conn, "model_persons")
         # sql/model_persons recomputes first/last seen only where a touchpoint or an order
         # adds to the records' (which the golden record carries): here for every person
         conn.exec_driver_sql(

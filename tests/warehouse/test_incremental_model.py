@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError
 
-from crm_model import affiliates, db, identity
-from crm_model.identity import MODEL_INPUTS
+from crm_model import affiliates, db, derive, identity
+from crm_model.derive import MODEL_INPUTS
 from crm_model.identity_settings import IdentitySettings
 from crm_model.load import Upserter
 from crmhub.config import loads
@@ -136,7 +136,7 @@ def test_rows_written_again_unchanged_are_not_pending(warehouse):
 @pytest.mark.parametrize("set_wise", [False, True], ids=["per-person", "set-wise"])
 def test_new_clicks_orders_visits_and_campaigns_end_as_a_run_of_everything(warehouse, monkeypatch, set_wise):
     if set_wise:  # sql/model_persons_all's forms, as for a run with very many persons to recompute
-        monkeypatch.setattr(identity, "SET_WISE_FROM", 1)
+        monkeypatch.setattr(derive, "SET_WISE_FROM", 1)
     start(warehouse)
     before = {r["external_id"]: r for r in rows(warehouse, "lead")}
     assert before["L4"]["attribution_rule"] is None and before["L5"]["attribution_rule"] is None
@@ -184,10 +184,10 @@ def test_new_clicks_orders_visits_and_campaigns_end_as_a_run_of_everything(wareh
     assert everything_again(warehouse) == derived(warehouse)
 
 
-def _sync_meanwhile(monkeypatch, warehouse, step: str, **tables: list[dict]) -> list[str]:
+def _sync_meanwhile(monkeypatch, warehouse, module, step: str, **tables: list[dict]) -> list[str]:
     """Have a sync write ``tables`` (and commit) while a model run is at ``step`` (a function
-    of crm_model.identity taking the run's connection first); what the write ran into is returned."""
-    clear, seen = getattr(identity, step), []
+    of ``module`` taking the run's connection first); what the write ran into is returned."""
+    clear, seen = getattr(module, step), []
 
     def meanwhile(conn, *args, **kw):
         try:
@@ -202,7 +202,7 @@ def _sync_meanwhile(monkeypatch, warehouse, step: str, **tables: list[dict]) -> 
             engine.dispose()
         clear(conn, *args, **kw)
 
-    monkeypatch.setattr(identity, step, meanwhile)
+    monkeypatch.setattr(module, step, meanwhile)
     return seen
 
 
@@ -211,7 +211,7 @@ def test_rows_a_sync_writes_while_the_model_runs_are_not_cleared_unread(warehous
     new_lead = {"source": "web", "external_id": "L9", "person_ref": "lead:L1", "submitted_at": at(5),
                 "utm_campaign": "20002"}
     # written after the run derived from the pending rows, before it clears their marks
-    seen = _sync_meanwhile(monkeypatch, warehouse, "_clear_pending", lead=[new_lead])
+    seen = _sync_meanwhile(monkeypatch, warehouse, derive, "_clear_pending", lead=[new_lead])
     with db.snapshot_transaction(warehouse) as conn:
         identity.resolve(conn)
     if warehouse.dialect.name == "sqlite":  # the run holds the write lock: the sync waits for it
@@ -234,7 +234,7 @@ def test_a_pending_row_a_sync_changes_while_the_model_runs_fails_the_run(warehou
     write(warehouse, lead=[lead])
     # written after the run's snapshot, before it derives from L2 (a sync that writes L2 after
     # that waits for the run's commit, then marks it pending again)
-    seen = _sync_meanwhile(monkeypatch, warehouse, "_widen_pending", lead=[{**lead, "utm_content": "90002"}])
+    seen = _sync_meanwhile(monkeypatch, warehouse, derive, "_widen_pending", lead=[{**lead, "utm_content": "90002"}])
     with pytest.raises(db.ConcurrentWrite, match="run `crmhub model` again"):
         with db.snapshot_transaction(warehouse) as conn:
             identity.resolve(conn)
@@ -262,7 +262,7 @@ def test_tables_a_run_rewrote_much_of_are_vacuumed_and_analysed_on_postgres(ware
                     for t in ("lead", "customer_order")}
 
     assert tidy() == {"lead": (0, False), "customer_order": (0, False)}  # never vacuumed or analysed
-    monkeypatch.setattr(identity, "CHURNED_ROWS", 4)  # the test's 4 leads; 10,000 rows otherwise
+    monkeypatch.setattr(derive, "CHURNED_ROWS", 4)  # the test's 4 leads; 10,000 rows otherwise
     write(warehouse, lead=[{**r, "model_pending": True} for r in rows(warehouse, "lead")])
     jobs.model(loads(f"warehouse: {{url: '{warehouse.url.render_as_string(hide_password=False)}'}}"),
                engine=warehouse)
@@ -283,7 +283,7 @@ def test_a_run_that_rewrote_a_small_share_of_a_table_leaves_it_to_autovacuum(war
     write(warehouse, lead=[{"source": "web", "external_id": f"X{n}", "submitted_at": at(3)} for n in range(30)])
     tidied: list[set[str]] = []
     monkeypatch.setattr(db, "tidy_after", lambda engine, tables: tidied.append(set(tables)))
-    monkeypatch.setattr(identity, "CHURNED_ROWS", 2)
+    monkeypatch.setattr(derive, "CHURNED_ROWS", 2)
     config = loads(f"warehouse: {{url: '{warehouse.url.render_as_string(hide_password=False)}'}}")
     with warehouse.begin() as conn:  # statistics, as a vacuum or autovacuum leaves them
         conn.exec_driver_sql("ANALYZE lead")
@@ -365,7 +365,7 @@ def test_identities_another_run_writes_while_a_run_from_scratch_writes_them_fail
     assert {t: _indexes(warehouse, t) for t in indexes} == indexes
     (pid,) = [r["person_id"] for r in rows(warehouse, "person")]
     write(warehouse, source_person=[{**ada, "external_id": "P2", "first_name": "Grace", "email": "grace@example.com"}])
-    seen = _sync_meanwhile(monkeypatch, warehouse, "_write_persons",
+    seen = _sync_meanwhile(monkeypatch, warehouse, identity, "_write_persons",
                            identity=[{"kind": "external_id", "value": "P2", "source": "crm", "person_id": pid}])
     with pytest.raises(db.ConcurrentWrite, match="run `crmhub model` again"):
         with db.snapshot_transaction(warehouse) as conn:

@@ -18,7 +18,8 @@ import shutil
 import pytest
 
 from crm_model import db
-from crm_model.identity import MODEL_IDENTITY_DDL, SQL_DIR, _prepare_scratch, _statements, delete_absent_identities
+from crm_model.derive import SQL_DIR, _statements, prepare_scratch
+from crm_model.identity import MODEL_IDENTITY_DDL, delete_absent_identities
 
 SIZES = (2_000, 8_000)
 TABLES = ("source_person", "person", "identity", "lead", "touchpoint", "customer_order", "email_message")
@@ -29,7 +30,7 @@ def _fill(conn, n: int) -> None:
     that click id, an order and a support mail each (threads of two); every one listed in
     the run's scratch tables, as after a run from scratch."""
     conn.exec_driver_sql(f"TRUNCATE {', '.join(TABLES)}")
-    _prepare_scratch(conn)
+    prepare_scratch(conn)
     conn.exec_driver_sql(MODEL_IDENTITY_DDL)
     conn.exec_driver_sql("DELETE FROM model_identity")
     series = f"FROM generate_series(1, {n}) g"
@@ -158,7 +159,7 @@ def test_model_statements_read_pending_rows_and_persons_through_indexes_on_sqlit
     engine, tables = _sqlite_scratch(tmp_path, sqlite_template)
     try:
         with engine.begin() as conn:
-            _prepare_scratch(conn)
+            prepare_scratch(conn)
             scans = {f"{folder}/{path.name}: " + " ".join(statement.split())[:120]:
                      _scanned_tables(conn, statement, tables)
                      for folder in ("model", "model_persons")
@@ -178,7 +179,7 @@ def test_the_sqlite_scan_check_tells_a_scan(tmp_path, sqlite_template):
                  "AND person.lifecycle_stage IS DISTINCT FROM s.stage")
     try:
         with engine.begin() as conn:
-            _prepare_scratch(conn)
+            prepare_scratch(conn)
             assert _scanned_tables(conn, statement, tables) == ["person"]
     finally:
         engine.dispose()
@@ -231,7 +232,7 @@ def test_per_row_subqueries_of_the_model_look_rows_up_on_sqlite(tmp_path, sqlite
             assert len(_per_row_reads(conn, support, tables)) >= 2  # a scan per case for each subquery
             conn.exec_driver_sql(index)
         with engine.begin() as conn:
-            _prepare_scratch(conn)
+            prepare_scratch(conn)
             conn.exec_driver_sql(MODEL_IDENTITY_DDL)
             for folder in sorted(p.name for p in SQL_DIR.iterdir() if p.is_dir() and p.name.startswith("model")):
                 for path in sorted((SQL_DIR / folder).glob("*.sql")):
