@@ -14,7 +14,7 @@
 -- write marks its rows; sql/model/10_ marks those whose person changed; the statements
 -- below widen the mark to what depends on a marked row (a lead on the clicks carrying its
 -- click id, an order on its buyer's leads and clicks). A change to campaigns or ads marks
--- every lead and order first (crm_model.identity._widen_pending).
+-- every lead and order first (crm_model.derive._widen_pending).
 
 -- 0. A lead whose click was written again, and the clicks of a lead written again.
 UPDATE lead SET model_pending = true

@@ -3,7 +3,7 @@
 -- has a record, and which wrote each person's golden record in this run) or very many
 -- (crm_model.identity.SET_WISE_FROM: a first run over a large sync). There a
 -- subquery per person looks the person's rows up through the person_id indexes; here
--- each table is read once and grouped by person. crm_model/identity.py (_link_records)
+-- each table is read once and grouped by person. crm_model/derive.py (link_records)
 -- runs this file in place of that one.
 
 -- Lifecycle: customer (2) once something was bought, prospect (1) once they engaged
