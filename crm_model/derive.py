@@ -16,7 +16,6 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterable
-from datetime import UTC
 from typing import Any
 
 from sqlalchemy import Connection, func, or_, select, text, true, update
@@ -25,7 +24,8 @@ from crm_model.identity_settings import IdentitySettings
 from crm_model.load import Upserter
 from crm_model.mapping import values as v
 from crm_model.paths import sql_dir
-from crm_model.schema import Base, Identity, MatchModel, ModelInput, SourcePerson
+from crm_model.schema import Base, Identity, MatchModel, ModelInput, SourcePerson, Touchpoint
+from crm_model.types import as_document
 
 SQL_DIR = sql_dir()
 
@@ -58,7 +58,7 @@ def store_config(conn: Connection, opts: IdentitySettings) -> None:
     digest = _config_digest(opts)
     if _stored_digest(conn) != digest:
         Upserter(conn).upsert("match_model", [{"name": "config", "params": {"digest": digest}, "trained_on": 0,
-                                                "trained_at": dt.datetime.now(UTC)}])
+                                                "trained_at": dt.datetime.now(dt.UTC)}])
 
 
 def _config_digest(opts: IdentitySettings) -> str:
@@ -74,7 +74,7 @@ def _stored_digest(conn: Connection) -> str | None:
     stored = conn.execute(select(MatchModel.params).where(MatchModel.name == "config")).scalar_one_or_none()
     if stored is None:
         return None
-    return (json.loads(stored) if isinstance(stored, str) else stored).get("digest")
+    return as_document(stored).get("digest")
 
 
 def planned_for_few_rows(conn: Connection) -> None:
@@ -195,8 +195,6 @@ def _link_ad_clicks(conn: Connection, every_click: bool = True) -> None:
     """An ad_click touchpoint whose URL carries a lead's gclid/fbclid joins that lead's
     person. ``every_click`` false: only clicks written since the last run (no identity
     changed, so no click looked at before can match now)."""
-    from crm_model.schema import Touchpoint
-
     tp = Touchpoint.__table__
     clicks = conn.execute(select(tp.c.source, tp.c.external_id, tp.c.url).where(
         tp.c.person_id.is_(None), tp.c.person_ref.is_(None), tp.c.channel == "ad_click",

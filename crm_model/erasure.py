@@ -26,6 +26,7 @@ from sqlalchemy import Connection, Engine, bindparam, select, text
 from crm_model.load import Upserter
 from crm_model.mapping import MapContext, Reject, find_mapping
 from crm_model.schema import PERSON_KEY_FORMS, ErasureTombstone, SourcePerson
+from crm_model.types import as_document
 
 UTC = dt.UTC
 ERASED = "[erased]"
@@ -261,7 +262,7 @@ def _erase_addresses(conn: Connection, emails: set[str], out: Erasure) -> None:
             new = {}
             for col in ADDRESS_LISTS:
                 value = getattr(row, col)
-                value = json.loads(value) if isinstance(value, str) else value
+                value = as_document(value)
                 if isinstance(value, list):
                     new[col] = [a for a in value if email not in str(a).lower()]
             conn.execute(text("UPDATE email_message SET to_addresses = :t, cc_addresses = :c "

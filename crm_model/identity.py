@@ -62,6 +62,7 @@ from crm_model.schema import (
     PersonRule,
     SourcePerson,
 )
+from crm_model.types import as_document
 
 UTC = dt.UTC
 BATCH = 5000
@@ -234,7 +235,7 @@ def _form_answers(conn: Connection, opts: IdentitySettings,
         return {}
     out = {}
     for source, person_ref, answers in _lead_rows(conn, "answers", "answers IS NOT NULL", refs, set(sources)):
-        answers = _doc(answers)
+        answers = as_document(answers)
         if person_ref and isinstance(answers, dict):
             out[(source, person_ref)] = answers
     return out
@@ -268,12 +269,8 @@ def _rules(conn: Connection, opts: IdentitySettings) -> list[Rule]:
     for n, (a, b) in enumerate(opts.never_merge, 1):
         rules.append(Rule(-1000 - n, "never", [ref_of(a)], [ref_of(b)]))
     for r in conn.execute(select(PersonRule.__table__).order_by(PersonRule.rule_id)):
-        rules.append(Rule(r.rule_id, r.kind, list(_doc(r.left_refs)), list(_doc(r.right_refs))))
+        rules.append(Rule(r.rule_id, r.kind, list(as_document(r.left_refs)), list(as_document(r.right_refs))))
     return rules
-
-
-def _doc(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
 
 
 def ref_of(text_ref: str) -> str:
@@ -1503,7 +1500,7 @@ def _stored_model(conn: Connection, opts: IdentitySettings, total: int) -> match
     stored = conn.execute(select(MatchModel.__table__).where(MatchModel.name == "default")).first()
     if stored is None or total > 2 * max(stored.trained_on, 1):
         return None
-    params = _doc(stored.params)
+    params = as_document(stored.params)
     if params.get("keys") != KEYS_VERSION or set(params.get("m", {})) != {*matching.FIELDS, *opts.compare_attributes}:
         return None
     return matching.Model.from_json(params)

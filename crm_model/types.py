@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import JSON, DateTime, Numeric
 from sqlalchemy.dialects import postgresql
@@ -47,4 +49,10 @@ Micros = Numeric(18, 6, asdecimal=True)
 # JSON documents: jsonb on PostgreSQL (indexable, queryable), JSON text on SQLite.
 Document = JSON().with_variant(postgresql.JSONB(), "postgresql")
 
-__all__ = ["Decimal", "Document", "Micros", "Money", "Quantity", "UtcDateTime"]
+
+def as_document(value: Any) -> Any:
+    """A Document column's value as a raw query returns it: the JSON text SQLite keeps,
+    decoded; PostgreSQL's driver has decoded jsonb already."""
+    return json.loads(value) if isinstance(value, str) else value
+
+__all__ = ["Decimal", "Document", "Micros", "Money", "Quantity", "UtcDateTime", "as_document"]

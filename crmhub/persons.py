@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Engine, select, text
 
 from crm_model import derive, erasure
 from crm_model.schema import Person, PersonMerge, PersonRule, SourcePerson
+from crm_model.types import as_document
 from crmhub.config import Config
 from crmhub.errors import CrmhubError
 
@@ -76,7 +77,7 @@ def show(cfg: Config, who: str) -> dict[str, Any]:
                                   .order_by(PersonMerge.merge_id)).mappings():
                 if m["source"] is not None:  # the latest reason it joined this person
                     joined[(m["source"], m["external_id"])] = {
-                        "evidence": m["evidence"], "score": m["score"], "fields": _doc(m["fields"])}
+                        "evidence": m["evidence"], "score": m["score"], "fields": as_document(m["fields"])}
             records = []
             sp = SourcePerson.__table__
             for r in conn.execute(select(sp).where(sp.c.person_id == pid)
@@ -85,7 +86,7 @@ def show(cfg: Config, who: str) -> dict[str, Any]:
                                                                      "score": None, "fields": None}
                 records.append({"source": r["source"], "external_id": r["external_id"], "name": r["display_name"],
                                 "email": r["email"], "phone": r["phone"], "company": r["company"],
-                                "seen_at": r["seen_at"], "attributes": _doc(r["attributes"]), "joined_by": why})
+                                "seen_at": r["seen_at"], "attributes": as_document(r["attributes"]), "joined_by": why})
             out: dict[str, Any] = {"person": dict(person), "identities": records}
             out["identifiers"] = [dict(r) for r in conn.execute(text(
                 "SELECT kind, value, source FROM identity WHERE person_id = :p AND kind <> 'external_id' "
@@ -100,10 +101,6 @@ def show(cfg: Config, who: str) -> dict[str, Any]:
             return out
     finally:
         engine.dispose()
-
-
-def _doc(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
 
 
 def to_json(data: Any) -> str:
