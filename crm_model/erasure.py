@@ -32,8 +32,9 @@ UTC = dt.UTC
 ERASED = "[erased]"
 
 # table -> how its rows belong to a person: "person_id" (and person_ref, for the
-# source_person rows erased), "person_key" (person_id, each form of a key by its own
-# partial index), or a custom SQL condition on :ids / :refs.
+# source_person rows erased), "person_key" (person_id; the deltas by their partial index,
+# the keys a run from scratch stored by reading the table: they have no index by person),
+# or a custom SQL condition on :ids / :refs.
 PERSON_TABLES: dict[str, str] = {
     "lead": "person",
     "touchpoint": "person",
@@ -44,6 +45,7 @@ PERSON_TABLES: dict[str, str] = {
     "email_message": "person",
     "identity": "person_id",
     "person_key": "person_key",
+    "person_key_stale": "person_id",
     "person_merge": "merge",
     "source_person": "person",
     "person": "person_id",

@@ -1243,6 +1243,15 @@ def _stored_keys(conn: Connection, keys: list[int]) -> list[tuple[int, int]]:
     records, 1% new: about 70,000 keys; 63,000 deltas after that run."""
     sql = "SELECT block_key, person_id FROM person_key WHERE block_key"
     rows = _rows_in(conn, sql, keys)
+    # the keys from scratch of persons whose records changed since do not hold (see
+    # _write_keys): the few such persons read whole (none after a run from scratch), or,
+    # past as many as the persons found, looked up
+    found = sorted({pid for _, pid in rows})
+    stale = {pid for pid, in conn.exec_driver_sql(f"SELECT person_id FROM person_key_stale LIMIT {len(found) + 1}")}
+    if len(stale) > len(found):
+        stale = {pid for pid, in _rows_in(conn, "SELECT person_id FROM person_key_stale WHERE person_id", found)}
+    if stale:
+        rows = [row for row in rows if row[1] not in stale]
     # the range read with a limit, not counted first (a count of 63,000 deltas: 0.05 s)
     limit = 4 * len(keys)
     deltas = conn.exec_driver_sql(f"{sql} < 0 LIMIT {limit + 1}").all()
@@ -1300,8 +1309,6 @@ def _as_records(rows: list[tuple], names: list[str]) -> Records:
     return {name: list(values) for name, values in zip(names, columns, strict=True)}
 
 
-_KEY_INDEX = "ix_person_key_person_id"  # the keys as a run from scratch stores them (see schema.PersonKey)
-_KEY_INDEX_SQL = f"CREATE INDEX {_KEY_INDEX} ON person_key (person_id) WHERE {PERSON_KEY_FORMS[0]}"
 
 
 def _write_keys(conn: Connection, columns: matching.Columns, members: list[int], pids: list[int],
@@ -1320,22 +1327,25 @@ def _write_keys(conn: Connection, columns: matching.Columns, members: list[int],
     as deltas. A key both ways under one person is one key to the lookups; the next run
     from scratch writes them all anew.
 
+    The keys of ``drop`` stored from scratch are not deleted (they have no index by
+    person, see :class:`~crm_model.schema.PersonKey`): those persons are listed in
+    ``person_key_stale`` and lookups skip them (:func:`_stored_keys`); their deltas go.
+
     ``held``: (key, person) rows known to be stored (read by this run, the key decoded);
     those of persons not in ``drop`` are not written again. A record joining a person
     mostly shares its keys (same name, birth date, address): each row written for an
     existing person is an insert at a random page of the person_id index, most of them a
-    page split (an index built by a run from scratch has full pages). At 1,000,000
-    records, 1% new: 12,364 of the run's 32,123 changed database pages were that index's."""
-    if drop is None:  # every key anew: without the person_id index, built again after (3x faster)
-        conn.exec_driver_sql("TRUNCATE person_key" if conn.dialect.name == "postgresql" else "DELETE FROM person_key")
-        conn.exec_driver_sql(f"DROP INDEX {_KEY_INDEX}")
-    else:  # each form of a key by its own index (see PERSON_KEY_FORMS)
-        for form in PERSON_KEY_FORMS:
-            for chunk in _chunks(drop):
-                conn.execute(delete(PersonKey).where(text(form), PersonKey.person_id.in_(chunk)))
+    page split. At 1,000,000 records, 1% new: 12,364 of the run's 32,123 changed
+    database pages were that index's (when the keys from scratch had it too)."""
+    if drop is None:  # every key anew
+        for table in ("person_key", "person_key_stale"):
+            conn.exec_driver_sql(f"TRUNCATE {table}" if conn.dialect.name == "postgresql" else f"DELETE FROM {table}")
+    else:
+        for chunk in _chunks(drop):
+            conn.execute(delete(PersonKey).where(text(PERSON_KEY_FORMS[1]), PersonKey.person_id.in_(chunk)))
+            conn.execute(text("INSERT INTO person_key_stale (person_id) VALUES (:p) ON CONFLICT DO NOTHING"),
+                         [{"p": pid} for pid in chunk])
     if not len(members):
-        if drop is None:
-            conn.exec_driver_sql(_KEY_INDEX_SQL)
         return
     keys = columns.keys if columns.keys is not None else matching.blocking_keys(columns)
     idx = np.asarray(members, dtype=np.int64)
@@ -1376,8 +1386,6 @@ def _write_keys(conn: Connection, columns: matching.Columns, members: list[int],
         conn.exec_driver_sql("INSERT INTO person_key (block_key, person_id) SELECT block_key, person_id "
                              "FROM model_keys ON CONFLICT DO NOTHING")
         conn.exec_driver_sql("TRUNCATE model_keys")
-    if drop is None:
-        conn.exec_driver_sql(_KEY_INDEX_SQL)
 
 
 def _insert_keys_sqlite(conn: Connection, block: np.ndarray, person: np.ndarray, chunk: int = 200_000) -> None:

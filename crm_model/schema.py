@@ -256,15 +256,15 @@ class PersonKey(Base):
     they add as the key's bitwise complement (-key - 1, < 0), so their rows go to a small
     range of the B-tree; lookups read both.
 
-    Two partial indexes on person_id, one per form: keys as stored from scratch
-    (block_key >= 0) and deltas (block_key < 0). Incremental runs add only to the small
-    second one. A query by person_id needs the form's condition to use an index: ask
-    once with block_key >= 0 and once with block_key < 0."""
+    Deltas have a partial index on person_id (block_key < 0): an incremental run deletes
+    and writes the keys of the persons it changes there. The keys a run from scratch
+    stored are never deleted by person: when a person's records change or leave it, the
+    person is listed in ``person_key_stale`` and lookups skip its keys >= 0 (its keys are
+    stored again as deltas). Without an index on person_id for millions of rows, a run
+    from scratch writes one B-tree instead of two."""
 
     __tablename__ = "person_key"
     __table_args__ = (
-        Index("ix_person_key_person_id", "person_id", sqlite_where=text("block_key >= 0"),
-              postgresql_where=text("block_key >= 0")),
         Index("ix_person_key_delta_person_id", "person_id", sqlite_where=text("block_key < 0"),
               postgresql_where=text("block_key < 0")),
         {"sqlite_with_rowid": False},  # the key is the table: one B-tree less to write
@@ -276,8 +276,17 @@ class PersonKey(Base):
     person_id = column(Integer, primary_key=True, comment=PERSON_ID)
 
 
-# person_key's two forms of a key, each with its partial index on person_id: a query by
-# person runs once per condition (one condition for both would match neither index)
+class PersonKeyStale(Base):
+    """Persons whose keys as the last run from scratch stored them (``person_key`` rows
+    with block_key >= 0) no longer hold: a record of theirs changed or left them since.
+    Lookups skip those rows; the next run from scratch empties this table."""
+
+    __tablename__ = "person_key_stale"
+
+    person_id = key(Integer, PERSON_ID)
+
+
+# person_key's two forms of a key: as a run from scratch stored it and as a delta
 PERSON_KEY_FORMS = ("block_key >= 0", "block_key < 0")
 
 
@@ -722,4 +731,4 @@ UNIFIED_TABLES = (
     "order_line", "service_case", "service_contract", "feedback",
 )
 OPERATIONS_TABLES = ("sync_run", "sync_state", "raw_record", "mapped_stream", "rejected_record", "report_run",
-                     "person_rule", "match_model", "person_key", "erasure_tombstone")
+                     "person_rule", "match_model", "person_key", "person_key_stale", "erasure_tombstone")
