@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from crm_model import derive, matching
 from crm_model.identity import normalise_email
@@ -551,6 +551,9 @@ def test_incremental_run_finds_candidates_through_stored_keys_and_agrees_with_a_
         identity.resolve(conn, opts, full=True)
     assert partition(warehouse) == incremental and persons_by_record(warehouse) == by_person
     assert not rows(warehouse, "person_key_stale")  # every key from scratch holds again
+    with warehouse.connect() as conn:  # the primary key PostgreSQL's run from scratch built again after the rows
+        pk = inspect(conn).get_pk_constraint("person_key")
+    assert (pk["name"], pk["constrained_columns"]) == ("pk_person_key", ["block_key", "person_id"])
     # the incremental run stored every key a run from scratch stores (and a few more: an
     # email or phone it did not know to be shared by other names still gave a key)
     full_keys = {(r["block_key"], r["person_id"]) for r in rows(warehouse, "person_key")}
