@@ -1310,8 +1310,6 @@ def _as_records(rows: list[tuple], names: list[str]) -> Records:
     return {name: list(values) for name, values in zip(names, columns, strict=True)}
 
 
-
-
 def _write_keys(conn: Connection, columns: matching.Columns, members: list[int], pids: list[int],
                 drop: list[int] | None, held: set[tuple[int, int]] | None = None) -> None:
     """Store the blocking keys of records ``members`` (row indexes) under their persons

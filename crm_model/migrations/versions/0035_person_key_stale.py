@@ -18,7 +18,8 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "person_key_stale",
-        sa.Column("person_id", sa.Integer(), nullable=False, comment="The resolved person (person.person_id); filled by identity resolution."),
+        sa.Column("person_id", sa.Integer(), nullable=False,
+                  comment="The resolved person (person.person_id); filled by identity resolution."),
         sa.PrimaryKeyConstraint("person_id", name=op.f("pk_person_key_stale")),
     )
     op.drop_index("ix_person_key_person_id", table_name="person_key")
