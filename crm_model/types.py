@@ -55,4 +55,5 @@ def as_document(value: Any) -> Any:
     decoded; PostgreSQL's driver has decoded jsonb already."""
     return json.loads(value) if isinstance(value, str) else value
 
+
 __all__ = ["Decimal", "Document", "Micros", "Money", "Quantity", "UtcDateTime", "as_document"]

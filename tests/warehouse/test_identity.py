@@ -789,6 +789,10 @@ def test_person_keys_go_by_the_delta_index_or_go_stale_and_forget_erases_both_fo
         assert sorted(identity._stored_keys(conn, [11, 12, 13])) == [(~12, 7), (11, 7), (13, 8)]
         identity._write_keys(conn, None, [], [], [7])
         assert sorted(identity._stored_keys(conn, [11, 12, 13])) == [(13, 8)]
+        # more stale persons than persons found: those found are looked up instead
+        conn.execute(text("INSERT INTO person_key_stale (person_id) VALUES (:p)"), [{"p": p} for p in range(50, 60)])
+        assert sorted(identity._stored_keys(conn, [11, 12, 13])) == [(13, 8)]
+        conn.exec_driver_sql("DELETE FROM person_key_stale WHERE person_id >= 50")
     assert sorted((r["block_key"], r["person_id"]) for r in rows(warehouse, "person_key")) == sorted(
         [keys[0], *keys[2:], *others])
     assert [r["person_id"] for r in rows(warehouse, "person_key_stale")] == [7]
