@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -40,6 +41,7 @@ def connect(url: str) -> Engine:
     except (ArgumentError, ModuleNotFoundError) as exc:
         raise WarehouseError(f"cannot use warehouse {parsed.render_as_string()}: {exc}") from exc
     if engine.dialect.name == "sqlite":
+        _sqlite_binds_none_and_bools_directly()
         event.listen(engine, "connect", _sqlite_pragmas)
     # A rolled-back transaction also undid the staging tables it created (crm_model.load).
     event.listen(engine, "rollback", _forget_staging)
@@ -97,6 +99,21 @@ def _forget_staging(conn) -> None:
     # would raise PendingRollbackError in place of the error that ended the transaction.
     if not conn.invalidated:
         conn.connection.info.pop("crmhub_staged", None)
+
+
+@cache
+def _sqlite_binds_none_and_bools_directly() -> None:
+    """Python's sqlite3 binds an int, a float, a str or bytes as it is, and anything else
+    (None, True, False) only after looking for an adapter: a look-up in its registry, then
+    of ``__adapt__`` and ``__conform__``, about 0.2 us a value. None is the commonest
+    value a warehouse row binds (most fields of most persons, leads and orders are empty):
+    800,000 person rows of 23 values, 42% of them None (a model run from scratch at
+    1,000,000 records), took 4.8 s to bind and insert that way and 3.1 s with these
+    adapters (a test apart). An adapter registered for a type is found at the first
+    look-up: None stays None (``{}.get(None)``, a call in C) and a bool becomes the 0 or 1
+    SQLite stores for it anyway. The driver's registry is the process's: set once."""
+    sqlite3.register_adapter(type(None), {}.get)
+    sqlite3.register_adapter(bool, int)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
