@@ -194,3 +194,23 @@ def test_skip_unchanged_leaves_unchanged_rows_alone(warehouse):
         after = versions()
         assert after["0"] == before["0"] and after["1"] != before["1"] and after["2"] != before["2"]
 
+
+
+def test_sqlite_binds_none_and_bools_by_registered_adapters(tmp_path):
+    """A SQLite warehouse's driver finds None and bools in its adapter registry (see
+    db._sqlite_binds_none_and_bools_directly), and they are stored as before: NULL and 0/1."""
+    import sqlite3
+
+    engine = db.connect(f"sqlite:///{tmp_path / 'w.db'}")
+    try:
+        protocol = sqlite3.PrepareProtocol
+        assert sqlite3.adapters[(type(None), protocol)](None) is None
+        assert sqlite3.adapters[(bool, protocol)](True) == 1
+        with engine.begin() as conn:
+            cursor = conn.connection.driver_connection.cursor()
+            cursor.execute("CREATE TABLE t (a, b, c)")
+            cursor.execute("INSERT INTO t VALUES (?, ?, ?)", (None, True, False))
+            assert cursor.execute("SELECT a, typeof(a), b, typeof(b), c FROM t").fetchall() == [
+                (None, "null", 1, "integer", 0)]
+    finally:
+        engine.dispose()
