@@ -133,7 +133,14 @@ class Upserter:
         (what SQLAlchemy would store, without its per-row bookkeeping), in one driver executemany."""
         given = list(zip(*_tuples(rows, list(names)), strict=True))
         for i, process in processors:
-            given[i] = list(map(process, given[i]))
+            column = given[i]
+            first = column[0]
+            if all(value is first for value in column):  # one value for every row (a run's time): processed
+                # once (SQLite's timestamps are formatted in Python: the 200,000 person_merge rows
+                # of a model run from scratch at 1,000,000 records, 0.54 s of it)
+                given[i] = [process(first)] * len(column)
+            else:
+                given[i] = list(map(process, column))
         cursor = self.conn.connection.driver_connection.cursor()
         try:
             cursor.executemany(sql, list(zip(*given, strict=True)))
