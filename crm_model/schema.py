@@ -283,7 +283,7 @@ class PersonKeyStale(Base):
 
     __tablename__ = "person_key_stale"
 
-    person_id = key(Integer, PERSON_ID)
+    person_id = _Column(Integer, primary_key=True, nullable=False, autoincrement=False, comment=PERSON_ID)
 
 
 # person_key's two forms of a key: as a run from scratch stored it and as a delta

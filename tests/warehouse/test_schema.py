@@ -214,3 +214,18 @@ def test_sqlite_binds_none_and_bools_by_registered_adapters(tmp_path):
                 (None, "null", 1, "integer", 0)]
     finally:
         engine.dispose()
+
+
+def test_only_person_draws_person_ids(warehouse):
+    """PostgreSQL: of the columns naming a person, only person's own key draws ids from a
+    sequence (migration 0036 took the default that 0035 gave person_key_stale)."""
+    if warehouse.dialect.name != "postgresql":
+        return  # SQLite keeps no sequences
+    with warehouse.connect() as conn:
+        drawing = conn.exec_driver_sql(
+            "SELECT table_name FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND column_name = 'person_id' AND column_default IS NOT NULL ORDER BY table_name").scalars().all()
+        sequences = conn.exec_driver_sql("SELECT sequence_name FROM information_schema.sequences "
+                                         "WHERE sequence_name LIKE 'person%%' ORDER BY 1").scalars().all()
+    assert drawing == ["person"]
+    assert "person_key_stale_person_id_seq" not in sequences
