@@ -135,9 +135,10 @@ class Upserter:
         for i, process in processors:
             column = given[i]
             first = column[0]
-            if all(value is first for value in column):  # one value for every row (a run's time): processed
-                # once (SQLite's timestamps are formatted in Python: the 200,000 person_merge rows
-                # of a model run from scratch at 1,000,000 records, 0.54 s of it)
+            # one value for every row (a run's timestamp): processed once (SQLAlchemy formats
+            # SQLite's timestamps in Python: 0.54 s of the 201,760 person_merge rows of a
+            # model run from scratch at 1,000,000 records)
+            if all(value is first for value in column):
                 given[i] = [process(first)] * len(column)
             else:
                 given[i] = list(map(process, column))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
@@ -195,12 +196,9 @@ def test_skip_unchanged_leaves_unchanged_rows_alone(warehouse):
         assert after["0"] == before["0"] and after["1"] != before["1"] and after["2"] != before["2"]
 
 
-
 def test_sqlite_binds_none_and_bools_by_registered_adapters(tmp_path):
     """A SQLite warehouse's driver finds None and bools in its adapter registry (see
     db._sqlite_binds_none_and_bools_directly), and they are stored as before: NULL and 0/1."""
-    import sqlite3
-
     engine = db.connect(f"sqlite:///{tmp_path / 'w.db'}")
     try:
         protocol = sqlite3.PrepareProtocol
