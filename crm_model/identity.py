@@ -594,8 +594,15 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
         result.created = len(new_ids)
         del new_ids, fresh
         retired = sorted(set(old[old >= 0].tolist()) - set(pid_of.tolist()))
-        del old
         person_of = pid_of[clustered.cluster]  # person id of each record
+        # the records that are new, changed or change person, as an incremental run lists
+        # them: only their source_person rows are written (a run from scratch after the
+        # config changed keeps most records' persons: those rows stay as they are)
+        restaged = np.flatnonzero((old != person_of) | np.fromiter(
+            (m is None or bool(m) for m in rec["model_pending"]), dtype=bool, count=n))
+        del old
+        # most rows of source_person written (a first run): without its secondary indexes
+        rewrite_records = rewrite and 2 * len(restaged) >= n
         result.merged = len(retired)
         now = dt.datetime.now(UTC)
         clusters = new_pid = touched_roots = changed = None
@@ -619,6 +626,7 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
             new_pid[root] = pid
             created.add(pid)
         result.created = len(need_new)
+        rewrite_records = False
         old_ids = {old_pid[i] for i in chosen.tolist() if old_pid[i] is not None}
         retired = sorted(old_ids - set(new_pid.values()))
         result.merged = len(retired)
@@ -668,11 +676,18 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
     # persons of the run only gain records (or are new), so none of their identity rows or
     # keys can have gone
     redo = set() if full else {old_pid[i] for i, _ in changed if old_pid[i] is not None} | set(retired)
-    _mark_dirty(conn, dirty, chain.from_iterable(
-        zip(sources[start:start + 100_000], external_ids[start:start + 100_000],
-            person_of[start:start + 100_000].tolist(), strict=True) for start in range(0, n, 100_000)) if full
-                else ((sources[i], external_ids[i], pid) for i, pid in changed), redo)
-    with _without_indexes(conn, "source_person", rewrite):
+    if not full:
+        refs = ((sources[i], external_ids[i], pid) for i, pid in changed)
+    elif len(restaged) == n:  # every record (a first run): in slices, no look-up per record
+        refs = chain.from_iterable(zip(sources[start:start + 100_000], external_ids[start:start + 100_000],
+                                       person_of[start:start + 100_000].tolist(), strict=True)
+                                   for start in range(0, n, 100_000))
+    else:
+        refs = ((sources[i], external_ids[i], pid)
+                for i, pid in zip(restaged.tolist(), person_of[restaged].tolist(), strict=True))
+    _mark_dirty(conn, dirty, refs, redo)
+    del refs
+    with _without_indexes(conn, "source_person", rewrite_records):
         updated = conn.exec_driver_sql("UPDATE source_person SET person_id = m.person_id, model_pending = false "
                                        "FROM model_refs m WHERE source_person.source = m.source "
                                        "AND source_person.external_id = m.external_id")

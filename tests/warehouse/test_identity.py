@@ -128,6 +128,40 @@ def test_order_of_sources_does_not_change_persons_and_rerun_changes_nothing(tmp_
     assert frozenset(kate) in incremental
 
 
+def test_a_run_from_scratch_writes_only_the_records_that_change_person(tmp_path, write_config, warehouse,
+                                                                      monkeypatch):
+    """A run from scratch (every run of a warehouse this small) writes the source_person
+    rows of the records that are new, changed or change person, as an incremental run
+    lists them; the other rows stay as they are, and the records that moved take their
+    leads with them."""
+    cfg = write_config(sources(tmp_path), identity=IDENTITY)
+    jobs.sync(cfg)
+    jobs.model(cfg)
+    before = persons_by_record(warehouse)
+    assert before[("shop", "S4")] == before[("support", "T2")]
+    written: list[int] = []
+    churned = derive.churned
+
+    def note(conn, table, count):
+        if table == "source_person":
+            written.append(count)
+        churned(conn, table, count)
+
+    monkeypatch.setattr(derive, "churned", note)
+    jobs.model(cfg, full=True)  # nothing changed: no row written
+    assert written == [0] and persons_by_record(warehouse) == before
+    # a rule keeps the support mail's sender apart from the shop's customer: the config
+    # changed, so the run is from scratch, and one of the two records moves
+    cfg = write_config(sources(tmp_path), identity={**IDENTITY, "never_merge": [["shop/S4", "support/T2"]]})
+    jobs.model(cfg)
+    after = persons_by_record(warehouse)
+    assert after[("shop", "S4")] != after[("support", "T2")]
+    moved = [key for key in before if after[key] != before[key]]
+    assert moved and written == [0, len(moved)]
+    for lead in rows(warehouse, "lead"):
+        assert lead["person_id"] == after[(lead["source"], lead["person_ref"])]
+
+
 def test_a_run_with_nothing_to_resolve_derives_the_rest_without_loading_the_matcher(tmp_path, write_config,
                                                                                  warehouse):
     """`crmhub model` looks for records to resolve before it loads the matcher (numpy,
