@@ -395,9 +395,11 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
     # record -> index, for the rules' record refs (a million keys: 120 MB, so only with rules)
     index = {key: i for i, key in enumerate(zip(rec["source"], rec["external_id"], strict=True))} if rules else {}
     old_pid = rec["person_id"]
-    # model_pending is NULL or true (0/1 on SQLite) for records to look at again
-    pending = np.fromiter((full or p is None or bool(m) for p, m in zip(old_pid, rec["model_pending"], strict=True)),
-                          dtype=bool, count=n)
+    # records new or changed since the last run, or without a person (model_pending is NULL
+    # or true, 0/1 on SQLite); a run from scratch looks at every record again
+    marked = np.fromiter((p is None or bool(m) for p, m in zip(old_pid, rec["model_pending"], strict=True)),
+                         dtype=bool, count=n)
+    pending = np.ones(n, dtype=bool) if full else marked
 
     # incremental runs: each old person's records (a run from scratch looks at every record
     # anyway: at 1,000,000 records run again, 798,240 lists it never read)
@@ -600,8 +602,7 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
         # the records that are new, changed or change person, as an incremental run lists
         # them: only their source_person rows are written (a run from scratch after the
         # config changed keeps most records' persons: those rows stay as they are)
-        restaged = np.flatnonzero((old != person_of) | np.fromiter(
-            (m is None or bool(m) for m in rec["model_pending"]), dtype=bool, count=n))
+        restaged = np.flatnonzero((old != person_of) | marked)
         del old
         # most rows of source_person written (a first run): without its secondary indexes
         rewrite_records = rewrite and 2 * len(restaged) >= n
@@ -825,6 +826,20 @@ def _without_indexes(conn: Connection, table: str, rewrite: bool):
     yield
     for _, sql in indexes:
         conn.exec_driver_sql(sql)
+
+
+@contextlib.contextmanager
+def _primary_key_after(conn: Connection, table: Any):
+    """PostgreSQL: ``table``'s primary key dropped for the rows written inside, and added
+    back after them, built by one sort instead of kept up row by row (for a table the
+    run emptied: ``person_key``, ``identity``). The drop takes the table's lock until the
+    run commits, as dropping a secondary index does (see :func:`_without_indexes`). A key
+    the rows break (a row another run committed meanwhile) fails adding it back, as a
+    unique violation."""
+    pk = table.primary_key
+    conn.exec_driver_sql(f"ALTER TABLE {table.name} DROP CONSTRAINT {pk.name}")
+    yield
+    conn.execute(AddConstraint(pk))
 
 
 _READ_CHUNK = 20_000  # rows fetched at a time by _read_records
@@ -1109,11 +1124,9 @@ def _insert_into_empty(conn: Connection, insert: str) -> None:
     run committed after this run's snapshot was taken (this one cannot see it) then fails
     adding the key back as a unique violation: the same :class:`ConcurrentWrite` as any
     other write of the run's rows by a concurrent transaction."""
-    pk = Identity.__table__.primary_key
     try:
-        conn.exec_driver_sql(f"ALTER TABLE identity DROP CONSTRAINT {pk.name}")
-        conn.exec_driver_sql(insert)
-        conn.execute(AddConstraint(pk))
+        with _primary_key_after(conn, Identity.__table__):
+            conn.exec_driver_sql(insert)
     except IntegrityError as exc:
         if getattr(exc.orig, "sqlstate", None) != "23505":  # unique_violation
             raise
@@ -1403,13 +1416,11 @@ def _write_keys(conn: Connection, columns: matching.Columns, members: list[int],
     if conn.dialect.name == "sqlite":
         _insert_keys_sqlite(conn, block, person)
     elif drop is None:  # into the emptied table: the rows are distinct, nothing can conflict
-        # Its primary key is built after them, by one sort, not kept up row by row (the
-        # TRUNCATE above holds the table's lock until the run commits, as the DROP does):
-        # at 1,000,000 records, 7.1 million rows 15.2 s -> 7.4 s and 2.3 s for the key
-        pk = PersonKey.__table__.primary_key
-        conn.exec_driver_sql(f"ALTER TABLE person_key DROP CONSTRAINT {pk.name}")
-        _copy_keys_postgres(conn, "person_key", block, person)
-        conn.execute(AddConstraint(pk))
+        # Its primary key is built after them (the TRUNCATE above holds the table's lock
+        # until the run commits already): at 1,000,000 records, 7.1 million rows 15.2 s ->
+        # 7.4 s and 2.3 s for the key
+        with _primary_key_after(conn, PersonKey.__table__):
+            _copy_keys_postgres(conn, "person_key", block, person)
     else:  # a key may already be stored under its person: staged, then only the new ones
         conn.exec_driver_sql("CREATE TEMPORARY TABLE IF NOT EXISTS model_keys (block_key BIGINT, person_id INTEGER)")
         conn.exec_driver_sql("TRUNCATE model_keys")
