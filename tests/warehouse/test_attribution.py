@@ -191,6 +191,48 @@ affiliates:
     assert (mart["coupons.example"].leads, mart["coupons.example"].customers) == (1, 0)
 
 
+def test_affiliate_sites_are_written_only_where_they_change(warehouse):
+    """sql/model/16_affiliates.sql names every pending lead and order again, but writes
+    only the rows whose site changes: a run over a large sync (or a run from scratch) would
+    otherwise write a new version of every lead. The old form wrote all 3 leads and the
+    order here."""
+    from crm_model import affiliates, derive
+    from crmhub.config import loads
+
+    cfg = loads("""
+affiliates:
+  sites:
+    bestdeals.example: {utm_sources: [BestDeals]}
+""")
+    with warehouse.begin() as conn:
+        affiliates.store_rules(conn, cfg.settings.affiliates)
+    load(
+        warehouse,
+        source_person=[person("web", f"lead:B{n}", f"b{n}@example.com", at(2)) for n in range(1, 4)],
+        lead=[{"source": "web", "external_id": f"B{n}", "person_ref": f"lead:B{n}", "submitted_at": at(2),
+               "utm_source": "bestdeals" if n == 1 else "newsletter"} for n in range(1, 4)],
+        customer_order=[{"source": "shop", "external_id": "o1", "ordered_at": at(3), "status": "paid",
+                         "currency": "EUR", "total": Decimal("20"), "utm_source": "newsletter"}],
+    )
+
+    def affiliate_writes(conn) -> dict[str, int]:
+        written = {}
+        for statement in derive._statements((derive.SQL_DIR / "model" / "16_affiliates.sql").read_text()):
+            result = conn.exec_driver_sql(statement)
+            if statement.startswith(("UPDATE lead SET affiliate_site", "UPDATE customer_order SET affiliate_site")):
+                written[statement.split()[1]] = result.rowcount
+        return written
+
+    with warehouse.begin() as conn:  # everything pending again, nothing to change
+        derive.mark_all_pending(conn, ["lead", "customer_order"])
+        assert affiliate_writes(conn) == {"lead": 0, "customer_order": 0}
+        conn.exec_driver_sql("UPDATE lead SET affiliate_site = 'stale.example' WHERE external_id = 'B2'")
+        conn.exec_driver_sql("UPDATE lead SET affiliate_site = NULL WHERE external_id = 'B1'")
+        assert affiliate_writes(conn) == {"lead": 2, "customer_order": 0}
+    assert {r["external_id"]: r["affiliate_site"] for r in rows(warehouse, "lead")} == {
+        "B1": "bestdeals.example", "B2": None, "B3": None}
+
+
 def test_ad_groups_one_ad_in_two_groups_keeps_both_days_and_leads_land_once(warehouse):
     """Ad 90001 serves in ad groups 70001 and 70003 (Google Ads); 90002 only in 70002."""
     load(
