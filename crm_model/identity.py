@@ -374,7 +374,7 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
         derive.planned_for_few_rows(conn)
     large = full and total > opts.full_run_below
     # a run from scratch writes most rows of source_person and identity without their
-    # secondary indexes (see _without_indexes): on PostgreSQL only where it pays, for the lock it takes
+    # secondary indexes (see derive.without_indexes): on PostgreSQL only where it pays, for the lock it takes
     rewrite = large or (full and conn.dialect.name == "sqlite")
     if large:
         _large_blocks_mapped()  # for the rest of the process: only where it pays (a large run from scratch)
@@ -690,7 +690,7 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
                 for i, pid in zip(restaged.tolist(), person_of[restaged].tolist(), strict=True))
     _mark_dirty(conn, dirty, refs, redo)
     del refs
-    with _without_indexes(conn, "source_person", rewrite_records):
+    with derive.without_indexes(conn, "source_person", rewrite_records):
         updated = conn.exec_driver_sql("UPDATE source_person SET person_id = m.person_id, model_pending = false "
                                        "FROM model_refs m WHERE source_person.source = m.source "
                                        "AND source_person.external_id = m.external_id")
@@ -716,7 +716,7 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
         members = [records if pid in redo else [i for i in records if i in moved_set]
                    for pid, records in zip(dirty, members, strict=True)]
         del moved_set
-    with _without_indexes(conn, "identity", rewrite):
+    with derive.without_indexes(conn, "identity", rewrite):
         _write_identities(conn, rec, idents, dirty, members, full)
     # the records' columns go before the keys are written (at 1,000,000 records: the peak RSS)
     idents = rec = members = sources = external_ids = None
@@ -798,42 +798,11 @@ class _Clustered:
 
 
 @contextlib.contextmanager
-def _without_indexes(conn: Connection, table: str, rewrite: bool):
-    """When a run rewrites most rows of ``table`` (``rewrite``: a run from scratch), its
-    secondary indexes (those behind no constraint) are dropped for the writes and built
-    again after: one sort each instead of an entry per row at a random B-tree page.
-    SQLite, at 1,000,000 records: the identity rows 19 s -> 8 s with the index built
-    again. PostgreSQL, the same (each updated row is a new row version, with an entry in
-    every index of the table): the person ids onto ``source_person`` 11.9 s -> 8.9 s,
-    the identity rows 15.1 s -> 12.2 s, both with the indexes built again. On PostgreSQL
-    the drop locks the table until the run commits: a reader of it waits for the run to
-    end (a sync writing the table would fail that run anyway: see
-    :func:`crm_model.db.snapshot_transaction`), so PostgreSQL does this only past
-    ``full_run_below`` records, where a run from scratch is rare and long."""
-    if not rewrite:
-        yield
-        return
-    if conn.dialect.name == "postgresql":
-        indexes = conn.exec_driver_sql(
-            "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-            "WHERE i.indrelid = %s::regclass AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid) "
-            "ORDER BY c.relname", (table,)).all()
-    else:
-        indexes = conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
-                                       "AND sql IS NOT NULL ORDER BY name", (table,)).all()
-    for name, _ in indexes:
-        conn.exec_driver_sql(f'DROP INDEX "{name}"')
-    yield
-    for _, sql in indexes:
-        conn.exec_driver_sql(sql)
-
-
-@contextlib.contextmanager
 def _primary_key_after(conn: Connection, table: Any):
     """PostgreSQL: ``table``'s primary key dropped for the rows written inside, and added
     back after them, built by one sort instead of kept up row by row (for a table the
     run emptied: ``person_key``, ``identity``). The drop takes the table's lock until the
-    run commits, as dropping a secondary index does (see :func:`_without_indexes`). A key
+    run commits, as dropping a secondary index does (see :func:`crm_model.derive.without_indexes`). A key
     the rows break (a row another run committed meanwhile) fails adding it back, as a
     unique violation."""
     pk = table.primary_key
@@ -1120,7 +1089,7 @@ def _insert_into_empty(conn: Connection, insert: str) -> None:
     without the table's primary key, added back after the rows by one sort, as
     person_key's (2,000,000 rows in psql on a copy: 6.3-6.4 s kept up row by row, 4.3-4.4 s
     and 0.9 s for the key). Dropping the key takes the table's lock until the run commits,
-    as dropping its person_id index already did (see _without_indexes). A row another
+    as dropping its person_id index already did (see derive.without_indexes). A row another
     run committed after this run's snapshot was taken (this one cannot see it) then fails
     adding the key back as a unique violation: the same :class:`ConcurrentWrite` as any
     other write of the run's rows by a concurrent transaction."""
