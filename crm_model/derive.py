@@ -16,7 +16,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Connection, func, or_, select, text, true, update
@@ -122,7 +122,7 @@ def link_records(conn: Connection, every: bool = False, identities_changed: bool
 
     _widen_pending(conn, every)
     _link_ad_clicks(conn, every_click=identities_changed)
-    run_sql(conn, "model", around=lambda name, statement: _linking_most(conn, name, statement))
+    run_sql(conn, "model")
     if conn.dialect.name == "postgresql":  # as filled by this run and sql/model (see _stage)
         conn.exec_driver_sql("ANALYZE model_dirty")
     many = every or conn.exec_driver_sql("SELECT COUNT(*) FROM model_dirty").scalar_one() >= SET_WISE_FROM
@@ -279,30 +279,14 @@ def _link_ad_clicks(conn: Connection, every_click: bool = True) -> None:
                           "(SELECT 1 FROM model_dirty WHERE person_id = :p)"), [{"p": u["p"]} for u in updates])
 
 
-def run_sql(conn: Connection, folder: str, instead: str | None = None,
-            around: Callable[[str, str], contextlib.AbstractContextManager] | None = None) -> None:
+def run_sql(conn: Connection, folder: str, instead: str | None = None) -> None:
     """Run every statement of ``sql/<folder>/*.sql`` in file-name order; a file of
-    ``sql/<instead>/`` runs in place of the file of the same name. ``around(file name,
-    statement)``: a context each statement runs in."""
+    ``sql/<instead>/`` runs in place of the file of the same name."""
     for path in sorted((SQL_DIR / folder).glob("*.sql")):
         if instead is not None and (SQL_DIR / instead / path.name).exists():
             path = SQL_DIR / instead / path.name
         for statement in _statements(path.read_text()):
-            with around(path.name, statement) if around else contextlib.nullcontext():
-                conn.exec_driver_sql(statement)
-
-
-LINK_NEW_RECORDS = "09_link_new_records.sql"  # in sql/model: one UPDATE of a table per statement
-
-
-def _linking_most(conn: Connection, name: str, statement: str) -> contextlib.AbstractContextManager:
-    """A statement of sql/model/09_link_new_records.sql runs without its table's secondary
-    indexes when it links most of a table of ``REWRITE_FROM`` rows or more (see that
-    file); any other statement as it is."""
-    if name != LINK_NEW_RECORDS:
-        return contextlib.nullcontext()
-    table = statement.split()[1]  # UPDATE <table> SET ...
-    return without_indexes(conn, table, _rewrites_most(conn, table, "model_pending = true AND person_id IS NULL"))
+            conn.exec_driver_sql(statement)
 
 
 def _statements(sql: str) -> list[str]:

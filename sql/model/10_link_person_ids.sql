@@ -15,8 +15,12 @@
 -- model run). Of the tables with model_pending, only the records written since the last
 -- run can be without a person yet and gain one now (a record whose source_person row is
 -- resolved later is in model_refs then): records that never get a person (mail with no
--- sender record) are not read again on every run. Leads, touchpoints and orders with no
--- person yet are linked just before this file, by 09_link_new_records.sql.
+-- sender record) are not read again on every run.
+
+UPDATE lead SET model_pending = true, person_id = sp.person_id
+FROM source_person sp
+WHERE lead.model_pending = true AND lead.person_id IS NULL
+  AND sp.source = lead.source AND sp.external_id = lead.person_ref AND sp.person_id IS NOT NULL;
 
 UPDATE lead SET model_pending = true, person_id = (
     SELECT sp.person_id FROM source_person sp
@@ -26,6 +30,11 @@ WHERE (source, person_ref) IN (SELECT m.source, m.external_id FROM model_refs m)
     SELECT sp.person_id FROM source_person sp
     WHERE sp.source = lead.source AND sp.external_id = lead.person_ref);
 
+UPDATE touchpoint SET model_pending = true, person_id = sp.person_id
+FROM source_person sp
+WHERE touchpoint.model_pending = true AND touchpoint.person_id IS NULL
+  AND sp.source = touchpoint.source AND sp.external_id = touchpoint.person_ref AND sp.person_id IS NOT NULL;
+
 UPDATE touchpoint SET model_pending = true, person_id = (
     SELECT sp.person_id FROM source_person sp
     WHERE sp.source = touchpoint.source AND sp.external_id = touchpoint.person_ref)
@@ -33,6 +42,11 @@ WHERE (source, person_ref) IN (SELECT m.source, m.external_id FROM model_refs m)
   AND person_id IS DISTINCT FROM (
     SELECT sp.person_id FROM source_person sp
     WHERE sp.source = touchpoint.source AND sp.external_id = touchpoint.person_ref);
+
+UPDATE customer_order SET model_pending = true, person_id = sp.person_id
+FROM source_person sp
+WHERE customer_order.model_pending = true AND customer_order.person_id IS NULL
+  AND sp.source = customer_order.source AND sp.external_id = customer_order.person_ref AND sp.person_id IS NOT NULL;
 
 UPDATE customer_order SET model_pending = true, person_id = (
     SELECT sp.person_id FROM source_person sp

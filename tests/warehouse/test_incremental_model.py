@@ -336,37 +336,6 @@ def test_flags_of_most_of_a_large_table_are_flipped_without_its_indexes_on_postg
         assert sorted(flipped) == sorted(2 * [f'DROP INDEX "{name}"' for name, _ in before if name != "pk_lead"])
 
 
-def test_a_first_run_links_most_of_a_large_table_without_its_indexes_on_postgres(warehouse, monkeypatch):
-    """The leads of a first run after a large sync all gain a person at once
-    (sql/model/09_link_new_records.sql): on PostgreSQL without lead's secondary indexes,
-    built again after the statement, past REWRITE_FROM leads (3 here) and half the table."""
-    monkeypatch.setattr(derive, "REWRITE_FROM", 3)
-    with warehouse.connect() as conn:
-        sql = ("SELECT indexname FROM pg_indexes WHERE tablename = 'lead' AND indexname <> 'pk_lead'"
-               if warehouse.dialect.name == "postgresql" else
-               "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'lead' AND sql IS NOT NULL")
-        secondary = sorted(name for name, in conn.exec_driver_sql(sql))
-    run: list[str] = []
-
-    def record(conn, cursor, statement, *rest) -> None:
-        run.append(statement)
-
-    write(warehouse, source_person=[person("web", f"lead:N{n}", f"n{n}@example.com", at(1)) for n in range(4)],
-          lead=[{"source": "web", "external_id": f"N{n}", "person_ref": f"lead:N{n}", "submitted_at": at(1)}
-                for n in range(4)])
-    event.listen(warehouse, "before_cursor_execute", record)
-    model(warehouse)
-    event.remove(warehouse, "before_cursor_execute", record)
-    linked = {r["external_id"]: r["person_id"] for r in rows(warehouse, "lead")}
-    persons = {r["external_id"]: r["person_id"] for r in rows(warehouse, "source_person")}
-    assert linked == {f"N{n}": persons[f"lead:N{n}"] for n in range(4)} and None not in linked.values()
-    with warehouse.connect() as conn:
-        assert sorted(name for name, in conn.exec_driver_sql(sql)) == secondary
-    dropped = sorted(s for s in run if s.startswith("DROP INDEX") and s.split('"')[1] in secondary)
-    # PostgreSQL: for the link, then for clearing the flags (SQLite updates only the indexes of changed columns)
-    assert dropped == ([] if warehouse.dialect.name == "sqlite" else sorted(2 * [f'DROP INDEX "{n}"' for n in secondary]))
-
-
 def test_incremental_runs_cost_random_reads_as_cached_ones_on_postgres(warehouse):
     """At the default random_page_cost (4.0) PostgreSQL joined a 1% run's pending rows to
     source_person and person by reading those tables whole. Incremental runs plan with
