@@ -163,14 +163,16 @@ def without_indexes(conn: Connection, table: str, rewrite: bool):
     secondary indexes (those behind no constraint) are dropped for the writes and built
     again after: one sort each instead of an entry per row at a random B-tree page.
     SQLite, at 1,000,000 records: the identity rows 19 s -> 8 s with the index built
-    again. PostgreSQL, the same (each updated row is a new row version, with an entry in
-    every index of the table): the person ids onto ``source_person`` 11.9 s -> 8.9 s,
-    the identity rows 15.1 s -> 12.2 s, both with the indexes built again. On PostgreSQL
+    again. PostgreSQL, the same: the identity rows 15.1 s -> 12.2 s with the index built
+    again. On PostgreSQL
     the drop locks the table until the run commits: a reader of it waits for the run to
     end (a sync writing the table would fail that run anyway: see
     :func:`crm_model.db.snapshot_transaction`), so PostgreSQL does this only for large
     rewrites: a run from scratch past ``full_run_below`` records, which is rare and long,
-    and flags flipped on ``REWRITE_FROM`` rows or more."""
+    and flags cleared on ``REWRITE_FROM`` rows or more. PostgreSQL: only for rows inserted
+    (``identity``, emptied first) or for a table's last update in the run (see
+    :func:`_set_pending`: the indexes built after an update the run made without them may
+    not be used by the run again)."""
     if not rewrite:
         yield
         return
@@ -225,14 +227,19 @@ def mark_all_pending(conn: Connection, tables: Iterable[str]) -> None:
 def _set_pending(conn: Connection, table: str, pending: bool) -> int:
     """``model_pending`` set to ``pending`` on every row of ``table`` that has it otherwise;
     the rows written. PostgreSQL writes a new version of each row and an entry in every
-    index of the table for it (the flag is indexed itself, so no update is HOT): where
-    that is most of a table of ``REWRITE_FROM`` rows or more (a first run after a sync of
-    a million leads, a run from scratch marking everything), the table's secondary indexes
-    are dropped for the update and built again after it (:func:`without_indexes`). 1,000,000
-    leads synced from csv, their flags cleared, in psql: 14.5-19.5 s with the six indexes,
-    5.4 s + 4.6 s to build them again."""
+    index of the table for it (the flag is indexed itself, so no update is HOT). Clearing
+    the flags of most of a table of ``REWRITE_FROM`` rows or more (a first run after a sync
+    of a million leads) drops the table's secondary indexes for the update and builds them
+    again after it (:func:`without_indexes`): 1,000,000 leads synced from csv, in psql,
+    14.5-19.5 s with the six indexes, 5.4 s + 4.6 s to build them again.
+
+    Only the clearing, the run's last write: without the indexes an update can be HOT,
+    and an index PostgreSQL builds over a table holding HOT-updated rows of the building
+    transaction is marked ``indcheckxmin`` and is not used by that transaction again (its
+    planner skips it). Marking (at the run's start) so would have left every later
+    statement of the run without the table's indexes (a seq scan per order, per person)."""
     where = "model_pending IS NOT true" if pending else "model_pending = true"
-    with without_indexes(conn, table, _rewrites_most(conn, table, where)):
+    with without_indexes(conn, table, not pending and _rewrites_most(conn, table, where)):
         return conn.exec_driver_sql(f"UPDATE {table} SET model_pending = {str(pending).lower()} WHERE {where}").rowcount
 
 

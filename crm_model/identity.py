@@ -605,7 +605,9 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
         restaged = np.flatnonzero((old != person_of) | marked)
         del old
         # most rows of source_person written (a first run): without its secondary indexes
-        rewrite_records = rewrite and 2 * len(restaged) >= n
+        # PostgreSQL keeps source_person's indexes: built again after this update, they
+        # could not be used by the rest of the run (see derive._set_pending)
+        rewrite_records = rewrite and 2 * len(restaged) >= n and conn.dialect.name == "sqlite"
         result.merged = len(retired)
         now = dt.datetime.now(UTC)
         clusters = new_pid = touched_roots = changed = None
