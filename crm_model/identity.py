@@ -373,8 +373,9 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
     if not full:
         derive.planned_for_few_rows(conn)
     large = full and total > opts.full_run_below
-    # a run from scratch writes most rows of source_person and identity without their
-    # secondary indexes (see derive.without_indexes): on PostgreSQL only where it pays, for the lock it takes
+    # a run from scratch writes most rows of identity (and on SQLite of source_person) without
+    # their secondary indexes (see derive.without_indexes): on PostgreSQL only where it pays,
+    # for the lock it takes
     rewrite = large or (full and conn.dialect.name == "sqlite")
     if large:
         _large_blocks_mapped()  # for the rest of the process: only where it pays (a large run from scratch)
