@@ -135,7 +135,35 @@ def _clear_pending(conn: Connection) -> None:
     """The rows the run derived from are no longer pending (rows written since the run's
     snapshot stay pending: crm_model.db.snapshot_transaction)."""
     for table in MODEL_INPUTS:
-        churned(conn, table, _set_pending(conn, table, False))
+        with without_indexes(conn, table, _clears_most(conn, table)):
+            cleared = conn.exec_driver_sql(f"UPDATE {table} SET model_pending = false WHERE model_pending = true")
+        churned(conn, table, cleared.rowcount)
+
+
+REWRITE_FROM = 100_000
+
+
+def _clears_most(conn: Connection, table: str) -> bool:
+    """PostgreSQL: the run clears the flags of ``REWRITE_FROM`` rows of ``table`` or more,
+    and of half its rows or more (counted only past the first test, one scan of the
+    table). Each row cleared is a new version with an entry in every index of the table
+    (the flag is indexed itself, so no such update is HOT): there (a first run after a
+    sync of a million leads) the clearing drops the table's secondary indexes and builds
+    them again after it (:func:`without_indexes`). 1,000,000 leads synced from csv, in
+    psql: 14.5-19.5 s with the six indexes, 5.4 s + 4.6 s to build them again.
+
+    Only the clearing, the run's last write: without the indexes an update can be HOT,
+    and an index PostgreSQL builds over a table holding HOT-updated rows of the building
+    transaction is marked ``indcheckxmin`` and is not used by that transaction again (its
+    planner skips it). Marking (:func:`mark_all_pending`, at the run's start) so would
+    leave every later statement of the run without the table's indexes (a seq scan per
+    order, per person)."""
+    pending = "model_pending = true"
+    if conn.dialect.name != "postgresql" or conn.exec_driver_sql(
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE {pending} LIMIT {REWRITE_FROM}) s").scalar_one() < REWRITE_FROM:
+        return False
+    rows, total = conn.exec_driver_sql(f"SELECT COUNT(*) FILTER (WHERE {pending}), COUNT(*) FROM {table}").one()
+    return 2 * rows >= total
 
 
 def churned(conn: Connection, table: str, rows: int) -> None:
@@ -159,20 +187,18 @@ CHURNED, CHURNED_ROWS, CHURNED_SHARE = "crmhub_churned", 10_000, 0.1
 @contextlib.contextmanager
 def without_indexes(conn: Connection, table: str, rewrite: bool):
     """When a run rewrites most rows of ``table`` (``rewrite``: a run from scratch, or
-    pending flags flipped on most of a large table, see :func:`_set_pending`), its
+    pending flags cleared on most of a large table, see :func:`_clears_most`), its
     secondary indexes (those behind no constraint) are dropped for the writes and built
     again after: one sort each instead of an entry per row at a random B-tree page.
     SQLite, at 1,000,000 records: the identity rows 19 s -> 8 s with the index built
-    again. PostgreSQL, the same: the identity rows 15.1 s -> 12.2 s with the index built
-    again. On PostgreSQL
-    the drop locks the table until the run commits: a reader of it waits for the run to
-    end (a sync writing the table would fail that run anyway: see
-    :func:`crm_model.db.snapshot_transaction`), so PostgreSQL does this only for large
-    rewrites: a run from scratch past ``full_run_below`` records, which is rare and long,
-    and flags cleared on ``REWRITE_FROM`` rows or more. PostgreSQL: only for rows inserted
-    (``identity``, emptied first) or for a table's last update in the run (see
-    :func:`_set_pending`: the indexes built after an update the run made without them may
-    not be used by the run again)."""
+    again; PostgreSQL, the same: 15.1 s -> 12.2 s. On PostgreSQL the drop locks the table
+    until the run commits: a reader of it waits for the run to end (a sync writing the
+    table would fail that run anyway: see :func:`crm_model.db.snapshot_transaction`), so
+    PostgreSQL does this only for large rewrites (a run from scratch past
+    ``full_run_below`` records, which is rare and long; flags cleared on ``REWRITE_FROM``
+    rows or more), and only for rows inserted (``identity``, emptied first) or for a
+    table's last update in the run: the indexes built after an update the run made
+    without them may not be used by the run again (see :func:`_clears_most`)."""
     if not rewrite:
         yield
         return
@@ -220,40 +246,8 @@ def _widen_pending(conn: Connection, every: bool) -> None:
 
 def mark_all_pending(conn: Connection, tables: Iterable[str]) -> None:
     """Every row of ``tables`` (of MODEL_INPUTS) for the model run to derive from again."""
-    for table in tables:
-        _set_pending(conn, table, True)
-
-
-def _set_pending(conn: Connection, table: str, pending: bool) -> int:
-    """``model_pending`` set to ``pending`` on every row of ``table`` that has it otherwise;
-    the rows written. PostgreSQL writes a new version of each row and an entry in every
-    index of the table for it (the flag is indexed itself, so no update is HOT). Clearing
-    the flags of most of a table of ``REWRITE_FROM`` rows or more (a first run after a sync
-    of a million leads) drops the table's secondary indexes for the update and builds them
-    again after it (:func:`without_indexes`): 1,000,000 leads synced from csv, in psql,
-    14.5-19.5 s with the six indexes, 5.4 s + 4.6 s to build them again.
-
-    Only the clearing, the run's last write: without the indexes an update can be HOT,
-    and an index PostgreSQL builds over a table holding HOT-updated rows of the building
-    transaction is marked ``indcheckxmin`` and is not used by that transaction again (its
-    planner skips it). Marking (at the run's start) so would have left every later
-    statement of the run without the table's indexes (a seq scan per order, per person)."""
-    where = "model_pending IS NOT true" if pending else "model_pending = true"
-    with without_indexes(conn, table, not pending and _rewrites_most(conn, table, where)):
-        return conn.exec_driver_sql(f"UPDATE {table} SET model_pending = {str(pending).lower()} WHERE {where}").rowcount
-
-
-REWRITE_FROM = 100_000
-
-
-def _rewrites_most(conn: Connection, table: str, where: str) -> bool:
-    """PostgreSQL: ``where`` holds for ``REWRITE_FROM`` rows of ``table`` or more, and for
-    half its rows or more (counted only past the first test, one scan of the table)."""
-    if conn.dialect.name != "postgresql" or conn.exec_driver_sql(
-            f"SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE {where} LIMIT {REWRITE_FROM}) s").scalar_one() < REWRITE_FROM:
-        return False
-    rows, total = conn.exec_driver_sql(f"SELECT COUNT(*) FILTER (WHERE {where}), COUNT(*) FROM {table}").one()
-    return 2 * rows >= total
+    for table in tables:  # with the indexes, which the run goes on to use (see _clears_most)
+        conn.exec_driver_sql(f"UPDATE {table} SET model_pending = true WHERE model_pending IS NOT true")
 
 
 def _any_pending(conn: Connection, table: str) -> bool:

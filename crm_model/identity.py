@@ -605,9 +605,9 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
         # config changed keeps most records' persons: those rows stay as they are)
         restaged = np.flatnonzero((old != person_of) | marked)
         del old
-        # most rows of source_person written (a first run): without its secondary indexes
-        # PostgreSQL keeps source_person's indexes: built again after this update, they
-        # could not be used by the rest of the run (see derive._set_pending)
+        # most rows of source_person written (a first run): without its secondary indexes,
+        # on SQLite only (on PostgreSQL, built again after this update, they could not be
+        # used by the rest of the run: see derive._clears_most)
         rewrite_records = rewrite and 2 * len(restaged) >= n and conn.dialect.name == "sqlite"
         result.merged = len(retired)
         now = dt.datetime.now(UTC)
