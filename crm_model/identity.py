@@ -605,10 +605,18 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
         # config changed keeps most records' persons: those rows stay as they are)
         restaged = np.flatnonzero((old != person_of) | marked)
         del old
-        # most rows of source_person written (a first run): without its secondary indexes,
-        # on SQLite only (on PostgreSQL, built again after this update, they could not be
-        # used by the rest of the run: see derive._clears_most)
-        rewrite_records = rewrite and 2 * len(restaged) >= n and conn.dialect.name == "sqlite"
+        # most rows of source_person written (a first run): without its secondary indexes.
+        # On PostgreSQL only where every row written has its model_pending flag cleared, and
+        # with the flag's index kept: no update can then be HOT, so the indexes built again
+        # after it can be used by the rest of the run (see derive._clears_most). At
+        # 1,000,000 records, in psql on fresh copies: 19.9-23.2 s with both indexes, 16.0 s
+        # without the person_id index and 1.1 s to build it again
+        rewrite_records = rewrite and 2 * len(restaged) >= n
+        guard = None
+        if rewrite_records and conn.dialect.name == "postgresql":
+            flags = rec["model_pending"]
+            rewrite_records = all(flags[i] is None or flags[i] for i in restaged.tolist())
+            guard = "ix_source_person_model_pending"
         result.merged = len(retired)
         now = dt.datetime.now(UTC)
         clusters = new_pid = touched_roots = changed = None
@@ -632,7 +640,7 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
             new_pid[root] = pid
             created.add(pid)
         result.created = len(need_new)
-        rewrite_records = False
+        rewrite_records, guard = False, None
         old_ids = {old_pid[i] for i in chosen.tolist() if old_pid[i] is not None}
         retired = sorted(old_ids - set(new_pid.values()))
         result.merged = len(retired)
@@ -693,7 +701,7 @@ def _resolve(conn: Connection, opts: IdentitySettings, full: bool) -> ModelResul
                 for i, pid in zip(restaged.tolist(), person_of[restaged].tolist(), strict=True))
     _mark_dirty(conn, dirty, refs, redo)
     del refs
-    with derive.without_indexes(conn, "source_person", rewrite_records):
+    with derive.without_indexes(conn, "source_person", rewrite_records, guard):
         updated = conn.exec_driver_sql("UPDATE source_person SET person_id = m.person_id, model_pending = false "
                                        "FROM model_refs m WHERE source_person.source = m.source "
                                        "AND source_person.external_id = m.external_id")
